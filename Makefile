@@ -1,0 +1,69 @@
+# gcalsync — PGXS build.
+#
+#   make                 build the extension (shared library + LLVM bitcode)
+#   make install         install it into the PostgreSQL found by $(PG_CONFIG)
+#   make unit            build and run the GoogleTest suite of src/core
+#   make installcheck    pg_regress + TAP tests against temporary instances
+#   scripts/test         everything, the way CI runs it (see README)
+#
+# GCAL_WERROR=1 turns every warning of our own code into an error (CI sets it).
+
+EXTENSION   = gcalsync
+MODULE_big  = gcalsync
+PGFILEDESC  = "gcalsync - mirror Google Calendar into PostgreSQL"
+
+CORE_SRCS = $(wildcard src/core/*.cpp)
+PG_SRCS   = $(wildcard src/pg/*.cpp)
+OBJS      = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
+
+DATA = $(wildcard sql/gcalsync--*.sql)
+
+PG_CONFIG ?= pg_config
+
+GCAL_WARNINGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
+ifeq ($(GCAL_WERROR),1)
+GCAL_WARNINGS += -Werror
+endif
+
+PG_CPPFLAGS = -Isrc -isystem $(shell $(PG_CONFIG) --includedir-server)
+PG_CXXFLAGS = -std=c++17 $(GCAL_WARNINGS)
+SHLIB_LINK  = -lcurl -ljansson -lstdc++
+
+# pg_regress: SQL suites in test/sql with expected output in test/expected, run
+# against a temporary instance that preloads the library.
+REGRESS      = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
+REGRESS_OPTS = --inputdir=test --outputdir=test/regress_out \
+               --temp-instance=./tmp_check_regress --temp-config=test/gcalsync.conf \
+               --dbname=contrib_regression
+# TAP tests (PostgreSQL::Test::Cluster) in test/t.
+TAP_TESTS   = 1
+PROVE_TESTS = test/t/*.pl
+PROVE_FLAGS = --timer
+
+EXTRA_CLEAN = test/regress_out tmp_check_regress test/unit/gcalsync_unit \
+              $(patsubst %.cpp,%.bc,$(CORE_SRCS) $(PG_SRCS))
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# src/core must not see PostgreSQL: compile it without the server include path,
+# so `#include "postgres.h"` there fails to build (see also core/pure.hpp).
+CORE_CPPFLAGS = -Isrc -D_GNU_SOURCE
+$(CORE_SRCS:.cpp=.o): override CPPFLAGS := $(CORE_CPPFLAGS)
+$(CORE_SRCS:.cpp=.bc): override CPPFLAGS := $(CORE_CPPFLAGS)
+
+# Debian's PostgreSQL is built with LLVM and compiles bitcode with clang using
+# BITCODE_CXXFLAGS, which knows nothing of our language level or warnings.
+BITCODE_CXXFLAGS += -std=c++17 $(GCAL_WARNINGS)
+
+$(OBJS): $(wildcard src/core/*.hpp src/pg/*.hpp)
+
+# ---- GoogleTest suite for src/core --------------------------------------
+UNIT_SRCS = $(wildcard test/unit/*.cpp)
+test/unit/gcalsync_unit: $(UNIT_SRCS) $(CORE_SRCS) $(wildcard src/core/*.hpp)
+	$(CXX) -std=c++17 -g -O1 $(GCAL_WARNINGS) $(UNIT_CXXFLAGS) -Isrc -o $@ \
+	    $(UNIT_SRCS) $(CORE_SRCS) -lgtest -lgtest_main -pthread -lcurl -ljansson
+
+.PHONY: unit
+unit: test/unit/gcalsync_unit
+	test/unit/gcalsync_unit

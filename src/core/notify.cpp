@@ -1,0 +1,67 @@
+#include "core/notify.hpp"
+
+#include "core/json.hpp"
+
+#include <stdexcept>
+
+namespace gcal::core {
+
+namespace {
+
+void append_field(std::string &out, std::string_view key, std::string_view value)
+{
+    out.push_back(',');
+    append_json_string(out, key);
+    out.push_back(':');
+    append_json_string(out, value);
+}
+
+}  // namespace
+
+std::string notify_payload(const ChangeNotice &n, std::size_t limit)
+{
+    std::string head = "{\"owner\":";
+    append_json_string(head, n.owner);
+    append_field(head, "table", n.table);
+    if (!n.calendar_id.empty())
+        append_field(head, "calendar_id", n.calendar_id);
+    append_field(head, "op", n.op);
+    if (!n.state.empty())
+        append_field(head, "state", n.state);
+    head += ",\"ids\":[";
+
+    static constexpr std::string_view kTruncatedTail = "],\"truncated\":true}";
+    static constexpr std::string_view kTail = "]}";
+    if (head.size() + kTruncatedTail.size() > limit)
+        throw std::length_error("notification payload does not fit even without ids");
+
+    // Count how many ids fit in full; only then decide which tail to use.
+    std::size_t size = head.size();
+    std::size_t fitting = 0;
+    for (const auto &id : n.ids) {
+        std::size_t add = json_string_size(id) + (fitting ? 1 : 0);
+        if (size + add + kTail.size() > limit)
+            break;
+        size += add;
+        fitting++;
+    }
+    bool truncated = fitting < n.ids.size();
+    if (truncated) {
+        // Make room for the longer tail, dropping ids from the end.
+        while (fitting > 0 && size + kTruncatedTail.size() > limit) {
+            fitting--;
+            size -= json_string_size(n.ids[fitting]) + (fitting ? 1 : 0);
+        }
+    }
+    std::string out = std::move(head);
+    out.reserve(size + kTruncatedTail.size());
+    for (std::size_t i = 0; i < fitting; i++) {
+        if (i)
+            out.push_back(',');
+        append_json_string(out, n.ids[i]);
+    }
+    out += truncated ? kTruncatedTail : kTail;
+    return out;
+}
+
+}  // namespace gcal::core

@@ -1,0 +1,240 @@
+// api.cpp — the SQL API of DESIGN.md §2: gcal_set_client, gcal_link,
+// gcal_refresh, gcal_unlink, gcal_resync. Every bad input is refused with an
+// SQLSTATE before anything is changed; secrets never appear in messages.
+#include "pg/module.hpp"
+#include "pg/spi.hpp"
+
+extern "C" {
+#include "commands/dbcommands.h"
+#include "utils/elog.h"
+}
+
+namespace gcal::pg {
+
+namespace {
+
+// to_sqlstate maps a refused value to the SQLSTATE PostgreSQL uses for it.
+int to_sqlstate(core::InputProblem p)
+{
+    switch (p) {
+    case core::InputProblem::TooLong:
+        return ERRCODE_STRING_DATA_RIGHT_TRUNCATION;
+    case core::InputProblem::InvalidEncoding:
+        return ERRCODE_CHARACTER_NOT_IN_REPERTOIRE;
+    default:
+        return ERRCODE_INVALID_PARAMETER_VALUE;
+    }
+}
+
+// text_arg reads argument n as a string; a NULL is refused as `name`.
+std::string text_arg(FunctionCallInfo fcinfo, int n, const char *name)
+{
+    if (PG_ARGISNULL(n))
+        throw UserError(ERRCODE_NULL_VALUE_NOT_ALLOWED, std::string(name) + " must not be NULL");
+    const char *data = nullptr;
+    int len = 0;
+    pg_guard([&]() {
+        text *t = PG_GETARG_TEXT_PP(n);
+        data = VARDATA_ANY(t);
+        len = VARSIZE_ANY_EXHDR(t);
+    });
+    return std::string(data, static_cast<std::size_t>(len));
+}
+
+std::string owner_arg(FunctionCallInfo fcinfo, int n)
+{
+    std::string owner = text_arg(fcinfo, n, "owner");
+    if (auto bad = core::check_owner(owner))
+        throw UserError(to_sqlstate(bad->problem), bad->message, bad->detail);
+    return owner;
+}
+
+std::string secret_arg(FunctionCallInfo fcinfo, int n, const char *name, std::size_t max_bytes)
+{
+    std::string value = text_arg(fcinfo, n, name);
+    if (auto bad = core::check_secret(name, value, max_bytes))
+        throw UserError(to_sqlstate(bad->problem), bad->message, bad->detail);
+    return value;
+}
+
+[[noreturn]] void throw_not_linked(const std::string &owner)
+{
+    throw UserError(ERRCODE_UNDEFINED_OBJECT, "owner \"" + owner + "\" is not linked",
+                    {}, "Link it first with gcal_link(owner, refresh_token).");
+}
+
+// announce sends NOTIFY gcalsync for an account-level change, in this transaction.
+void announce(Spi &spi, const std::string &owner, const char *op, const char *state)
+{
+    core::ChangeNotice notice;
+    notice.owner = owner;
+    notice.table = "account";
+    notice.op = op;
+    if (state)
+        notice.state = state;
+    spi.exec("SELECT pg_catalog.pg_notify('gcalsync', $1)", {core::notify_payload(notice)},
+             SPI_OK_SELECT);
+}
+
+// warn_if_other_database tells the caller that no worker serves this database.
+void warn_if_other_database()
+{
+    pg_guard([]() {
+        const char *here = get_database_name(MyDatabaseId);
+        if (here && strcmp(here, database_name) != 0)
+            ereport(WARNING,
+                    (errmsg("the gcalsync worker serves database \"%s\", not \"%s\"", database_name, here),
+                     errdetail("Owners linked here are not synced."),
+                     errhint("Set gcalsync.database_name = '%s' and restart the server, or link owners in database \"%s\".",
+                             here, database_name)));
+    });
+}
+
+// queue_channel_stops moves an owner's watch channels to the stop queue (the
+// worker tells Google), because the owner goes away or its token changes.
+void queue_channel_stops(Spi &spi, const std::string &owner)
+{
+    spi.exec("INSERT INTO gcalsync.channel_stop (channel_id, resource_id, refresh_token) "
+             "SELECT c.channel_id, c.resource_id, o.refresh_token "
+             "FROM gcalsync.channel c JOIN gcalsync.owner o USING (owner) "
+             "WHERE c.owner = $1 AND c.resource_id IS NOT NULL "
+             "ON CONFLICT (channel_id) DO NOTHING",
+             {owner}, SPI_OK_INSERT);
+    spi.exec("DELETE FROM gcalsync.channel WHERE owner = $1", {owner}, SPI_OK_DELETE);
+}
+
+}  // namespace
+
+// gcal_set_client stores the OAuth client. Owners that failed permanently
+// (e.g. invalid_client) get another chance with the new credentials.
+GCAL_FUNCTION(gcal_set_client)
+{
+    std::string id = secret_arg(fcinfo, 0, "client id", core::kMaxClientFieldBytes);
+    std::string secret = secret_arg(fcinfo, 1, "client secret", core::kMaxClientFieldBytes);
+    Spi spi;
+    spi.exec("INSERT INTO gcalsync.client (singleton, client_id, client_secret) VALUES (true, $1, $2) "
+             "ON CONFLICT (singleton) DO UPDATE SET client_id = excluded.client_id, "
+             "client_secret = excluded.client_secret, updated_at = now()",
+             {id, secret}, SPI_OK_INSERT);
+    spi.exec("UPDATE gcalsync.owner SET state = CASE WHEN last_sync_at IS NULL THEN 'pending' ELSE 'active' END, "
+             "last_error = NULL, last_error_at = NULL, failures = 0, next_sync_at = now() "
+             "WHERE state = 'error'",
+             {}, SPI_OK_UPDATE);
+    wake_worker_at_commit();
+    PG_RETURN_VOID();
+}
+
+// gcal_link creates or replaces an owner's link: new token, new generation,
+// state pending, sync tokens forgotten (a full sync follows; rows it does not
+// return are marked deleted). Mirrored rows stay until then.
+GCAL_FUNCTION(gcal_link)
+{
+    std::string owner = owner_arg(fcinfo, 0);
+    std::string token = secret_arg(fcinfo, 1, "refresh token", core::kMaxTokenBytes);
+    Spi spi;
+    if (spi.exec("SELECT 1 FROM gcalsync.client", {}, SPI_OK_SELECT) == 0)
+        throw UserError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "OAuth client is not configured", {},
+                        "Call gcal_set_client(client_id, client_secret) first.");
+    warn_if_other_database();
+    queue_channel_stops(spi, owner);
+    spi.exec("INSERT INTO gcalsync.owner AS o (owner, refresh_token) VALUES ($1, $2) "
+             "ON CONFLICT (owner) DO UPDATE SET refresh_token = excluded.refresh_token, "
+             "generation = nextval('gcalsync.link_generation'), state = 'pending', "
+             "last_error = NULL, last_error_at = NULL, failures = 0, linked_at = now(), "
+             "last_sync_at = NULL, next_sync_at = now(), resync_requested_at = now()",
+             {owner, token}, SPI_OK_INSERT);
+    spi.exec("UPDATE gcalsync.sync_token SET sync_token = NULL, page_token = NULL, "
+             "full_sync_started_at = NULL, updated_at = now() WHERE owner = $1",
+             {owner}, SPI_OK_UPDATE);
+    spi.exec("UPDATE gcalsync.calendar_sync SET failures = 0, last_error = NULL, next_sync_at = now() "
+             "WHERE owner = $1",
+             {owner}, SPI_OK_UPDATE);
+    announce(spi, owner, "state", "pending");
+    wake_worker_at_commit();
+    PG_RETURN_VOID();
+}
+
+// gcal_refresh replaces the refresh token of a linked owner and clears a
+// revoked or error state; sync tokens are kept (the next sync is incremental).
+GCAL_FUNCTION(gcal_refresh)
+{
+    std::string owner = owner_arg(fcinfo, 0);
+    std::string token = secret_arg(fcinfo, 1, "refresh token", core::kMaxTokenBytes);
+    Spi spi;
+    // Lock the row first: the channel stops must be queued with the old token.
+    if (spi.exec("SELECT 1 FROM gcalsync.owner WHERE owner = $1 FOR UPDATE", {owner},
+                 SPI_OK_SELECT) == 0)
+        throw_not_linked(owner);
+    queue_channel_stops(spi, owner);
+    spi.exec("UPDATE gcalsync.owner SET refresh_token = $2, "
+             "state = CASE WHEN last_sync_at IS NULL THEN 'pending' ELSE 'active' END, "
+             "last_error = NULL, last_error_at = NULL, failures = 0, next_sync_at = now() "
+             "WHERE owner = $1 RETURNING state",
+             {owner, token}, SPI_OK_UPDATE_RETURNING);
+    std::string state = spi.get_text(0, 0).value_or("pending");
+    spi.exec("UPDATE gcalsync.calendar_sync SET failures = 0, last_error = NULL, next_sync_at = now() "
+             "WHERE owner = $1",
+             {owner}, SPI_OK_UPDATE);
+    announce(spi, owner, "state", state.c_str());
+    wake_worker_at_commit();
+    PG_RETURN_VOID();
+}
+
+// gcal_unlink deletes every row of the owner in every gcalsync table and
+// queues its watch channels to be stopped. Unlinking an unknown owner is not
+// an error (returns false), so it can be retried safely.
+GCAL_FUNCTION(gcal_unlink)
+{
+    std::string owner = owner_arg(fcinfo, 0);
+    Spi spi;
+    bool linked = spi.exec("SELECT 1 FROM gcalsync.owner WHERE owner = $1 FOR UPDATE", {owner},
+                           SPI_OK_SELECT) > 0;
+    if (linked)
+        queue_channel_stops(spi, owner);
+    static const char *const kDeletes[] = {
+        "DELETE FROM gcalsync.event WHERE owner = $1",
+        "DELETE FROM gcalsync.calendar WHERE owner = $1",
+        "DELETE FROM gcalsync.calendar_list WHERE owner = $1",
+        "DELETE FROM gcalsync.sync_token WHERE owner = $1",
+        "DELETE FROM gcalsync.calendar_sync WHERE owner = $1",
+        "DELETE FROM gcalsync.channel WHERE owner = $1",
+        "DELETE FROM gcalsync.owner WHERE owner = $1",
+    };
+    bool removed = linked;
+    for (const char *sql : kDeletes)
+        removed |= spi.exec(sql, {owner}, SPI_OK_DELETE) > 0;
+    if (removed) {
+        announce(spi, owner, "unlink", nullptr);
+        wake_worker_at_commit();
+    }
+    PG_RETURN_BOOL(removed);
+}
+
+// gcal_resync forgets the sync tokens of one owner (NULL: every owner) so the
+// next sync is full; rows it does not return are then marked deleted.
+// Revoked or failed owners stay so until gcal_refresh.
+GCAL_FUNCTION(gcal_resync)
+{
+    std::optional<std::string> owner;
+    if (!PG_ARGISNULL(0))
+        owner = owner_arg(fcinfo, 0);
+    Spi spi;
+    uint64_t owners = spi.exec(
+        "UPDATE gcalsync.owner SET resync_requested_at = now(), "
+        "next_sync_at = CASE WHEN state IN ('pending', 'active') THEN now() ELSE next_sync_at END "
+        "WHERE $1::text IS NULL OR owner = $1",
+        {owner}, SPI_OK_UPDATE);
+    if (owner && owners == 0)
+        throw_not_linked(*owner);
+    spi.exec("UPDATE gcalsync.sync_token SET sync_token = NULL, page_token = NULL, "
+             "full_sync_started_at = NULL, updated_at = now() WHERE $1::text IS NULL OR owner = $1",
+             {owner}, SPI_OK_UPDATE);
+    spi.exec("UPDATE gcalsync.calendar_sync SET next_sync_at = now() "
+             "WHERE $1::text IS NULL OR owner = $1",
+             {owner}, SPI_OK_UPDATE);
+    if (owners > 0)
+        wake_worker_at_commit();
+    PG_RETURN_INT32(static_cast<int32>(owners));
+}
+
+}  // namespace gcal::pg

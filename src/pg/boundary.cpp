@@ -1,0 +1,183 @@
+// boundary.cpp — see boundary.hpp for the rules this file enforces.
+#include "pg/boundary.hpp"
+
+namespace gcal::pg {
+
+namespace {
+
+// copy_fields moves an ErrorData's text into a PgError (C++ memory only).
+PgError to_pg_error(const ErrorData *e)
+{
+    PgError out;
+    out.sqlerrcode = e->sqlerrcode;
+    auto put = [](std::string &dst, const char *src) {
+        if (src)
+            dst = src;
+    };
+    put(out.message, e->message);
+    put(out.detail, e->detail);
+    put(out.hint, e->hint);
+    put(out.context, e->context);
+    put(out.schema_name, e->schema_name);
+    put(out.table_name, e->table_name);
+    put(out.column_name, e->column_name);
+    put(out.constraint_name, e->constraint_name);
+    return out;
+}
+
+// ErrorReport is what crosses from a catch block to ereport: plain pointers
+// to memory that survives the end of the catch block (palloc'd without
+// raising on out-of-memory, so nothing in a catch block can longjmp).
+struct ErrorReport {
+    int sqlstate = ERRCODE_INTERNAL_ERROR;
+    const char *message = nullptr, *detail = nullptr, *hint = nullptr, *context = nullptr;
+    const char *schema = nullptr, *table = nullptr, *column = nullptr, *constraint = nullptr;
+};
+
+// dup copies s into the current memory context, or returns `fallback` if
+// memory is exhausted (instead of raising an ERROR inside a catch block).
+const char *dup(const std::string &s, const char *fallback = nullptr)
+{
+    if (s.empty())
+        return fallback;
+    auto *p = static_cast<char *>(
+        MemoryContextAllocExtended(CurrentMemoryContext, s.size() + 1, MCXT_ALLOC_NO_OOM));
+    if (!p)
+        return fallback ? fallback : "out of memory";
+    std::memcpy(p, s.data(), s.size() + 1);
+    return p;
+}
+
+// capture fills `r` from the exception being handled. Call only in a catch block.
+void capture(ErrorReport &r) noexcept
+{
+    try {
+        throw;
+    } catch (const PgError &e) {
+        r.sqlstate = e.sqlerrcode;
+        r.message = dup(e.message, "unknown error");
+        r.detail = dup(e.detail);
+        r.hint = dup(e.hint);
+        r.context = dup(e.context);
+        r.schema = dup(e.schema_name);
+        r.table = dup(e.table_name);
+        r.column = dup(e.column_name);
+        r.constraint = dup(e.constraint_name);
+    } catch (const UserError &e) {
+        r.sqlstate = e.sqlstate;
+        r.message = dup(e.message, "invalid request");
+        r.detail = dup(e.detail);
+        r.hint = dup(e.hint);
+    } catch (const std::bad_alloc &) {
+        r.sqlstate = ERRCODE_OUT_OF_MEMORY;
+        r.message = "out of memory";
+    } catch (const std::exception &e) {
+        r.sqlstate = ERRCODE_INTERNAL_ERROR;
+        try {
+            r.message = dup(std::string("gcalsync internal error: ") + e.what(),
+                            "gcalsync internal error");
+        } catch (...) {
+            r.message = "gcalsync internal error";
+        }
+    } catch (...) {
+        r.sqlstate = ERRCODE_INTERNAL_ERROR;
+        r.message = "gcalsync internal error: unknown exception";
+    }
+}
+
+// raise reports `r` as ERROR. Only call it when no C++ frame with a
+// destructor sits between here and PostgreSQL's caller.
+[[noreturn]] void raise(const ErrorReport &r)
+{
+    ereport(ERROR,
+            (errcode(r.sqlstate), errmsg_internal("%s", r.message),
+             r.detail ? errdetail_internal("%s", r.detail) : 0,
+             r.hint ? errhint("%s", r.hint) : 0,
+             r.context ? errcontext("%s", r.context) : 0,
+             r.schema ? err_generic_string(PG_DIAG_SCHEMA_NAME, r.schema) : 0,
+             r.table ? err_generic_string(PG_DIAG_TABLE_NAME, r.table) : 0,
+             r.column ? err_generic_string(PG_DIAG_COLUMN_NAME, r.column) : 0,
+             r.constraint ? err_generic_string(PG_DIAG_CONSTRAINT_NAME, r.constraint) : 0));
+    pg_unreachable();
+}
+
+}  // namespace
+
+namespace detail {
+
+void run_guarded(void (*fn)(void *, std::exception_ptr *), void *arg)
+{
+    MemoryContext caller_cxt = CurrentMemoryContext;
+    ErrorData *volatile edata = nullptr;  // assigned after the longjmp
+    std::exception_ptr cpp_error;
+
+    PG_TRY();
+    {
+        fn(arg, &cpp_error);
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(caller_cxt);
+        edata = CopyErrorData();
+        FlushErrorState();
+    }
+    PG_END_TRY();
+
+    if (cpp_error)
+        std::rethrow_exception(cpp_error);
+    if (edata) {
+        PgError err;
+        try {
+            err = to_pg_error(edata);
+        } catch (...) {
+            FreeErrorData(edata);
+            throw;
+        }
+        FreeErrorData(edata);
+        throw err;
+    }
+}
+
+}  // namespace detail
+
+Datum call_cpp_function(CppFunction body, FunctionCallInfo fcinfo)
+{
+    ErrorReport report;
+    try {
+        return body(fcinfo);
+    } catch (...) {
+        capture(report);
+    }
+    // Every C++ object of body's frames has been destroyed by now.
+    raise(report);
+}
+
+void run_worker_entry(void (*body)(Datum), Datum arg)
+{
+    ErrorReport report;
+    try {
+        body(arg);
+        return;
+    } catch (...) {
+        capture(report);
+    }
+    raise(report);
+}
+
+void log_current_exception(int elevel, const char *prefix) noexcept
+{
+    ErrorReport report;
+    capture(report);
+    try {
+        pg_guard([&]() {
+            ereport(elevel,
+                    (errcode(report.sqlstate), errmsg_internal("%s: %s", prefix, report.message),
+                     report.detail ? errdetail_internal("%s", report.detail) : 0,
+                     report.hint ? errhint("%s", report.hint) : 0));
+        });
+    } catch (...) {
+        // Logging failed (out of memory); there is nothing better to do.
+    }
+}
+
+}  // namespace gcal::pg

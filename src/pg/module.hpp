@@ -1,0 +1,46 @@
+// module.hpp — process-wide state of the extension: settings, the shared
+// memory block, and waking the worker.
+#pragma once
+
+#include "pg/boundary.hpp"
+
+namespace gcal::pg {
+
+// Settings (GUCs, DESIGN.md §1). Defined in settings.cpp.
+extern char *database_name;
+extern char *google_api_url;
+extern char *google_token_url;
+extern int poll_interval_s;
+extern int max_connections;
+extern int http_timeout_ms;
+extern int requests_per_minute;
+extern int user_requests_per_minute;
+extern char *webhook_url;
+
+// define_settings registers every GUC; called once from _PG_init.
+void define_settings();
+
+// WorkerShared is the block of shared memory the worker and backends share.
+// It holds only plain values: no pointers, no descriptors (each process maps
+// shared memory on its own, and a crash restart re-creates it).
+struct WorkerShared {
+    pg_atomic_uint32 worker_procno;  // PGPROC number of the running worker, or kNoWorker
+    pg_atomic_uint32 worker_pid;
+    pg_atomic_uint64 started_at;     // TimestampTz of the worker's start
+    pg_atomic_uint64 wake_requests;  // commits that asked the worker to look for work
+    pg_atomic_uint64 cycles;         // scheduling cycles the worker finished
+    pg_atomic_uint64 next_wake_at;   // TimestampTz of the next timed wake, 0 = none
+};
+constexpr uint32 kNoWorker = UINT32_MAX;
+
+// shared is the attached block (set in every process after shmem startup).
+extern WorkerShared *shared;
+
+// install_shared_memory_hooks requests and initializes the block.
+void install_shared_memory_hooks();
+
+// wake_worker_at_commit makes the current transaction wake the worker when it
+// commits — once, however often it is called. Refuses PREPARE TRANSACTION.
+void wake_worker_at_commit();
+
+}  // namespace gcal::pg

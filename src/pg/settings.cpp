@@ -1,0 +1,97 @@
+// settings.cpp — the GUCs of DESIGN.md §1 and their validation.
+#include <cctype>
+
+#include "pg/module.hpp"
+
+extern "C" {
+#include "utils/guc.h"
+}
+
+namespace gcal::pg {
+
+char *database_name = nullptr;
+char *google_api_url = nullptr;
+char *google_token_url = nullptr;
+int poll_interval_s = 120;
+int max_connections = 32;
+int http_timeout_ms = 30000;
+int requests_per_minute = 6000;
+int user_requests_per_minute = 300;
+char *webhook_url = nullptr;
+
+namespace {
+
+// check_url is the GUC check hook of every URL setting: https anywhere, http
+// only to loopback; extra says whether the empty string is allowed. It runs in
+// the postmaster too, so it must not throw or raise.
+bool check_url(char **newval, bool allow_empty) noexcept
+{
+    try {
+        auto problem = core::check_endpoint_url(*newval ? *newval : "", allow_empty);
+        if (!problem)
+            return true;
+        std::string detail = problem->message;  // a sentence: capitalized, with a period
+        detail[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(detail[0])));
+        GUC_check_errdetail("%s.", detail.c_str());
+        GUC_check_errhint("%s", problem->hint.c_str());
+        return false;
+    } catch (...) {
+        GUC_check_errdetail("Out of memory while checking the URL.");
+        return false;
+    }
+}
+
+bool check_required_url(char **newval, void **extra, GucSource source)
+{
+    return check_url(newval, false);
+}
+
+bool check_optional_url(char **newval, void **extra, GucSource source)
+{
+    return check_url(newval, true);
+}
+
+}  // namespace
+
+void define_settings()
+{
+    DefineCustomStringVariable(
+        "gcalsync.database_name", "Database whose gcalsync schema the background worker serves.",
+        nullptr, &database_name, "postgres", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "gcalsync.google_api_url", "Base URL of the Google Calendar API v3.",
+        "Plain http is accepted only for loopback hosts (the bundled emulator).",
+        &google_api_url, "https://www.googleapis.com/calendar/v3", PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+        check_required_url, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "gcalsync.google_token_url", "URL of Google's OAuth 2.0 token endpoint.",
+        "Plain http is accepted only for loopback hosts (the bundled emulator).",
+        &google_token_url, "https://oauth2.googleapis.com/token", PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+        check_required_url, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "gcalsync.poll_interval", "How often each calendar is checked when no push notification arrives.",
+        "Checks are spread by +/-25% so they do not align.", &poll_interval_s, 120, 1, 7 * 24 * 3600,
+        PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "gcalsync.max_connections", "Maximum number of concurrent HTTP transfers of the worker.",
+        nullptr, &max_connections, 32, 1, 1024, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "gcalsync.http_timeout", "Timeout of one HTTP request to Google.", nullptr, &http_timeout_ms,
+        30000, 100, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "gcalsync.requests_per_minute", "Client-side ceiling of requests per minute for the whole project.",
+        "Google allows 10,000 per minute per project.", &requests_per_minute, 6000, 1, 1000000,
+        PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "gcalsync.user_requests_per_minute", "Client-side ceiling of requests per minute for one linked owner.",
+        "Google allows 600 per minute per user per project.", &user_requests_per_minute, 300, 1,
+        1000000, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "gcalsync.webhook_url", "If set, HTTPS address that Google watch channels post notifications to.",
+        "Empty disables push channels; calendars are then polled.", &webhook_url, "", PGC_SIGHUP,
+        GUC_SUPERUSER_ONLY, check_optional_url, nullptr, nullptr);
+
+    MarkGUCPrefixReserved("gcalsync");
+}
+
+}  // namespace gcal::pg

@@ -1,0 +1,106 @@
+// spi.cpp — SPI access for C++ code; every PostgreSQL call is under pg_guard.
+#include "pg/spi.hpp"
+
+namespace gcal::pg {
+
+Datum SqlArg::datum() const
+{
+    switch (type_) {
+    case TEXTOID:
+        return PointerGetDatum(cstring_to_text_with_len(text_.data(), static_cast<int>(text_.size())));
+    case INT8OID:
+        return Int64GetDatum(int_);
+    default:
+        return BoolGetDatum(int_ != 0);
+    }
+}
+
+Spi::Spi() : exceptions_at_start_(std::uncaught_exceptions())
+{
+    pg_guard([]() {
+        if (SPI_connect() != SPI_OK_CONNECT)
+            elog(ERROR, "SPI_connect failed");
+    });
+}
+
+Spi::~Spi()
+{
+    if (std::uncaught_exceptions() > exceptions_at_start_)
+        return;  // unwinding after an ERROR: AtEOXact_SPI cleans up on abort
+    try {
+        pg_guard([]() { SPI_finish(); });
+    } catch (...) {
+        // SPI_finish only fails on a corrupted SPI stack; abort will clean it.
+    }
+}
+
+uint64_t Spi::exec(const char *sql, const std::vector<SqlArg> &args, int expected)
+{
+    const int n = static_cast<int>(args.size());
+    std::vector<Oid> types(n);
+    std::vector<Datum> values(n);
+    std::vector<char> nulls(n + 1, ' ');
+    for (int i = 0; i < n; i++) {
+        types[i] = args[i].type();
+        nulls[i] = args[i].is_null() ? 'n' : ' ';
+    }
+    Oid *types_p = types.data();
+    Datum *values_p = values.data();
+    char *nulls_p = nulls.data();
+    const SqlArg *args_p = args.data();
+    return pg_guard([=]() -> uint64_t {
+        for (int i = 0; i < n; i++)
+            if (!args_p[i].is_null())
+                values_p[i] = args_p[i].datum();
+        int rc = SPI_execute_with_args(sql, n, types_p, values_p, nulls_p, false, 0);
+        if (rc < 0 || (expected != 0 && rc != expected))
+            elog(ERROR, "SPI_execute_with_args returned %s for: %s", SPI_result_code_string(rc), sql);
+        return SPI_processed;
+    });
+}
+
+Datum Spi::value(uint64_t row, int col, bool *isnull) const
+{
+    return pg_guard([=]() -> Datum {
+        if (SPI_tuptable == nullptr || row >= SPI_processed || col >= SPI_tuptable->tupdesc->natts)
+            elog(ERROR, "SPI result has no row %lu column %d", (unsigned long) row, col);
+        return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col + 1, isnull);
+    });
+}
+
+std::optional<std::string> Spi::get_text(uint64_t row, int col) const
+{
+    bool isnull = false;
+    Datum d = value(row, col, &isnull);
+    if (isnull)
+        return std::nullopt;
+    // The datum may be toasted: detoast under the guard, copy to C++.
+    const char *data = nullptr;
+    int len = 0;
+    pg_guard([&]() {
+        text *t = DatumGetTextPP(d);
+        data = VARDATA_ANY(t);
+        len = VARSIZE_ANY_EXHDR(t);
+    });
+    return std::string(data, static_cast<std::size_t>(len));
+}
+
+std::optional<int64_t> Spi::get_int64(uint64_t row, int col) const
+{
+    bool isnull = false;
+    Datum d = value(row, col, &isnull);
+    if (isnull)
+        return std::nullopt;
+    return DatumGetInt64(d);
+}
+
+std::optional<bool> Spi::get_bool(uint64_t row, int col) const
+{
+    bool isnull = false;
+    Datum d = value(row, col, &isnull);
+    if (isnull)
+        return std::nullopt;
+    return DatumGetBool(d);
+}
+
+}  // namespace gcal::pg

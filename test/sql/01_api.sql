@@ -1,0 +1,131 @@
+-- The SQL API: every function, every bad input, and that a refused call
+-- changes nothing.
+
+-- No OAuth client yet: linking is refused.
+SELECT try($$SELECT gcal_link('alice', 'rt-alice')$$);
+SELECT count(*) AS owners FROM gcalsync.owner;
+
+-- gcal_set_client: bad input.
+SELECT try($$SELECT gcal_set_client(NULL, 'secret')$$);
+SELECT try($$SELECT gcal_set_client('id', NULL)$$);
+SELECT try($$SELECT gcal_set_client('', 'secret')$$);
+SELECT try($$SELECT gcal_set_client('id', '')$$);
+SELECT try($$SELECT gcal_set_client(repeat('x', 1025), 'secret')$$);
+SELECT try($$SELECT gcal_set_client('id', 'sec ret')$$);
+SELECT count(*) AS clients FROM gcalsync.client;
+-- ... and good input, twice (the second replaces the first).
+SELECT gcal_set_client('first-client.apps.googleusercontent.com', 'first-secret');
+SELECT gcal_set_client('demo-client.apps.googleusercontent.com', 'demo-secret');
+SELECT client_id, client_secret FROM gcalsync.client;
+
+-- gcal_link: bad input, nothing stored.
+SELECT try($$SELECT gcal_link(NULL, 'rt')$$);
+SELECT try($$SELECT gcal_link('alice', NULL)$$);
+SELECT try($$SELECT gcal_link('', 'rt')$$);
+SELECT try($$SELECT gcal_link('alice', '')$$);
+SELECT try($$SELECT gcal_link(repeat('o', 1025), 'rt')$$);
+SELECT try($$SELECT gcal_link('alice', repeat('t', 4097))$$);
+SELECT try($$SELECT gcal_link('alice', E'rt-alice\n')$$);
+SELECT count(*) AS owners FROM gcalsync.owner;
+
+-- Good links: an ordinary id, a 1024-character id, quotes and unicode.
+SELECT gcal_link('alice', 'rt-alice');
+SELECT gcal_link(repeat('ö', 1024), 'rt-long');
+SELECT gcal_link($$o'brien "\" %#/ 日本$$, 'rt-quotes');
+SELECT owner = 'alice' AS alice, char_length(owner) AS length, state, last_error, generation > 0 AS has_generation,
+       next_sync_at <= now() AS due
+  FROM gcalsync.owner ORDER BY linked_at, owner;
+
+-- gcal_status and the view: pending, no counts, never a token.
+SELECT owner, state, last_error, last_sync_at, next_sync_at <= now() AS due, calendars, events FROM gcal_status('alice');
+SELECT owner, state, calendars, events FROM gcalsync.status WHERE owner = $$o'brien "\" %#/ 日本$$;
+SELECT count(*) FROM gcal_status('nobody');
+SELECT try($$SELECT * FROM gcal_status(NULL)$$);
+SELECT try($$SELECT * FROM gcal_status('')$$);
+SELECT column_name FROM information_schema.columns WHERE table_schema = 'gcalsync' AND table_name = 'status'
+   AND column_name LIKE '%token%';
+
+-- Mirrored data of alice, to see relink keep it and unlink remove it.
+INSERT INTO gcalsync.calendar_list (owner, calendar_id, data) VALUES ('alice', 'primary', '{}');
+INSERT INTO gcalsync.calendar (owner, calendar_id, data) VALUES ('alice', 'primary', '{}');
+INSERT INTO gcalsync.event (owner, calendar_id, event_id, data) VALUES ('alice', 'primary', 'e1', '{}'),
+       ('alice', 'primary', 'e2', '{}');
+INSERT INTO gcalsync.event (owner, calendar_id, event_id, status, data) VALUES ('alice', 'primary', 'e3', 'cancelled', '{}');
+INSERT INTO gcalsync.calendar_sync (owner, calendar_id) VALUES ('alice', 'primary');
+INSERT INTO gcalsync.sync_token (owner, kind, calendar_id, params, sync_token)
+VALUES ('alice', 'events', 'primary', 'singleEvents=false&showDeleted=true', 'st-1'),
+       ('alice', 'calendar_list', '', 'showDeleted=true&showHidden=true', 'st-0');
+INSERT INTO gcalsync.channel (channel_id, owner, kind, calendar_id, resource_id, token)
+VALUES ('ch-1', 'alice', 'events', 'primary', 'res-1', 'chtok-1');
+SELECT calendars, events FROM gcal_status('alice');
+
+-- Relink: new token and generation, pending again, sync tokens forgotten,
+-- the old channel queued for stopping with the old token, data kept.
+SELECT generation AS gen_before FROM gcalsync.owner WHERE owner = 'alice' \gset
+UPDATE gcalsync.owner SET state = 'active', last_sync_at = now() WHERE owner = 'alice';
+SELECT gcal_link('alice', 'rt-alice-2');
+SELECT refresh_token, state, last_sync_at, generation > :gen_before AS new_generation FROM gcalsync.owner WHERE owner = 'alice';
+SELECT kind, sync_token FROM gcalsync.sync_token WHERE owner = 'alice' ORDER BY kind;
+SELECT channel_id, resource_id, refresh_token FROM gcalsync.channel_stop;
+SELECT count(*) AS channels FROM gcalsync.channel;
+SELECT count(*) AS events FROM gcalsync.event WHERE owner = 'alice';
+
+-- gcal_refresh: bad input and unknown owner change nothing.
+SELECT try($$SELECT gcal_refresh(NULL, 'rt')$$);
+SELECT try($$SELECT gcal_refresh('alice', NULL)$$);
+SELECT try($$SELECT gcal_refresh('', 'rt')$$);
+SELECT try($$SELECT gcal_refresh('alice', '')$$);
+SELECT try($$SELECT gcal_refresh('nobody', 'rt')$$);
+SELECT try($$SELECT gcal_refresh(repeat('o', 1025), 'rt')$$);
+SELECT refresh_token FROM gcalsync.owner WHERE owner = 'alice';
+-- A revoked owner comes back: active if it had synced before, pending if not.
+UPDATE gcalsync.owner SET state = 'revoked', last_error = 'invalid_grant', failures = 3, last_sync_at = now(),
+       next_sync_at = now() + interval '1 day' WHERE owner = 'alice';
+SELECT gcal_refresh('alice', 'rt-alice-3');
+SELECT refresh_token, state, last_error, failures, next_sync_at <= now() AS due FROM gcalsync.owner WHERE owner = 'alice';
+UPDATE gcalsync.owner SET state = 'error', last_error = 'boom', last_sync_at = NULL WHERE owner = 'alice';
+SELECT gcal_refresh('alice', 'rt-alice-4');
+SELECT state, last_error FROM gcalsync.owner WHERE owner = 'alice';
+SELECT count(*) AS sync_tokens_kept FROM gcalsync.sync_token WHERE owner = 'alice';
+
+-- gcal_resync: one owner, all owners, bad input.
+UPDATE gcalsync.sync_token SET sync_token = 'st-2', page_token = 'pt', full_sync_started_at = now();
+UPDATE gcalsync.owner SET state = 'active', next_sync_at = now() + interval '1 hour';
+SELECT gcal_resync('alice');
+SELECT kind, sync_token, page_token, full_sync_started_at FROM gcalsync.sync_token WHERE owner = 'alice' ORDER BY kind;
+SELECT owner = 'alice' AS alice, next_sync_at <= now() AS due, resync_requested_at IS NOT NULL AS requested
+  FROM gcalsync.owner ORDER BY owner = 'alice' DESC, owner;
+SELECT try($$SELECT gcal_resync('nobody')$$);
+SELECT try($$SELECT gcal_resync('')$$);
+UPDATE gcalsync.owner SET state = 'revoked' WHERE owner <> 'alice';
+SELECT gcal_resync();
+SELECT gcal_resync(NULL);
+SELECT state, next_sync_at <= now() AS due FROM gcalsync.owner ORDER BY owner = 'alice' DESC, owner;
+
+-- gcal_unlink: every row of the owner goes, others stay; idempotent.
+INSERT INTO gcalsync.event (owner, calendar_id, event_id, data) VALUES ('bob', 'primary', 'e1', '{}');
+SELECT try($$SELECT gcal_unlink(NULL)$$);
+SELECT try($$SELECT gcal_unlink('')$$);
+SELECT gcal_unlink('alice');
+SELECT 'owner' AS t, count(*) FROM gcalsync.owner WHERE owner = 'alice'
+UNION ALL SELECT 'calendar_list', count(*) FROM gcalsync.calendar_list WHERE owner = 'alice'
+UNION ALL SELECT 'calendar', count(*) FROM gcalsync.calendar WHERE owner = 'alice'
+UNION ALL SELECT 'event', count(*) FROM gcalsync.event WHERE owner = 'alice'
+UNION ALL SELECT 'calendar_sync', count(*) FROM gcalsync.calendar_sync WHERE owner = 'alice'
+UNION ALL SELECT 'sync_token', count(*) FROM gcalsync.sync_token WHERE owner = 'alice'
+UNION ALL SELECT 'channel', count(*) FROM gcalsync.channel WHERE owner = 'alice';
+SELECT count(*) AS bob_events FROM gcalsync.event WHERE owner = 'bob';
+SELECT gcal_unlink('alice');
+SELECT gcal_unlink('bob');
+SELECT count(*) AS bob_events FROM gcalsync.event WHERE owner = 'bob';
+SELECT gcal_unlink('never-linked');
+
+
+
+-- A transaction that called gcal_* cannot be prepared.
+BEGIN;
+SELECT gcal_link('carol', 'rt-carol');
+PREPARE TRANSACTION 'gcal';
+SELECT count(*) FROM gcalsync.owner WHERE owner = 'carol';
+
+SELECT gcal_unlink(owner) FROM gcalsync.owner ORDER BY owner;
