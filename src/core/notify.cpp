@@ -32,7 +32,7 @@ std::string notify_payload(const ChangeNotice &n, std::size_t limit)
 
     static constexpr std::string_view kTruncatedTail = "],\"truncated\":true}";
     static constexpr std::string_view kTail = "]}";
-    if (head.size() + kTruncatedTail.size() > limit)
+    if (head.size() + kTail.size() > limit)
         throw std::length_error("notification payload does not fit even without ids");
 
     // Count how many ids fit in full; only then decide which tail to use.
@@ -47,6 +47,8 @@ std::string notify_payload(const ChangeNotice &n, std::size_t limit)
     }
     bool truncated = fitting < n.ids.size();
     if (truncated) {
+        if (head.size() + kTruncatedTail.size() > limit)
+            throw std::length_error("notification payload does not fit even without ids");
         // Make room for the longer tail, dropping ids from the end.
         while (fitting > 0 && size + kTruncatedTail.size() > limit) {
             fitting--;

@@ -189,6 +189,7 @@ void worker_main(Datum)
             if (ConfigReloadPending) {
                 ConfigReloadPending = false;
                 ProcessConfigFile(PGC_SIGHUP);
+                ereport(LOG, (errmsg("gcalsync worker reloaded its configuration")));
             }
             MemoryContextSwitchTo(loop_cxt);
             MemoryContextReset(loop_cxt);
