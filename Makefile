@@ -46,6 +46,9 @@ EXTRA_CLEAN = test/regress_out tmp_check_regress test/unit/gcalsync_unit \
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# Our TAP helpers (GcalTest.pm).
+PG_PROVE_FLAGS += -I test/perl
+
 # src/core must not see PostgreSQL: compile it without the server include path,
 # so `#include "postgres.h"` there fails to build (see also core/pure.hpp).
 CORE_CPPFLAGS = -Isrc -D_GNU_SOURCE

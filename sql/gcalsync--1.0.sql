@@ -41,7 +41,12 @@ CREATE TABLE gcalsync.owner (
     linked_at       timestamptz NOT NULL DEFAULT now(),
     last_sync_at    timestamptz,
     next_sync_at    timestamptz NOT NULL DEFAULT now(),
-    resync_requested_at timestamptz
+    resync_requested_at timestamptz,
+    -- Work requested so far (each gcal_link, gcal_refresh, gcal_resync and
+    -- gcal_sync_now adds one) and the part of it the worker completed:
+    -- gcal_wait waits for completed_seq to reach what was requested.
+    requested_seq   bigint NOT NULL DEFAULT 1,
+    completed_seq   bigint NOT NULL DEFAULT 0
 );
 COMMENT ON TABLE gcalsync.owner IS 'linked owners: refresh token, state and schedule; readable by the extension owner only';
 CREATE INDEX owner_next_sync_idx ON gcalsync.owner (next_sync_at)
@@ -251,6 +256,20 @@ SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'gcal_resync';
 COMMENT ON FUNCTION @extschema@.gcal_resync(text) IS 'forget sync tokens of one owner (NULL: all) and run a full sync; returns the number of owners';
 
+CREATE FUNCTION @extschema@.gcal_sync_now(owner text)
+RETURNS void
+LANGUAGE c VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'gcal_sync_now';
+COMMENT ON FUNCTION @extschema@.gcal_sync_now(text) IS 'run an incremental sync of all the owner''s calendars now';
+
+CREATE FUNCTION @extschema@.gcal_wait(owner text, timeout interval DEFAULT '30s')
+RETURNS boolean
+LANGUAGE c VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'gcal_wait';
+COMMENT ON FUNCTION @extschema@.gcal_wait(text, interval) IS 'wait until the owner''s work requested before the call is done; true if done and healthy';
+
 CREATE FUNCTION @extschema@.gcal_status(owner text)
 RETURNS SETOF gcalsync.status
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -289,6 +308,8 @@ REVOKE ALL ON FUNCTION @extschema@.gcal_refresh(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.gcal_unlink(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.gcal_resync(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.gcal_status(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.gcal_sync_now(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.gcal_wait(text, interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION gcalsync.worker_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION gcalsync.boundary_selftest(text) FROM PUBLIC;
 

@@ -5,6 +5,8 @@
 #pragma once
 #include "core/pure.hpp"
 
+#include "core/json_text.hpp"
+
 #include <jansson.h>
 
 #include <optional>
@@ -42,12 +44,5 @@ Json parse_json(std::string_view text, std::string *error = nullptr);
 
 // dump_json serializes compactly (no spaces, keys in insertion order).
 std::string dump_json(const Json &value);
-
-// append_json_string appends `s` as a JSON string literal (with quotes).
-// UTF-8 passes through; quotes, backslashes and control characters are escaped.
-void append_json_string(std::string &out, std::string_view s);
-
-// json_string_size is the length append_json_string would add.
-std::size_t json_string_size(std::string_view s);
 
 }  // namespace gcal::core

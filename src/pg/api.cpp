@@ -6,8 +6,13 @@
 
 extern "C" {
 #include "commands/dbcommands.h"
+#include "datatype/timestamp.h"
+#include "storage/condition_variable.h"
 #include "utils/elog.h"
+#include "utils/wait_event.h"
 }
+
+#include "pg/store.hpp"
 
 namespace gcal::pg {
 
@@ -141,7 +146,8 @@ GCAL_FUNCTION(gcal_link)
              "ON CONFLICT (owner) DO UPDATE SET refresh_token = excluded.refresh_token, "
              "generation = nextval('gcalsync.link_generation'), state = 'pending', "
              "last_error = NULL, last_error_at = NULL, failures = 0, linked_at = now(), "
-             "last_sync_at = NULL, next_sync_at = now(), resync_requested_at = now()",
+             "last_sync_at = NULL, next_sync_at = now(), resync_requested_at = now(), "
+             "requested_seq = o.requested_seq + 1",
              {owner, token}, SPI_OK_INSERT);
     spi.exec("UPDATE gcalsync.sync_token SET sync_token = NULL, page_token = NULL, "
              "full_sync_started_at = NULL, updated_at = now() WHERE owner = $1",
@@ -168,8 +174,8 @@ GCAL_FUNCTION(gcal_refresh)
     queue_channel_stops(spi, owner);
     spi.exec("UPDATE gcalsync.owner SET refresh_token = $2, "
              "state = CASE WHEN last_sync_at IS NULL THEN 'pending' ELSE 'active' END, "
-             "last_error = NULL, last_error_at = NULL, failures = 0, next_sync_at = now() "
-             "WHERE owner = $1 RETURNING state",
+             "last_error = NULL, last_error_at = NULL, failures = 0, next_sync_at = now(), "
+             "requested_seq = requested_seq + 1 WHERE owner = $1 RETURNING state",
              {owner, token}, SPI_OK_UPDATE_RETURNING);
     std::string state = spi.get_text(0, 0).value_or("pending");
     spi.exec("UPDATE gcalsync.calendar_sync SET failures = 0, last_error = NULL, next_sync_at = now() "
@@ -220,7 +226,7 @@ GCAL_FUNCTION(gcal_resync)
         owner = owner_arg(fcinfo, 0);
     Spi spi;
     uint64_t owners = spi.exec(
-        "UPDATE gcalsync.owner SET resync_requested_at = now(), "
+        "UPDATE gcalsync.owner SET resync_requested_at = now(), requested_seq = requested_seq + 1, "
         "next_sync_at = CASE WHEN state IN ('pending', 'active') THEN now() ELSE next_sync_at END "
         "WHERE $1::text IS NULL OR owner = $1",
         {owner}, SPI_OK_UPDATE);
@@ -235,6 +241,105 @@ GCAL_FUNCTION(gcal_resync)
     if (owners > 0)
         wake_worker_at_commit();
     PG_RETURN_INT32(static_cast<int32>(owners));
+}
+
+// gcal_sync_now asks for an incremental sync of all the owner's calendars now.
+GCAL_FUNCTION(gcal_sync_now)
+{
+    std::string owner = owner_arg(fcinfo, 0);
+    Spi spi;
+    if (spi.exec("UPDATE gcalsync.owner SET next_sync_at = now(), requested_seq = requested_seq + 1 "
+                 "WHERE owner = $1",
+                 {owner}, SPI_OK_UPDATE) == 0)
+        throw_not_linked(owner);
+    spi.exec("UPDATE gcalsync.calendar_sync SET next_sync_at = now() WHERE owner = $1 AND enabled", {owner},
+             SPI_OK_UPDATE);
+    wake_worker_at_commit();
+    PG_RETURN_VOID();
+}
+
+namespace {
+
+// timeout_arg reads an interval as milliseconds (NULL, negative or
+// month-based intervals refused).
+long timeout_ms_arg(FunctionCallInfo fcinfo, int n)
+{
+    if (PG_ARGISNULL(n))
+        throw UserError(ERRCODE_NULL_VALUE_NOT_ALLOWED, "timeout must not be NULL");
+    Interval iv = *pg_guard([&]() { return PG_GETARG_INTERVAL_P(n); });
+    if (iv.month != 0)
+        throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "timeout must not be given in months or years",
+                        "Use days, hours, minutes or seconds.");
+    int64 us = iv.time + int64(iv.day) * USECS_PER_DAY;
+    if (us < 0)
+        throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "timeout must not be negative");
+    return static_cast<long>(std::min<int64>(us / 1000, int64(24) * 3600 * 1000));
+}
+
+}  // namespace
+
+// gcal_wait waits until the work requested for the owner before this call
+// (link, refresh, resync, sync_now) is done. True if it is done and the owner
+// is healthy; false on timeout, or once the owner is revoked or in error.
+GCAL_FUNCTION(gcal_wait)
+{
+    std::string owner = owner_arg(fcinfo, 0);
+    long timeout_ms = timeout_ms_arg(fcinfo, 1);
+    if (wake_is_pending())
+        throw UserError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                        "cannot wait for work requested in the same transaction",
+                        "The worker sees the request only after this transaction commits.",
+                        "Commit first, then call gcal_wait().");
+    if (pg_guard([]() { return IsolationUsesXactSnapshot(); }))
+        throw UserError(ERRCODE_ACTIVE_SQL_TRANSACTION, "gcal_wait requires the READ COMMITTED isolation level",
+                        "At REPEATABLE READ or SERIALIZABLE the worker's progress would stay invisible.");
+    const TimestampTz deadline = pg_guard([=]() { return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms); });
+
+    Spi spi;
+    static const char *const kSql =
+        "SELECT state, requested_seq, completed_seq FROM gcalsync.owner WHERE owner = $1";
+    std::optional<int64_t> target;
+    bool result = false;
+    pg_guard([]() { ConditionVariablePrepareToSleep(&shared->owner_done); });
+    try {
+        for (;;) {
+            // Each statement of a volatile function sees what committed before it.
+            if (spi.exec(kSql, {owner}, SPI_OK_SELECT) == 0) {
+                if (!target)
+                    throw_not_linked(owner);
+                break;  // unlinked while waiting
+            }
+            std::string state = spi.get_text(0, 0).value_or("");
+            int64_t requested = spi.get_int64(0, 1).value_or(0);
+            int64_t completed = spi.get_int64(0, 2).value_or(0);
+            if (!target)
+                target = requested;
+            if (completed >= *target) {
+                result = state == "active";
+                break;
+            }
+            if (state == "revoked" || state == "error")
+                break;
+            long left = pg_guard([=]() {
+                long secs;
+                int usecs;
+                TimestampDifference(GetCurrentTimestamp(), deadline, &secs, &usecs);
+                return secs * 1000 + usecs / 1000;
+            });
+            if (left <= 0)
+                break;
+            // Sleep until an owner's round ends (or a second passes, so a
+            // missed broadcast costs at most that).
+            pg_guard([=]() {
+                ConditionVariableTimedSleep(&shared->owner_done, std::min(left, 1000L), PG_WAIT_EXTENSION);
+            });
+        }
+    } catch (...) {
+        pg_guard([]() { ConditionVariableCancelSleep(); });
+        throw;
+    }
+    pg_guard([]() { ConditionVariableCancelSleep(); });
+    PG_RETURN_BOOL(result);
 }
 
 }  // namespace gcal::pg

@@ -45,6 +45,7 @@ void attach_shared_memory()
         pg_atomic_init_u64(&shared->wake_requests, 0);
         pg_atomic_init_u64(&shared->cycles, 0);
         pg_atomic_init_u64(&shared->next_wake_at, 0);
+        ConditionVariableInit(&shared->owner_done);
     }
     LWLockRelease(AddinShmemInitLock);
 }
@@ -113,6 +114,11 @@ void wake_worker_at_commit()
         }
     });
     wake_pending = true;
+}
+
+bool wake_is_pending()
+{
+    return wake_pending;
 }
 
 // register_worker asks the postmaster to run the worker; restarted one second

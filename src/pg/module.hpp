@@ -4,6 +4,10 @@
 
 #include "pg/boundary.hpp"
 
+extern "C" {
+#include "storage/condition_variable.h"
+}
+
 namespace gcal::pg {
 
 // Settings (GUCs, DESIGN.md §1). Defined in settings.cpp.
@@ -30,6 +34,7 @@ struct WorkerShared {
     pg_atomic_uint64 wake_requests;  // commits that asked the worker to look for work
     pg_atomic_uint64 cycles;         // scheduling cycles the worker finished
     pg_atomic_uint64 next_wake_at;   // TimestampTz of the next timed wake, 0 = none
+    ConditionVariable owner_done;    // broadcast when an owner's round ends (gcal_wait)
 };
 constexpr uint32 kNoWorker = UINT32_MAX;
 
@@ -42,5 +47,7 @@ void install_shared_memory_hooks();
 // wake_worker_at_commit makes the current transaction wake the worker when it
 // commits — once, however often it is called. Refuses PREPARE TRANSACTION.
 void wake_worker_at_commit();
+// wake_is_pending: this transaction called a gcal_* function that wakes the worker.
+bool wake_is_pending();
 
 }  // namespace gcal::pg

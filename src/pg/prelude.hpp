@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/json_text.hpp"
 #include "core/limits.hpp"
 #include "core/notify.hpp"
 #include "core/url.hpp"

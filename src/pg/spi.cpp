@@ -1,10 +1,18 @@
 // spi.cpp — SPI access for C++ code; every PostgreSQL call is under pg_guard.
 #include "pg/spi.hpp"
 
+extern "C" {
+#include "pgstat.h"
+#include "storage/ipc.h"
+#include "utils/snapmgr.h"
+}
+
 namespace gcal::pg {
 
 Datum SqlArg::datum() const
 {
+    if (maker_)
+        return maker_(source_);
     switch (type_) {
     case TEXTOID:
         return PointerGetDatum(cstring_to_text_with_len(text_.data(), static_cast<int>(text_.size())));
@@ -59,6 +67,49 @@ uint64_t Spi::exec(const char *sql, const std::vector<SqlArg> &args, int expecte
     });
 }
 
+uint64_t Spi::exec_prepared(const char *sql, const std::vector<SqlArg> &args, int expected)
+{
+    // Plans live for the process; PostgreSQL's plan cache revalidates them
+    // after DDL (e.g. DROP and CREATE EXTENSION).
+    static std::vector<std::pair<const char *, SPIPlanPtr>> plans;
+    const int n = static_cast<int>(args.size());
+    SPIPlanPtr plan = nullptr;
+    for (const auto &p : plans)
+        if (p.first == sql)
+            plan = p.second;
+    std::vector<Oid> types(n);
+    std::vector<Datum> values(n);
+    std::vector<char> nulls(n + 1, ' ');
+    for (int i = 0; i < n; i++) {
+        types[i] = args[i].type();
+        nulls[i] = args[i].is_null() ? 'n' : ' ';
+    }
+    if (!plan) {
+        Oid *types_p = types.data();
+        plan = pg_guard([=]() {
+            SPIPlanPtr p = SPI_prepare(sql, n, types_p);
+            if (!p)
+                elog(ERROR, "SPI_prepare failed (%s) for: %s", SPI_result_code_string(SPI_result), sql);
+            if (SPI_keepplan(p) != 0)
+                elog(ERROR, "SPI_keepplan failed");
+            return p;
+        });
+        plans.emplace_back(sql, plan);
+    }
+    Datum *values_p = values.data();
+    char *nulls_p = nulls.data();
+    const SqlArg *args_p = args.data();
+    return pg_guard([=]() -> uint64_t {
+        for (int i = 0; i < n; i++)
+            if (!args_p[i].is_null())
+                values_p[i] = args_p[i].datum();
+        int rc = SPI_execute_plan(plan, values_p, nulls_p, false, 0);
+        if (rc < 0 || (expected != 0 && rc != expected))
+            elog(ERROR, "SPI_execute_plan returned %s for: %s", SPI_result_code_string(rc), sql);
+        return SPI_processed;
+    });
+}
+
 Datum Spi::value(uint64_t row, int col, bool *isnull) const
 {
     return pg_guard([=]() -> Datum {
@@ -101,6 +152,42 @@ std::optional<bool> Spi::get_bool(uint64_t row, int col) const
     if (isnull)
         return std::nullopt;
     return DatumGetBool(d);
+}
+
+Transaction::Transaction(const char *activity)
+{
+    pg_guard([=]() {
+        SetCurrentStatementStartTimestamp();
+        StartTransactionCommand();
+        PushActiveSnapshot(GetTransactionSnapshot());
+        pgstat_report_activity(STATE_RUNNING, activity);
+    });
+}
+
+void Transaction::commit()
+{
+    pg_guard([]() {
+        PopActiveSnapshot();
+        CommitTransactionCommand();
+        pgstat_report_activity(STATE_IDLE, nullptr);
+    });
+    done_ = true;
+}
+
+Transaction::~Transaction()
+{
+    if (done_)
+        return;
+    try {
+        pg_guard([]() {
+            AbortCurrentTransaction();
+            pgstat_report_activity(STATE_IDLE, nullptr);
+        });
+    } catch (...) {
+        // Rollback itself failed: this process cannot go on safely. Exit;
+        // the postmaster starts a fresh worker a second later.
+        proc_exit(1);
+    }
 }
 
 }  // namespace gcal::pg

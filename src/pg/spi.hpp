@@ -5,9 +5,14 @@
 
 namespace gcal::pg {
 
-// SqlArg is one parameter of a statement: text, bigint, boolean or NULL.
+// SqlArg is one parameter of a statement: text, bigint, boolean, NULL, or
+// any other type built by a function (arrays, timestamps) at execution time.
 class SqlArg {
 public:
+    using Maker = Datum (*)(const void *);
+    // SqlArg(type, maker, source): the value is maker(source), called under
+    // pg_guard when the statement runs; source must outlive the call.
+    SqlArg(Oid type, Maker maker, const void *source) : type_(type), maker_(maker), source_(source) {}
     SqlArg(std::nullopt_t) : type_(TEXTOID), null_(true) {}
     SqlArg(const char *s) : type_(TEXTOID), text_(s) {}
     SqlArg(std::string s) : type_(TEXTOID), text_(std::move(s)) {}
@@ -24,6 +29,8 @@ public:
 
 private:
     Oid type_;
+    Maker maker_ = nullptr;
+    const void *source_ = nullptr;
     std::string text_;
     int64_t int_ = 0;
     bool null_ = false;
@@ -42,6 +49,10 @@ public:
     // exec runs one statement and returns the number of rows processed.
     // expected is the SPI_OK_* code the statement must produce (0: any).
     uint64_t exec(const char *sql, const std::vector<SqlArg> &args = {}, int expected = 0);
+    // exec_prepared is exec with a plan prepared once per process and kept
+    // (keyed by the address of sql, which must be a string literal; the
+    // argument types must not change between calls).
+    uint64_t exec_prepared(const char *sql, const std::vector<SqlArg> &args, int expected);
 
     // Result accessors for the last exec (row and column are 0-based).
     std::optional<std::string> get_text(uint64_t row, int col) const;
@@ -51,6 +62,21 @@ public:
 private:
     Datum value(uint64_t row, int col, bool *isnull) const;
     int exceptions_at_start_;
+};
+
+// Transaction runs the statements of its scope in one transaction of the
+// worker (a background process with no transaction of its own); it is rolled
+// back if an exception leaves the scope before commit().
+class Transaction {
+public:
+    explicit Transaction(const char *activity);
+    ~Transaction();
+    void commit();
+    Transaction(const Transaction &) = delete;
+    Transaction &operator=(const Transaction &) = delete;
+
+private:
+    bool done_ = false;
 };
 
 }  // namespace gcal::pg

@@ -3,6 +3,7 @@
 // call, a timed schedule, SIGHUP or SIGTERM wakes it.
 #include "pg/module.hpp"
 #include "pg/spi.hpp"
+#include "pg/store.hpp"
 
 #include <curl/curl.h>
 
@@ -73,90 +74,113 @@ void announce_worker()
     on_shmem_exit(forget_worker, Int32GetDatum(MyProc->pgprocno));
 }
 
-// NextWake is when the worker must look again without being woken: 0 = only
-// when woken.
-using NextWake = TimestampTz;
-
-// Transaction runs the enclosed statements in one transaction with a
-// snapshot; it is rolled back if an exception leaves the scope.
-class Transaction {
-public:
-    explicit Transaction(const char *activity)
-    {
-        pg_guard([=]() {
-            SetCurrentStatementStartTimestamp();
-            StartTransactionCommand();
-            PushActiveSnapshot(GetTransactionSnapshot());
-            pgstat_report_activity(STATE_RUNNING, activity);
-        });
-    }
-    void commit()
-    {
-        pg_guard([]() {
-            PopActiveSnapshot();
-            CommitTransactionCommand();
-            pgstat_report_activity(STATE_IDLE, nullptr);
-        });
-        done_ = true;
-    }
-    ~Transaction()
-    {
-        if (done_)
-            return;
-        try {
-            pg_guard([]() {
-                AbortCurrentTransaction();
-                pgstat_report_activity(STATE_IDLE, nullptr);
-            });
-        } catch (...) {
-            // Rollback itself failed: this process cannot go on safely. Exit;
-            // the postmaster starts a fresh worker a second later.
-            proc_exit(1);
-        }
-    }
-    Transaction(const Transaction &) = delete;
-    Transaction &operator=(const Transaction &) = delete;
-
-private:
-    bool done_ = false;
-};
-
-// run_cycle looks at the control tables once. The sync engine hangs its work
-// here; for now the worker only reads the schedule.
-NextWake run_cycle()
+// engine_config and http_options read the settings the engine runs with.
+core::EngineConfig engine_config()
 {
-    Transaction xact("gcalsync: scheduling");
-    bool installed = pg_guard([]() { return OidIsValid(get_extension_oid("gcalsync", true)); });
-    if (installed) {
-        Spi spi;
-        spi.exec("SELECT count(*), count(*) FILTER (WHERE next_sync_at <= now()) "
-                 "FROM gcalsync.owner WHERE state IN ('pending', 'active', 'backoff')",
-                 {}, SPI_OK_SELECT);
-        int64_t linked = spi.get_int64(0, 0).value_or(0);
-        int64_t due = spi.get_int64(0, 1).value_or(0);
-        pg_guard([=]() {
-            elog(DEBUG1, "gcalsync worker: %lld owners to serve, %lld due", (long long) linked,
-                 (long long) due);
-        });
-    }
-    xact.commit();
-    return 0;
+    core::EngineConfig c;
+    c.api_base = google_api_url;
+    c.token_url = google_token_url;
+    c.poll_interval = core::Micros(poll_interval_s) * core::kSecond;
+    c.requests_per_minute = requests_per_minute;
+    c.user_requests_per_minute = user_requests_per_minute;
+    return c;
 }
 
-// wait_for_work sleeps on the latch until woken or until `next`.
-void wait_for_work(NextWake next)
+core::HttpOptions http_options()
+{
+    core::HttpOptions o;
+    o.max_connections = max_connections;
+    o.timeout_ms = http_timeout_ms;
+    return o;
+}
+
+// Worker is the process's state: libcurl, the store, the engine.
+class Worker {
+public:
+    Worker() : http_(http_options()), engine_(store_, http_, hooks())
+    {
+        engine_.configure(engine_config());
+    }
+
+    // check_signals handles SIGTERM (exits) and SIGHUP (reloads settings).
+    void check_signals()
+    {
+        bool reload = pg_guard([]() {
+            CHECK_FOR_INTERRUPTS();
+            if (!ConfigReloadPending)
+                return false;
+            ConfigReloadPending = false;
+            ProcessConfigFile(PGC_SIGHUP);
+            ereport(LOG, (errmsg("gcalsync worker reloaded its configuration")));
+            return true;
+        });
+        if (reload) {
+            http_.set_options(http_options());
+            engine_.configure(engine_config());
+        }
+    }
+
+    // wait sleeps on the latch up to wait_ms (0: only looks) and says whether
+    // it was set: by a committing gcal_* call, or by a signal.
+    bool wait(int wait_ms)
+    {
+        bool woken = pg_guard([=]() {
+            if (wait_ms > 0)
+                (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms,
+                                 PG_WAIT_EXTENSION);
+            bool set = MyLatch->is_set;
+            if (set)
+                ResetLatch(MyLatch);
+            return set;
+        });
+        check_signals();
+        return woken;
+    }
+
+    // cycle syncs everything due and returns when to look again (0: only when woken).
+    TimestampTz cycle()
+    {
+        engine_.run();
+        std::optional<core::Micros> next = store_.next_due();
+        if (!next)
+            return 0;
+        // Never spin: something due "now" that the engine left alone (e.g. an
+        // owner whose schedule did not move) is looked at a second later.
+        core::Micros soonest = now_micros() + core::kSecond;
+        return to_timestamptz(std::max(*next, soonest));
+    }
+
+private:
+    core::Hooks hooks()
+    {
+        core::Hooks h;
+        h.now = []() { return now_micros(); };
+        h.wait = [this](int ms) { return wait(ms); };
+        h.log = [](const std::string &m) {
+            pg_guard([&]() { ereport(LOG, (errmsg("gcalsync: %s", m.c_str()))); });
+        };
+        return h;
+    }
+
+    SpiStore store_;
+    core::HttpClient http_;
+    core::SyncEngine engine_;
+};
+
+// wait_for_work sleeps on the latch until woken or until `next` (0: no timeout).
+void wait_for_work(Worker &worker, TimestampTz next)
 {
     pg_atomic_write_u64(&shared->next_wake_at, static_cast<uint64>(next));
-    pg_guard([=]() {
-        int events = WL_LATCH_SET | WL_EXIT_ON_PM_DEATH;
-        long timeout_ms = -1;
-        if (next != 0) {
+    long timeout_ms = -1;
+    if (next != 0)
+        timeout_ms = pg_guard([=]() {
             long secs;
             int usecs;
             TimestampDifference(GetCurrentTimestamp(), next, &secs, &usecs);
-            timeout_ms = secs * 1000 + usecs / 1000;
-            events |= WL_TIMEOUT;
-        }
+            return secs * 1000 + usecs / 1000;
+        });
+    pg_guard([=]() {
+        int events = WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | (timeout_ms >= 0 ? WL_TIMEOUT : 0);
         (void) WaitLatch(MyLatch, events, timeout_ms, PG_WAIT_EXTENSION);
         ResetLatch(MyLatch);
     });
@@ -175,6 +199,7 @@ void worker_main(Datum)
         pgstat_report_appname("gcalsync worker");
     });
     CurlGlobal curl;
+    Worker worker;
     MemoryContext loop_cxt = pg_guard([]() {
         return AllocSetContextCreate(TopMemoryContext, "gcalsync worker cycle", ALLOCSET_DEFAULT_SIZES);
     });
@@ -184,27 +209,22 @@ void worker_main(Datum)
     });
 
     for (;;) {
+        worker.check_signals();
         pg_guard([=]() {
-            CHECK_FOR_INTERRUPTS();
-            if (ConfigReloadPending) {
-                ConfigReloadPending = false;
-                ProcessConfigFile(PGC_SIGHUP);
-                ereport(LOG, (errmsg("gcalsync worker reloaded its configuration")));
-            }
             MemoryContextSwitchTo(loop_cxt);
             MemoryContextReset(loop_cxt);
         });
-        NextWake next;
+        TimestampTz next;
         try {
-            next = run_cycle();
-            pg_atomic_fetch_add_u64(&shared->cycles, 1);
+            next = worker.cycle();
         } catch (...) {
             log_current_exception(LOG, "gcalsync worker cycle failed");
             next = pg_guard([]() {
                 return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), kRetryAfterFailureMs);
             });
         }
-        wait_for_work(next);
+        pg_atomic_fetch_add_u64(&shared->cycles, 1);
+        wait_for_work(worker, next);
     }
 }
 

@@ -15,14 +15,15 @@ SELECT c.relname, pg_get_indexdef(i.indexrelid)
  WHERE n.nspname = 'gcalsync' ORDER BY c.relname;
 
 -- Every table (and the generation sequence) is dumped by pg_dump.
-SELECT unnest(extconfig)::regclass AS dumped FROM pg_extension WHERE extname = 'gcalsync' ORDER BY dumped::text;
+SELECT dumped FROM (SELECT unnest(extconfig)::regclass AS dumped FROM pg_extension WHERE extname = 'gcalsync') s
+ ORDER BY dumped::text;
 
 -- Functions: security definer, pinned search_path, not executable by PUBLIC.
 SELECT p.oid::regprocedure AS function, p.prosecdef AS security_definer, p.proconfig,
        has_function_privilege('public', p.oid, 'EXECUTE') AS public_execute
   FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
  WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'gcalsync')
- ORDER BY dumped::text;
+ ORDER BY p.oid::regprocedure::text;
 
 -- Helper for the following suites: run a statement, report SQLSTATE and
 -- message instead of failing (and roll the statement back, like any error).

@@ -1,6 +1,8 @@
 -- The SQL API: every function, every bad input, and that a refused call
 -- changes nothing.
 
+-- The worker serves another database (see test/gcalsync.conf): linking here
+-- says so once; the rest of the suite keeps to errors.
 -- No OAuth client yet: linking is refused.
 SELECT try($$SELECT gcal_link('alice', 'rt-alice')$$);
 SELECT count(*) AS owners FROM gcalsync.owner;
@@ -30,6 +32,7 @@ SELECT count(*) AS owners FROM gcalsync.owner;
 
 -- Good links: an ordinary id, a 1024-character id, quotes and unicode.
 SELECT gcal_link('alice', 'rt-alice');
+SET client_min_messages = error;
 SELECT gcal_link(repeat('ö', 1024), 'rt-long');
 SELECT gcal_link($$o'brien "\" %#/ 日本$$, 'rt-quotes');
 SELECT owner = 'alice' AS alice, char_length(owner) AS length, state, last_error, generation > 0 AS has_generation,
@@ -101,6 +104,40 @@ UPDATE gcalsync.owner SET state = 'revoked' WHERE owner <> 'alice';
 SELECT gcal_resync();
 SELECT gcal_resync(NULL);
 SELECT state, next_sync_at <= now() AS due FROM gcalsync.owner ORDER BY owner = 'alice' DESC, owner;
+
+-- gcal_sync_now: schedules the owner and its calendars now.
+UPDATE gcalsync.owner SET next_sync_at = now() + interval '1 hour', state = 'active' WHERE owner = 'alice';
+UPDATE gcalsync.calendar_sync SET next_sync_at = now() + interval '1 hour' WHERE owner = 'alice';
+SELECT requested_seq AS req_before FROM gcalsync.owner WHERE owner = 'alice' \gset
+SELECT gcal_sync_now('alice');
+SELECT next_sync_at <= now() AS due, requested_seq = :req_before + 1 AS requested FROM gcalsync.owner WHERE owner = 'alice';
+SELECT bool_and(next_sync_at <= now()) AS calendars_due FROM gcalsync.calendar_sync WHERE owner = 'alice';
+SELECT try($$SELECT gcal_sync_now(NULL)$$);
+SELECT try($$SELECT gcal_sync_now('')$$);
+SELECT try($$SELECT gcal_sync_now('nobody')$$);
+
+-- gcal_wait: bad input; false when the work is not done in time.
+SELECT try($$SELECT gcal_wait(NULL)$$);
+SELECT try($$SELECT gcal_wait('')$$);
+SELECT try($$SELECT gcal_wait('alice', NULL)$$);
+SELECT try($$SELECT gcal_wait('alice', '-1s')$$);
+SELECT try($$SELECT gcal_wait('alice', '1 month')$$);
+SELECT try($$SELECT gcal_wait('nobody', '1s')$$);
+SELECT gcal_wait('alice', '0');
+SELECT gcal_wait('alice', '50ms');
+BEGIN;
+SELECT gcal_sync_now('alice');
+SELECT gcal_wait('alice', '1s');
+ROLLBACK;
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT gcal_wait('alice', '1s');
+ROLLBACK;
+-- Revoked: false at once, whatever the timeout.
+UPDATE gcalsync.owner SET state = 'revoked' WHERE owner = 'alice';
+SELECT gcal_wait('alice', '1h');
+-- Done and healthy: true at once.
+UPDATE gcalsync.owner SET state = 'active', completed_seq = requested_seq WHERE owner = 'alice';
+SELECT gcal_wait('alice');
 
 -- gcal_unlink: every row of the owner goes, others stay; idempotent.
 INSERT INTO gcalsync.event (owner, calendar_id, event_id, data) VALUES ('bob', 'primary', 'e1', '{}');

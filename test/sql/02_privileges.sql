@@ -1,12 +1,14 @@
 -- Privileges: nothing is granted to PUBLIC; the documented app role can call
 -- the API and read the data tables, never tokens or secrets.
+SET client_min_messages = error;
 CREATE ROLE gcal_regress_nobody;
 CREATE ROLE gcal_regress_app;
 -- The GRANTs the README documents for an application role:
 GRANT USAGE ON SCHEMA gcalsync TO gcal_regress_app;
 GRANT SELECT ON gcalsync.calendar_list, gcalsync.calendar, gcalsync.event, gcalsync.status TO gcal_regress_app;
 GRANT EXECUTE ON FUNCTION gcal_link(text, text), gcal_refresh(text, text), gcal_unlink(text),
-                          gcal_resync(text), gcal_status(text) TO gcal_regress_app;
+                          gcal_resync(text), gcal_status(text), gcal_sync_now(text),
+                          gcal_wait(text, interval) TO gcal_regress_app;
 
 SELECT gcal_link('dave', 'rt-dave-secret');
 
@@ -15,6 +17,8 @@ SET ROLE gcal_regress_nobody;
 SELECT try($$SELECT gcal_link('eve', 'rt')$$);
 SELECT try($$SELECT * FROM gcal_status('dave')$$);
 SELECT try($$SELECT gcal_unlink('dave')$$);
+SELECT try($$SELECT gcal_sync_now('dave')$$);
+SELECT try($$SELECT gcal_wait('dave')$$);
 SELECT try($$SELECT * FROM gcalsync.event$$);
 SELECT try($$SELECT * FROM gcalsync.status$$);
 SELECT try($$SELECT * FROM gcalsync.owner$$);
@@ -24,6 +28,8 @@ RESET ROLE;
 SET ROLE gcal_regress_app;
 SELECT gcal_link('eve', 'rt-eve-secret');
 SELECT owner, state FROM gcal_status('eve');
+SELECT gcal_sync_now('eve');
+SELECT gcal_wait('eve', '0');
 SELECT count(*) FROM gcalsync.status;
 SELECT count(*) FROM gcalsync.event;
 SELECT try($$SELECT refresh_token FROM gcalsync.owner$$);

@@ -47,6 +47,10 @@ $node->poll_query_until('postgres',
 is($node->safe_psql('postgres', 'SELECT pid FROM gcalsync.worker_status()'), $pid,
 	'worker_status reports the worker');
 
+# Nothing is linked: the worker sleeps on its latch only (no polling loop).
+ok($node->poll_query_until('postgres', 'SELECT next_wake_at IS NULL FROM gcalsync.worker_status()'),
+	'idle worker has no timed wake-up');
+
 # One wake-up per committing transaction, however many calls it made.
 my ($wakes, $cycles) = split /\|/, $node->safe_psql('postgres',
 	'SELECT wake_requests, cycles FROM gcalsync.worker_status()');
@@ -71,9 +75,13 @@ $node->psql('postgres', q{
 });
 is($node->safe_psql('postgres', 'SELECT wake_requests FROM gcalsync.worker_status()'),
 	$wakes + 1, 'a rolled-back transaction does not wake the worker');
-# Nothing is timed: the worker sleeps on its latch only (no polling loop).
-ok($node->poll_query_until('postgres', 'SELECT next_wake_at IS NULL FROM gcalsync.worker_status()'),
-	'idle worker has no timed wake-up');
+# The linked owners cannot reach Google (nothing listens on port 9): they
+# wait in backoff, and the worker sleeps until the first retry is due.
+ok($node->poll_query_until('postgres',
+	q{SELECT count(*) = 2 FROM gcalsync.owner WHERE state = 'backoff' AND last_error LIKE '%token request failed%'}),
+	'unreachable token endpoint: owners in backoff with the reason');
+ok($node->poll_query_until('postgres', q{SELECT next_wake_at IS NOT NULL FROM gcalsync.worker_status()}),
+	'worker sleeps until the next retry');
 
 # Account changes are announced with NOTIFY, in the committing transaction.
 my $out = $node->safe_psql('postgres', q{

@@ -1,0 +1,514 @@
+#include "core/sync.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+namespace gcal::core {
+
+namespace {
+
+// A round may start this often per owner within one run(); more means the
+// schedule did not move (a bug or a race), and the owner waits for the next run.
+constexpr int kMaxStartsPerRun = 3;
+// Owners started per query of the schedule.
+constexpr std::size_t kOwnerBatch = 500;
+// An access token is renewed when it has less than this left.
+constexpr Micros kTokenMargin = 60 * kSecond;
+// A resource answering 410 more often than this in one round is left for later.
+constexpr int kMaxFullRestarts = 2;
+
+bool is_2xx(long status) { return status >= 200 && status < 300; }
+
+std::string describe(const ApiError &e)
+{
+    std::string s = "HTTP " + std::to_string(e.status);
+    if (!e.reason.empty())
+        s += " " + e.reason;
+    if (!e.message.empty())
+        s += ": " + e.message;
+    return s;
+}
+
+}  // namespace
+
+const char *to_string(OwnerState s)
+{
+    switch (s) {
+    case OwnerState::Pending: return "pending";
+    case OwnerState::Active: return "active";
+    case OwnerState::Backoff: return "backoff";
+    case OwnerState::Revoked: return "revoked";
+    default: return "error";
+    }
+}
+
+std::optional<OwnerState> owner_state_from(std::string_view s)
+{
+    for (OwnerState st : {OwnerState::Pending, OwnerState::Active, OwnerState::Backoff,
+                          OwnerState::Revoked, OwnerState::Error})
+        if (s == to_string(st))
+            return st;
+    return std::nullopt;
+}
+
+// Round is one owner's work in one pass: requests in flight, and how it ended.
+struct SyncEngine::Round {
+    OwnerLink link;
+    int outstanding = 0;
+    bool failed = false;
+    bool dropped = false;  // the link changed: drop everything quietly
+    bool list_synced = false;
+    OwnerState fail_state = OwnerState::Backoff;
+    std::string error;
+    std::optional<int64_t> retry_after_s;
+    std::vector<std::string> listed;  // live calendars seen in list pages: fetch their resource
+};
+
+// Listing walks one paged resource: the calendar list, or one calendar's events.
+struct SyncEngine::Listing {
+    RoundPtr round;
+    Resource resource = Resource::Events;
+    std::string calendar_id;
+    Cursor cursor;
+    bool first = false;
+    int full_restarts = 0;
+    bool page_token_retried = false;
+};
+
+SyncEngine::SyncEngine(Store &store, HttpClient &http, Hooks hooks)
+    : store_(store), http_(http), hooks_(std::move(hooks)),
+      rng_(static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()))
+{
+}
+
+void SyncEngine::configure(EngineConfig config)
+{
+    while (!config.api_base.empty() && config.api_base.back() == '/')
+        config.api_base.pop_back();
+    config_ = std::move(config);
+    pacer_.set_limits(config_.requests_per_minute, config_.user_requests_per_minute);
+}
+
+void SyncEngine::run()
+{
+    starts_.clear();
+    start_due_owners();
+    for (;;) {
+        flush_deferred();
+        if (rounds_.empty() && deferred_.empty() && http_.pending() == 0) {
+            // Everything started has ended; start what fell due meanwhile.
+            start_due_owners();
+            if (rounds_.empty())
+                break;
+            continue;
+        }
+        int wait_ms = 100;
+        if (!deferred_.empty())
+            wait_ms = static_cast<int>(std::clamp<Micros>((deferred_.begin()->first - now()) / 1000, 0, 100));
+        bool woken;
+        if (http_.pending() > 0) {
+            http_.pump(wait_ms);
+            woken = hooks_.wait(0);
+        } else {
+            woken = hooks_.wait(wait_ms);
+        }
+        if (woken)
+            start_due_owners();
+    }
+    pacer_.forget_idle(now());
+    // Access tokens of owners no longer linked would otherwise pile up.
+    if (tokens_.size() > 10000)
+        tokens_.clear();
+}
+
+void SyncEngine::start_due_owners()
+{
+    for (const OwnerLink &link : store_.due_owners(kOwnerBatch)) {
+        if (rounds_.count(link.owner))
+            continue;
+        if (++starts_[link.owner] > kMaxStartsPerRun) {
+            if (starts_[link.owner] == kMaxStartsPerRun + 1)
+                hooks_.log("owner \"" + link.owner + "\" stays due after " +
+                           std::to_string(kMaxStartsPerRun) + " rounds; it waits for the next run");
+            continue;
+        }
+        start_round(link);
+    }
+}
+
+void SyncEngine::start_round(const OwnerLink &link)
+{
+    auto r = std::make_shared<Round>();
+    r->link = link;
+    rounds_[link.owner] = r;
+    begin(r);
+    guarded(r, [&]() {
+        with_token(r, [this](const RoundPtr &r) {
+            if (r->link.list_due) {
+                auto l = std::make_shared<Listing>();
+                l->round = r;
+                l->resource = Resource::CalendarList;
+                l->cursor = store_.cursor(r->link, Resource::CalendarList, "");
+                l->first = l->cursor.sync_token.empty() && l->cursor.page_token.empty();
+                list_page(l);
+            } else {
+                start_calendars(r);
+            }
+        });
+    });
+    end(r);
+}
+
+void SyncEngine::begin(const RoundPtr &r) { r->outstanding++; }
+
+// end closes one unit of a round's work; the last one records the outcome.
+void SyncEngine::end(const RoundPtr &r)
+{
+    if (--r->outstanding > 0)
+        return;
+    rounds_.erase(r->link.owner);
+    if (r->dropped)
+        return;
+    try {
+        if (r->failed) {
+            Micros retry_at = now();
+            if (r->fail_state == OwnerState::Backoff)
+                retry_at += backoff_delay(r->link.failures + 1, rng_, r->retry_after_s);
+            store_.owner_failed(r->link, r->fail_state, r->error, retry_at);
+        } else {
+            store_.owner_synced(r->link, r->list_synced, now() + jittered(config_.poll_interval, rng_));
+        }
+    } catch (const std::exception &ex) {
+        hooks_.log("could not record the sync result of owner \"" + r->link.owner + "\": " + ex.what());
+    }
+}
+
+// guarded runs a step of a round; an exception (a database error, say)
+// fails the round instead of escaping into the HTTP loop.
+void SyncEngine::guarded(const RoundPtr &r, const std::function<void()> &step)
+{
+    try {
+        step();
+    } catch (const std::exception &ex) {
+        fail(r, OwnerState::Backoff, std::string("internal error: ") + ex.what());
+    }
+}
+
+void SyncEngine::fail(const RoundPtr &r, OwnerState state, std::string error,
+                      std::optional<int64_t> retry_after)
+{
+    // The first failure explains the round, except that a revocation or a
+    // permanent error outranks a temporary one.
+    bool stronger = r->failed && r->fail_state == OwnerState::Backoff && state != OwnerState::Backoff;
+    if (!r->failed || stronger) {
+        hooks_.log("owner \"" + r->link.owner + "\": " + error);
+        r->failed = true;
+        r->fail_state = state;
+        r->error = std::move(error);
+        r->retry_after_s = retry_after;
+    }
+}
+
+void SyncEngine::fail_transport(const RoundPtr &r, const std::string &what, const HttpResponse &resp)
+{
+    fail(r, OwnerState::Backoff, what + ": " + (resp.error.empty() ? "no response" : resp.error));
+}
+
+// send paces an API request (project and per-owner ceilings) and submits it.
+void SyncEngine::send(const RoundPtr &r, HttpRequest req, HttpClient::Callback done)
+{
+    Micros t = now();
+    Micros allowed = pacer_.next_allowed(r->link.owner, t);
+    if (allowed > t) {
+        begin(r);
+        auto shared_req = std::make_shared<HttpRequest>(std::move(req));
+        auto shared_done = std::make_shared<HttpClient::Callback>(std::move(done));
+        deferred_.emplace(allowed, [this, r, shared_req, shared_done]() {
+            send(r, std::move(*shared_req), std::move(*shared_done));
+            end(r);
+        });
+        return;
+    }
+    pacer_.record(r->link.owner, t);
+    begin(r);
+    http_.submit(std::move(req), [this, r, done = std::move(done)](HttpResponse &&resp) {
+        guarded(r, [&]() { done(std::move(resp)); });
+        end(r);
+    });
+}
+
+void SyncEngine::flush_deferred()
+{
+    Micros t = now();
+    while (!deferred_.empty() && deferred_.begin()->first <= t) {
+        auto fn = std::move(deferred_.begin()->second);
+        deferred_.erase(deferred_.begin());
+        fn();
+    }
+}
+
+// with_token runs `then` with a valid access token for the round's owner,
+// asking the token endpoint when the cached one is missing or about to expire.
+void SyncEngine::with_token(const RoundPtr &r, std::function<void(const RoundPtr &)> then)
+{
+    if (r->failed || r->dropped)
+        return;
+    auto it = tokens_.find(r->link.owner);
+    if (it != tokens_.end() && it->second.generation == r->link.generation &&
+        it->second.expires_at > now() + kTokenMargin) {
+        then(r);
+        return;
+    }
+    auto creds = store_.credentials();
+    if (!creds) {
+        fail(r, OwnerState::Error, "OAuth client is not configured; call gcal_set_client()");
+        return;
+    }
+    HttpRequest req;
+    req.method = "POST";
+    req.url = config_.token_url;
+    req.headers = {"Content-Type: application/x-www-form-urlencoded", "Accept: application/json"};
+    req.body = token_request_body(creds->client_id, creds->client_secret, r->link.refresh_token);
+    begin(r);
+    http_.submit(std::move(req), [this, r, then = std::move(then)](HttpResponse &&resp) {
+        guarded(r, [&]() {
+            if (resp.status == 0) {
+                fail_transport(r, "token request failed", resp);
+                return;
+            }
+            TokenResponse tok = parse_token_response(resp.status, resp.body);
+            std::string why = "token endpoint answered HTTP " + std::to_string(resp.status) +
+                              (tok.error.empty() ? "" : " " + tok.error) +
+                              (tok.description.empty() ? "" : ": " + tok.description);
+            switch (tok.outcome) {
+            case TokenOutcome::Granted:
+                tokens_[r->link.owner] = Token{r->link.generation, std::move(tok.access_token),
+                                               now() + tok.expires_in * kSecond};
+                then(r);
+                break;
+            case TokenOutcome::InvalidGrant:
+                fail(r, OwnerState::Revoked, why);
+                break;
+            case TokenOutcome::InvalidClient:
+                fail(r, OwnerState::Error, why);
+                break;
+            case TokenOutcome::OtherError:
+                fail(r, resp.status >= 400 && resp.status < 500 ? OwnerState::Error : OwnerState::Backoff, why);
+                break;
+            default:
+                fail(r, OwnerState::Backoff, why,
+                     parse_retry_after(resp.retry_after, now() / kSecond));
+                break;
+            }
+        });
+        end(r);
+    });
+}
+
+// api_get fetches url with the owner's access token; a 401 renews the token
+// once and retries.
+void SyncEngine::api_get(const RoundPtr &r, std::string url, BodyHandler ok, ErrorHandler on_error,
+                         bool retried_auth)
+{
+    with_token(r, [=](const RoundPtr &r) {
+        if (r->failed || r->dropped)
+            return;
+        HttpRequest req;
+        req.url = url;
+        req.headers = {"Authorization: Bearer " + tokens_[r->link.owner].access_token,
+                       "Accept: application/json"};
+        send(r, std::move(req), [=](HttpResponse &&resp) {
+            if (r->failed || r->dropped)
+                return;
+            if (resp.status == 0) {
+                fail_transport(r, "request failed", resp);
+                return;
+            }
+            if (is_2xx(resp.status)) {
+                ok(r, std::move(resp.body));
+                return;
+            }
+            ApiError e = parse_api_error(resp.status, resp.body);
+            if (e.unauthorized && !retried_auth) {
+                tokens_.erase(r->link.owner);
+                api_get(r, url, ok, on_error, true);
+                return;
+            }
+            if (e.unauthorized) {
+                fail(r, OwnerState::Backoff, "access token refused right after renewal: " + describe(e));
+                return;
+            }
+            on_error(r, e, parse_retry_after(resp.retry_after, now() / kSecond));
+        });
+    });
+}
+
+// list_page fetches and stores the next page of a listing, then the next,
+// until the page that carries the new sync token.
+void SyncEngine::list_page(const std::shared_ptr<Listing> &l)
+{
+    const RoundPtr &r = l->round;
+    if (r->failed || r->dropped)
+        return;
+    bool lists = l->resource == Resource::CalendarList;
+    std::string url = lists ? calendar_list_url(config_.api_base, l->cursor.page_token, l->cursor.sync_token)
+                            : events_url(config_.api_base, l->calendar_id, l->cursor.page_token,
+                                         l->cursor.sync_token);
+    api_get(
+        r, std::move(url),
+        [this, l, lists](const RoundPtr &r, std::string &&body) {
+            std::string error;
+            PageStep step;
+            step.full = l->cursor.sync_token.empty();
+            step.first = l->first;
+            bool written;
+            if (lists) {
+                auto page = parse_calendar_list_page(body, &error);
+                if (!page) {
+                    fail(r, OwnerState::Backoff, "malformed calendar list page: " + error);
+                    return;
+                }
+                step.next_page_token = page->next_page_token.value_or("");
+                step.next_sync_token = page->next_sync_token.value_or("");
+                if (step.next_page_token.empty() && step.next_sync_token.empty()) {
+                    fail(r, OwnerState::Backoff, "calendar list page has neither nextPageToken nor nextSyncToken");
+                    return;
+                }
+                written = store_.write_calendar_list(r->link, *page, step);
+                for (const auto &e : page->items)
+                    if (!e.deleted)
+                        r->listed.push_back(e.calendar_id);
+            } else {
+                auto page = parse_events_page(body, &error);
+                if (!page) {
+                    fail(r, OwnerState::Backoff,
+                         "malformed events page of calendar \"" + l->calendar_id + "\": " + error);
+                    return;
+                }
+                step.next_page_token = page->next_page_token.value_or("");
+                step.next_sync_token = page->next_sync_token.value_or("");
+                if (step.next_page_token.empty() && step.next_sync_token.empty()) {
+                    fail(r, OwnerState::Backoff, "events page of calendar \"" + l->calendar_id +
+                                                     "\" has neither nextPageToken nor nextSyncToken");
+                    return;
+                }
+                written = store_.write_events(r->link, l->calendar_id, *page, step);
+            }
+            if (!written) {
+                r->dropped = true;
+                return;
+            }
+            if (!step.next_page_token.empty()) {
+                l->cursor.page_token = step.next_page_token;
+                l->first = false;
+                list_page(l);
+            } else if (lists) {
+                r->list_synced = true;
+                start_calendars(r);
+            } else {
+                store_.calendar_synced(r->link, l->calendar_id, now() + jittered(config_.poll_interval, rng_));
+            }
+        },
+        [this, l](const RoundPtr &, const ApiError &e, std::optional<int64_t> retry_after) {
+            on_listing_error(l, e, retry_after);
+        });
+}
+
+// on_listing_error decides what an error response means for a listing.
+void SyncEngine::on_listing_error(const std::shared_ptr<Listing> &l, const ApiError &e,
+                                  std::optional<int64_t> retry_after)
+{
+    const RoundPtr &r = l->round;
+    bool lists = l->resource == Resource::CalendarList;
+    std::string what = lists ? std::string("calendar list") : "calendar \"" + l->calendar_id + "\"";
+    if (e.full_sync_required) {
+        // What happens on a 410: the sync token is dead; list everything again.
+        // The Store marks rows the full listing does not return as deleted.
+        if (++l->full_restarts > kMaxFullRestarts) {
+            fail(r, OwnerState::Backoff, what + " keeps answering 410 to a full listing");
+            return;
+        }
+        hooks_.log("owner \"" + r->link.owner + "\": " + what + " needs a full sync (" + describe(e) + ")");
+        store_.reset_cursor(r->link, l->resource, l->calendar_id);
+        l->cursor = Cursor{};
+        l->first = true;
+        list_page(l);
+        return;
+    }
+    if (e.retryable) {
+        fail(r, OwnerState::Backoff, what + ": " + describe(e), retry_after);
+        return;
+    }
+    if (!lists && e.not_found) {
+        hooks_.log("owner \"" + r->link.owner + "\": " + what + " is gone (404); marked deleted");
+        store_.calendar_gone(r->link, l->calendar_id);
+        return;
+    }
+    if (!l->cursor.page_token.empty() && e.status == 400 && !l->page_token_retried) {
+        // A page token Google no longer accepts: restart this listing.
+        l->page_token_retried = true;
+        l->cursor.page_token.clear();
+        l->first = l->cursor.sync_token.empty();
+        list_page(l);
+        return;
+    }
+    if (lists) {
+        fail(r, OwnerState::Backoff, what + ": " + describe(e), retry_after);
+        return;
+    }
+    // A calendar that refuses us for another reason does not hold up the
+    // owner's other calendars; it is tried again after a poll interval.
+    store_.calendar_failed(r->link, l->calendar_id, describe(e), now() + config_.poll_interval);
+}
+
+// start_calendars fetches the calendar resources seen in the list and syncs
+// the events of every due calendar.
+void SyncEngine::start_calendars(const RoundPtr &r)
+{
+    if (r->failed || r->dropped)
+        return;
+    std::vector<std::string> listed;
+    listed.swap(r->listed);
+    std::sort(listed.begin(), listed.end());
+    listed.erase(std::unique(listed.begin(), listed.end()), listed.end());
+    for (const auto &id : listed)
+        fetch_calendar(r, id);
+    for (const auto &id : store_.due_calendars(r->link)) {
+        auto l = std::make_shared<Listing>();
+        l->round = r;
+        l->resource = Resource::Events;
+        l->calendar_id = id;
+        l->cursor = store_.cursor(r->link, Resource::Events, id);
+        l->first = l->cursor.sync_token.empty() && l->cursor.page_token.empty();
+        list_page(l);
+    }
+}
+
+void SyncEngine::fetch_calendar(const RoundPtr &r, const std::string &calendar_id)
+{
+    api_get(
+        r, calendar_url(config_.api_base, calendar_id),
+        [this, calendar_id](const RoundPtr &r, std::string &&body) {
+            std::string error;
+            auto cal = parse_calendar(body, &error);
+            if (!cal) {
+                fail(r, OwnerState::Backoff, "malformed calendar \"" + calendar_id + "\": " + error);
+                return;
+            }
+            cal->calendar_id = calendar_id;  // the row's key is the id we asked for
+            if (!store_.write_calendar(r->link, *cal))
+                r->dropped = true;
+        },
+        [this, calendar_id](const RoundPtr &r, const ApiError &e, std::optional<int64_t> retry_after) {
+            if (e.not_found) {
+                store_.calendar_gone(r->link, calendar_id);
+            } else if (e.retryable) {
+                fail(r, OwnerState::Backoff, "calendar \"" + calendar_id + "\": " + describe(e), retry_after);
+            } else {
+                hooks_.log("owner \"" + r->link.owner + "\": calendar \"" + calendar_id +
+                           "\" could not be read: " + describe(e));
+            }
+        });
+}
+
+}  // namespace gcal::core

@@ -1,0 +1,173 @@
+// sync.hpp — the sync engine: for each owner with work due, get an access
+// token, walk the calendar list and each calendar's events (full listings
+// page by page, then incremental ones with sync tokens), and hand every page
+// to the Store, which commits it together with its page or sync token.
+//
+// Google's semantics live here, in one place each:
+//   410 (any)             -> forget the resource's tokens, list it in full again;
+//                            the Store marks what the full listing did not return
+//   401                   -> renew the access token once and retry
+//   invalid_grant         -> owner revoked, no more requests until gcal_refresh
+//   404 on a calendar     -> that calendar is marked deleted, the others go on
+//   429/403 rate/5xx/net  -> owner in backoff: truncated exponential, jitter,
+//                            Retry-After honoured
+// The engine knows nothing of PostgreSQL: the Store interface is implemented
+// with SPI in src/pg/store.cpp, and by fakes in the unit tests.
+#pragma once
+#include "core/pure.hpp"
+
+#include "core/google.hpp"
+#include "core/http.hpp"
+#include "core/pacing.hpp"
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace gcal::core {
+
+enum class OwnerState { Pending, Active, Backoff, Revoked, Error };
+const char *to_string(OwnerState s);
+std::optional<OwnerState> owner_state_from(std::string_view s);
+
+// OwnerLink is one owner's link as the worker read it. generation changes on
+// every gcal_link, so work done for an older link is recognised and dropped.
+struct OwnerLink {
+    std::string owner;
+    int64_t generation = 0;
+    std::string refresh_token;
+    OwnerState state = OwnerState::Pending;
+    int failures = 0;
+    int64_t requested_seq = 0;  // work requested so far (gcal_link, gcal_sync_now, ...)
+    bool list_due = false;      // the calendar list (not only some calendars) is due
+};
+
+struct Credentials {
+    std::string client_id, client_secret;
+};
+
+enum class Resource { CalendarList, Events };
+
+// Cursor is where a resource's listing stands: the sync token of the last
+// complete listing and, while a listing is under way, the next page.
+struct Cursor {
+    std::string sync_token;
+    std::string page_token;
+};
+
+// PageStep tells the Store what a page means for its resource's progress.
+struct PageStep {
+    bool full = false;             // a listing without a sync token
+    bool first = false;            // the first page of a full listing
+    std::string next_page_token;   // more pages follow ("" on the last page)
+    std::string next_sync_token;   // the last page's token ("" before it)
+};
+
+class Store {
+public:
+    virtual ~Store() = default;
+    // due_owners lists owners with work due now, most overdue first.
+    virtual std::vector<OwnerLink> due_owners(std::size_t limit) = 0;
+    // next_due is when the earliest scheduled work falls due (nullopt: none).
+    virtual std::optional<Micros> next_due() = 0;
+    virtual std::optional<Credentials> credentials() = 0;
+    // due_calendars lists the owner's enabled calendars whose events are due.
+    virtual std::vector<std::string> due_calendars(const OwnerLink &link) = 0;
+    virtual Cursor cursor(const OwnerLink &link, Resource r, const std::string &calendar_id) = 0;
+    // reset_cursor forgets sync and page tokens: the next listing is full.
+    virtual void reset_cursor(const OwnerLink &link, Resource r, const std::string &calendar_id) = 0;
+    // The write_* calls commit one response with its step and NOTIFY; they
+    // return false when the owner was unlinked or relinked meanwhile (nothing written).
+    virtual bool write_calendar_list(const OwnerLink &link, const CalendarListPage &page,
+                                     const PageStep &step) = 0;
+    virtual bool write_calendar(const OwnerLink &link, const CalendarResource &calendar) = 0;
+    virtual bool write_events(const OwnerLink &link, const std::string &calendar_id,
+                              const EventsPage &page, const PageStep &step) = 0;
+    virtual void calendar_synced(const OwnerLink &link, const std::string &calendar_id, Micros next_at) = 0;
+    // calendar_gone marks a calendar deleted (404) and stops syncing it.
+    virtual void calendar_gone(const OwnerLink &link, const std::string &calendar_id) = 0;
+    virtual void calendar_failed(const OwnerLink &link, const std::string &calendar_id,
+                                 const std::string &error, Micros retry_at) = 0;
+    // owner_synced ends a successful round: state active; when the list was
+    // synced, the owner's requested work is complete and next_at is its next check.
+    virtual void owner_synced(const OwnerLink &link, bool list_synced, Micros next_at) = 0;
+    virtual void owner_failed(const OwnerLink &link, OwnerState state, const std::string &error,
+                              Micros retry_at) = 0;
+};
+
+// Hooks connect the engine to its process.
+struct Hooks {
+    std::function<Micros()> now;
+    // wait sleeps up to wait_ms (0: does not sleep) unless woken, and checks
+    // for signals; true when the worker was woken (new work may be waiting).
+    std::function<bool(int wait_ms)> wait;
+    // log writes an operational message (never a secret).
+    std::function<void(const std::string &)> log;
+};
+
+struct EngineConfig {
+    std::string api_base;   // gcalsync.google_api_url, no trailing slash
+    std::string token_url;  // gcalsync.google_token_url
+    Micros poll_interval = 120 * kSecond;
+    int requests_per_minute = 6000;
+    int user_requests_per_minute = 300;
+};
+
+class SyncEngine {
+public:
+    SyncEngine(Store &store, HttpClient &http, Hooks hooks);
+    void configure(EngineConfig config);
+    // run syncs everything due, and what falls due meanwhile, until nothing
+    // is left to do now.
+    void run();
+
+private:
+    struct Round;
+    struct Listing;
+    using RoundPtr = std::shared_ptr<Round>;
+    using BodyHandler = std::function<void(const RoundPtr &, std::string &&body)>;
+    using ErrorHandler =
+        std::function<void(const RoundPtr &, const ApiError &, std::optional<int64_t> retry_after_s)>;
+
+    void start_due_owners();
+    void start_round(const OwnerLink &link);
+    void with_token(const RoundPtr &r, std::function<void(const RoundPtr &)> then);
+    void api_get(const RoundPtr &r, std::string url, BodyHandler ok, ErrorHandler on_error,
+                 bool retried_auth = false);
+    void send(const RoundPtr &r, HttpRequest req, HttpClient::Callback done);
+    void list_page(const std::shared_ptr<Listing> &l);
+    void on_listing_error(const std::shared_ptr<Listing> &l, const ApiError &e,
+                          std::optional<int64_t> retry_after_s);
+    void start_calendars(const RoundPtr &r);
+    void fetch_calendar(const RoundPtr &r, const std::string &calendar_id);
+    void fail(const RoundPtr &r, OwnerState state, std::string error, std::optional<int64_t> retry_after = {});
+    void fail_transport(const RoundPtr &r, const std::string &what, const HttpResponse &resp);
+    void begin(const RoundPtr &r);
+    void end(const RoundPtr &r);
+    void guarded(const RoundPtr &r, const std::function<void()> &step);
+    void flush_deferred();
+    Micros now() const { return hooks_.now(); }
+
+    Store &store_;
+    HttpClient &http_;
+    Hooks hooks_;
+    EngineConfig config_;
+    RequestPacer pacer_;
+    std::mt19937_64 rng_;
+    std::unordered_map<std::string, RoundPtr> rounds_;
+    struct Token {
+        int64_t generation = 0;
+        std::string access_token;
+        Micros expires_at = 0;
+    };
+    std::unordered_map<std::string, Token> tokens_;
+    std::multimap<Micros, std::function<void()>> deferred_;  // requests held back by the pacer
+    std::unordered_map<std::string, int> starts_;              // rounds started per owner in one run()
+};
+
+}  // namespace gcal::core

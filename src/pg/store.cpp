@@ -1,0 +1,707 @@
+// store.cpp — SpiStore: how synced data reaches the tables (DESIGN.md §3–§5).
+//
+// Each write runs in its own transaction and first locks the owner's row
+// (FOR SHARE) and checks the link generation, so a page fetched before a
+// gcal_unlink or gcal_link of that owner never resurrects or mixes rows: the
+// unlink waits for the page's commit, or the page sees the new generation and
+// is dropped. Rows go in with one statement per page (unnest of column
+// arrays), typed values built in C++ so PostgreSQL parses only the jsonb.
+#include "pg/store.hpp"
+
+#include "pg/module.hpp"
+
+extern "C" {
+#include "commands/async.h"
+#include "commands/extension.h"
+#include "datatype/timestamp.h"
+#include "storage/condition_variable.h"
+#include "utils/array.h"
+#include "utils/date.h"
+}
+
+#include <unordered_set>
+
+namespace gcal::pg {
+
+using core::Micros;
+
+namespace {
+
+constexpr int64 kUnixToPostgresMicros =
+    int64(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * USECS_PER_SEC;
+constexpr int32 kUnixToPostgresDays = POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE;
+
+// ---- column arrays --------------------------------------------------------------
+
+using TextColumn = std::vector<const std::string *>;  // nullptr = NULL
+using TimeColumn = std::vector<std::optional<Micros>>;
+using DateColumn = std::vector<std::optional<core::Days>>;
+using IntColumn = std::vector<std::optional<int32_t>>;
+using BoolColumn = std::vector<char>;
+
+template <typename Column, typename ToDatum>
+Datum make_array(const Column &col, Oid elem, int len, bool byval, char align, ToDatum to_datum)
+{
+    const int n = static_cast<int>(col.size());
+    if (n == 0)
+        return PointerGetDatum(construct_empty_array(elem));
+    Datum *elems = static_cast<Datum *>(palloc(sizeof(Datum) * n));
+    bool *nulls = static_cast<bool *>(palloc(sizeof(bool) * n));
+    for (int i = 0; i < n; i++)
+        nulls[i] = !to_datum(col[i], &elems[i]);
+    int dims[1] = {n}, lbs[1] = {1};
+    return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, elem, len, byval, align));
+}
+
+Datum text_array(const void *p)
+{
+    return make_array(*static_cast<const TextColumn *>(p), TEXTOID, -1, false, TYPALIGN_INT,
+                      [](const std::string *s, Datum *d) {
+                          if (!s)
+                              return false;
+                          *d = PointerGetDatum(cstring_to_text_with_len(s->data(), static_cast<int>(s->size())));
+                          return true;
+                      });
+}
+
+Datum timestamptz_array(const void *p)
+{
+    return make_array(*static_cast<const TimeColumn *>(p), TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL,
+                      TYPALIGN_DOUBLE, [](const std::optional<Micros> &t, Datum *d) {
+                          if (!t)
+                              return false;
+                          *d = TimestampTzGetDatum(to_timestamptz(*t));
+                          return true;
+                      });
+}
+
+Datum date_array(const void *p)
+{
+    return make_array(*static_cast<const DateColumn *>(p), DATEOID, 4, true, TYPALIGN_INT,
+                      [](const std::optional<core::Days> &v, Datum *d) {
+                          if (!v)
+                              return false;
+                          *d = DateADTGetDatum(*v - kUnixToPostgresDays);
+                          return true;
+                      });
+}
+
+Datum int4_array(const void *p)
+{
+    return make_array(*static_cast<const IntColumn *>(p), INT4OID, 4, true, TYPALIGN_INT,
+                      [](const std::optional<int32_t> &v, Datum *d) {
+                          if (!v)
+                              return false;
+                          *d = Int32GetDatum(*v);
+                          return true;
+                      });
+}
+
+Datum bool_array(const void *p)
+{
+    return make_array(*static_cast<const BoolColumn *>(p), BOOLOID, 1, true, TYPALIGN_CHAR,
+                      [](char v, Datum *d) {
+                          *d = BoolGetDatum(v != 0);
+                          return true;
+                      });
+}
+
+Datum timestamptz_value(const void *p)
+{
+    return TimestampTzGetDatum(to_timestamptz(*static_cast<const Micros *>(p)));
+}
+
+SqlArg arg(const TextColumn &c) { return SqlArg(TEXTARRAYOID, text_array, &c); }
+SqlArg arg(const TimeColumn &c) { return SqlArg(TIMESTAMPTZARRAYOID, timestamptz_array, &c); }
+SqlArg date_arg(const DateColumn &c) { return SqlArg(DATEARRAYOID, date_array, &c); }
+SqlArg arg(const IntColumn &c) { return SqlArg(INT4ARRAYOID, int4_array, &c); }
+SqlArg arg(const BoolColumn &c) { return SqlArg(BOOLARRAYOID, bool_array, &c); }
+SqlArg time_arg(const Micros &t) { return SqlArg(TIMESTAMPTZOID, timestamptz_value, &t); }
+
+const std::string *opt(const core::OptText &v) { return v ? &*v : nullptr; }
+
+// last_of_each keeps, for items sharing a key, only the last one: a page
+// naming an id twice must not fail the upsert ("cannot affect row a second time").
+template <typename Item, typename Key>
+std::vector<const Item *> last_of_each(const std::vector<Item> &items, Key key)
+{
+    std::vector<const Item *> out;
+    out.reserve(items.size());
+    std::unordered_set<std::string_view> seen;
+    for (auto it = items.rbegin(); it != items.rend(); ++it)
+        if (seen.insert(key(*it)).second)
+            out.push_back(&*it);
+    std::reverse(out.begin(), out.end());
+    return out;
+}
+
+// extension_installed is false between DROP EXTENSION and CREATE EXTENSION:
+// the worker then has nothing to serve (call inside a transaction).
+bool extension_installed()
+{
+    return pg_guard([]() { return OidIsValid(get_extension_oid("gcalsync", true)); });
+}
+
+const char *kind_of(core::Resource r) { return r == core::Resource::CalendarList ? "calendar_list" : "events"; }
+
+const std::string &params_of(core::Resource r)
+{
+    static const std::string list = core::params_key(core::calendar_list_params());
+    static const std::string events = core::params_key(core::events_params());
+    return r == core::Resource::CalendarList ? list : events;
+}
+
+// notify sends one NOTIFY gcalsync in the current transaction.
+void notify(const core::ChangeNotice &n)
+{
+    std::string payload = core::notify_payload(n);
+    pg_guard([&]() { Async_Notify("gcalsync", payload.c_str()); });
+}
+
+void notify_ids(const std::string &owner, const char *table, const std::string &calendar_id,
+                const char *op, std::vector<std::string> ids)
+{
+    if (ids.empty())
+        return;
+    core::ChangeNotice n;
+    n.owner = owner;
+    n.table = table;
+    n.calendar_id = calendar_id;
+    n.op = op;
+    n.ids = std::move(ids);
+    notify(n);
+}
+
+// lock_link locks the owner's row against unlink/relink until commit and
+// says whether it still is the link the work was done for.
+bool lock_link(Spi &spi, const core::OwnerLink &link)
+{
+    static const char *const kSql =
+        "SELECT generation FROM gcalsync.owner WHERE owner = $1 FOR SHARE";
+    if (spi.exec_prepared(kSql, {link.owner}, SPI_OK_SELECT) == 0)
+        return false;
+    return spi.get_int64(0, 0) == link.generation;
+}
+
+std::vector<std::string> column_texts(Spi &spi, uint64_t rows)
+{
+    std::vector<std::string> out;
+    out.reserve(rows);
+    for (uint64_t i = 0; i < rows; i++)
+        out.push_back(spi.get_text(i, 0).value_or(""));
+    return out;
+}
+
+// save_step records a page's progress: the next page token, or (on the last
+// page) the new sync token. The first page of a full listing notes when it
+// began, for the sweep of what it does not return.
+void save_step(Spi &spi, const core::OwnerLink &link, core::Resource r, const std::string &calendar_id,
+               const core::PageStep &step)
+{
+    static const char *const kSql =
+        "INSERT INTO gcalsync.sync_token AS t (owner, kind, calendar_id, params, sync_token, page_token, "
+        "full_sync_started_at, updated_at) "
+        "VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), CASE WHEN $7 THEN now() END, now()) "
+        "ON CONFLICT (owner, kind, calendar_id, params) DO UPDATE SET "
+        "sync_token = CASE WHEN $5 <> '' THEN $5 ELSE t.sync_token END, "
+        "page_token = NULLIF($6, ''), "
+        "full_sync_started_at = CASE WHEN $5 <> '' THEN NULL WHEN $7 THEN now() ELSE t.full_sync_started_at END, "
+        "updated_at = now()";
+    bool starts_full = step.first && step.next_sync_token.empty();
+    spi.exec_prepared(kSql,
+                      {link.owner, kind_of(r), calendar_id, params_of(r), step.next_sync_token,
+                       step.next_page_token, starts_full},
+                      SPI_OK_INSERT);
+}
+
+}  // namespace
+
+core::Micros now_micros()
+{
+    return from_timestamptz(GetCurrentTimestamp());
+}
+
+TimestampTz to_timestamptz(core::Micros t)
+{
+    return t - kUnixToPostgresMicros;
+}
+
+core::Micros from_timestamptz(TimestampTz t)
+{
+    return t + kUnixToPostgresMicros;
+}
+
+void wake_waiters()
+{
+    pg_guard([]() { ConditionVariableBroadcast(&shared->owner_done); });
+}
+
+std::vector<core::OwnerLink> SpiStore::due_owners(std::size_t limit)
+{
+    static const char *const kSql =
+        "SELECT o.owner, o.generation, o.refresh_token, o.state, o.failures, o.requested_seq, "
+        "       o.next_sync_at <= now() "
+        "FROM gcalsync.owner o "
+        "WHERE o.state IN ('pending', 'active', 'backoff') "
+        "  AND (o.next_sync_at <= now() "
+        "       OR (o.state = 'active' AND EXISTS (SELECT 1 FROM gcalsync.calendar_sync c "
+        "           WHERE c.owner = o.owner AND c.enabled AND c.next_sync_at <= now()))) "
+        "ORDER BY o.next_sync_at LIMIT $1";
+    Transaction xact("gcalsync: reading the schedule");
+    std::vector<core::OwnerLink> out;
+    if (extension_installed()) {
+        Spi spi;
+        uint64_t n = spi.exec_prepared(kSql, {static_cast<int64_t>(limit)}, SPI_OK_SELECT);
+        out.reserve(n);
+        for (uint64_t i = 0; i < n; i++) {
+            core::OwnerLink l;
+            l.owner = spi.get_text(i, 0).value_or("");
+            l.generation = spi.get_int64(i, 1).value_or(0);
+            l.refresh_token = spi.get_text(i, 2).value_or("");
+            l.state = core::owner_state_from(spi.get_text(i, 3).value_or("")).value_or(core::OwnerState::Error);
+            l.failures = static_cast<int>(spi.get_int64(i, 4).value_or(0));
+            l.requested_seq = spi.get_int64(i, 5).value_or(0);
+            l.list_due = spi.get_bool(i, 6).value_or(true);
+            out.push_back(std::move(l));
+        }
+    }
+    xact.commit();
+    return out;
+}
+
+std::optional<core::Micros> SpiStore::next_due()
+{
+    static const char *const kSql =
+        "SELECT least((SELECT min(next_sync_at) FROM gcalsync.owner "
+        "              WHERE state IN ('pending', 'active', 'backoff')), "
+        "             (SELECT min(c.next_sync_at) FROM gcalsync.calendar_sync c "
+        "              JOIN gcalsync.owner o USING (owner) WHERE c.enabled AND o.state = 'active'))";
+    Transaction xact("gcalsync: reading the schedule");
+    std::optional<Micros> out;
+    if (extension_installed()) {
+        Spi spi;
+        spi.exec_prepared(kSql, {}, SPI_OK_SELECT);
+        if (auto t = spi.get_int64(0, 0))
+            out = from_timestamptz(*t);
+    }
+    xact.commit();
+    return out;
+}
+
+std::optional<core::Credentials> SpiStore::credentials()
+{
+    Transaction xact("gcalsync: reading the OAuth client");
+    std::optional<core::Credentials> out;
+    {
+        Spi spi;
+        if (spi.exec_prepared("SELECT client_id, client_secret FROM gcalsync.client", {}, SPI_OK_SELECT) > 0)
+            out = core::Credentials{spi.get_text(0, 0).value_or(""), spi.get_text(0, 1).value_or("")};
+    }
+    xact.commit();
+    return out;
+}
+
+std::vector<std::string> SpiStore::due_calendars(const core::OwnerLink &link)
+{
+    static const char *const kSql =
+        "SELECT calendar_id FROM gcalsync.calendar_sync "
+        "WHERE owner = $1 AND enabled AND next_sync_at <= now() ORDER BY calendar_id";
+    Transaction xact("gcalsync: reading the schedule");
+    std::vector<std::string> out;
+    {
+        Spi spi;
+        out = column_texts(spi, spi.exec_prepared(kSql, {link.owner}, SPI_OK_SELECT));
+    }
+    xact.commit();
+    return out;
+}
+
+core::Cursor SpiStore::cursor(const core::OwnerLink &link, core::Resource r, const std::string &calendar_id)
+{
+    static const char *const kSql =
+        "SELECT sync_token, page_token FROM gcalsync.sync_token "
+        "WHERE owner = $1 AND kind = $2 AND calendar_id = $3 AND params = $4";
+    Transaction xact("gcalsync: reading sync tokens");
+    core::Cursor c;
+    {
+        Spi spi;
+        if (spi.exec_prepared(kSql, {link.owner, kind_of(r), calendar_id, params_of(r)}, SPI_OK_SELECT) > 0) {
+            c.sync_token = spi.get_text(0, 0).value_or("");
+            c.page_token = spi.get_text(0, 1).value_or("");
+        }
+    }
+    xact.commit();
+    return c;
+}
+
+void SpiStore::reset_cursor(const core::OwnerLink &link, core::Resource r, const std::string &calendar_id)
+{
+    static const char *const kSql =
+        "UPDATE gcalsync.sync_token SET sync_token = NULL, page_token = NULL, "
+        "full_sync_started_at = NULL, updated_at = now() "
+        "WHERE owner = $1 AND kind = $2 AND calendar_id = $3 AND params = $4";
+    Transaction xact("gcalsync: full sync required");
+    {
+        Spi spi;
+        spi.exec_prepared(kSql, {link.owner, kind_of(r), calendar_id, params_of(r)}, SPI_OK_UPDATE);
+    }
+    xact.commit();
+}
+
+bool SpiStore::write_calendar_list(const core::OwnerLink &link, const core::CalendarListPage &page,
+                                   const core::PageStep &step)
+{
+    static const char *const kUpsert =
+        "INSERT INTO gcalsync.calendar_list AS l (owner, calendar_id, summary, summary_override, description, "
+        "location, time_zone, access_role, is_primary, hidden, selected, deleted, color_id, background_color, "
+        "foreground_color, data, synced_at) "
+        "SELECT $1, u.id, u.summary, u.summary_override, u.description, u.location, u.time_zone, u.access_role, "
+        "u.is_primary, u.hidden, u.selected, u.deleted, u.color_id, u.background_color, u.foreground_color, "
+        "u.data::jsonb, now() "
+        "FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], "
+        "$9::bool[], $10::bool[], $11::bool[], $12::bool[], $13::text[], $14::text[], $15::text[], $16::text[]) "
+        "AS u(id, summary, summary_override, description, location, time_zone, access_role, is_primary, hidden, "
+        "selected, deleted, color_id, background_color, foreground_color, data) "
+        "ON CONFLICT (owner, calendar_id) DO UPDATE SET summary = excluded.summary, "
+        "summary_override = excluded.summary_override, description = excluded.description, "
+        "location = excluded.location, time_zone = excluded.time_zone, access_role = excluded.access_role, "
+        "is_primary = excluded.is_primary, hidden = excluded.hidden, selected = excluded.selected, "
+        "deleted = excluded.deleted, color_id = excluded.color_id, background_color = excluded.background_color, "
+        "foreground_color = excluded.foreground_color, data = excluded.data, synced_at = excluded.synced_at";
+    // New calendars are due at once; a calendar coming back from deletion too.
+    static const char *const kSchedule =
+        "INSERT INTO gcalsync.calendar_sync AS c (owner, calendar_id, enabled, next_sync_at) "
+        "SELECT $1, u.id, NOT u.deleted, now() FROM unnest($2::text[], $3::bool[]) AS u(id, deleted) "
+        "ON CONFLICT (owner, calendar_id) DO UPDATE SET enabled = excluded.enabled, "
+        "next_sync_at = CASE WHEN excluded.enabled AND NOT c.enabled THEN now() ELSE c.next_sync_at END";
+    // What a complete full listing did not return was deleted meanwhile.
+    static const char *const kSweep =
+        "WITH gone AS (UPDATE gcalsync.calendar_list SET deleted = true, "
+        "  data = data || '{\"deleted\": true}'::jsonb, synced_at = now() "
+        "  WHERE owner = $1 AND NOT deleted AND (synced_at IS NULL OR synced_at < coalesce("
+        "    (SELECT full_sync_started_at FROM gcalsync.sync_token "
+        "     WHERE owner = $1 AND kind = 'calendar_list' AND calendar_id = '' AND params = $2), now())) "
+        "  RETURNING calendar_id), "
+        "off AS (UPDATE gcalsync.calendar_sync c SET enabled = false FROM gone "
+        "  WHERE c.owner = $1 AND c.calendar_id = gone.calendar_id) "
+        "SELECT calendar_id FROM gone";
+
+    Transaction xact("gcalsync: writing a calendar list page");
+    {
+        Spi spi;
+        if (!lock_link(spi, link))
+            return false;
+        auto rows = last_of_each(page.items, [](const core::CalendarListEntry &e) -> std::string_view {
+            return e.calendar_id;
+        });
+        const std::size_t n = rows.size();
+        TextColumn id, summary, summary_override, description, location, time_zone, access_role, color_id,
+            background_color, foreground_color, data;
+        BoolColumn is_primary, hidden, selected, deleted;
+        for (auto *c : {&id, &summary, &summary_override, &description, &location, &time_zone, &access_role,
+                        &color_id, &background_color, &foreground_color, &data})
+            c->reserve(n);
+        std::vector<std::string> upserted, removed;
+        for (const auto *e : rows) {
+            id.push_back(&e->calendar_id);
+            summary.push_back(opt(e->summary));
+            summary_override.push_back(opt(e->summary_override));
+            description.push_back(opt(e->description));
+            location.push_back(opt(e->location));
+            time_zone.push_back(opt(e->time_zone));
+            access_role.push_back(opt(e->access_role));
+            is_primary.push_back(e->is_primary);
+            hidden.push_back(e->hidden);
+            selected.push_back(e->selected);
+            deleted.push_back(e->deleted);
+            color_id.push_back(opt(e->color_id));
+            background_color.push_back(opt(e->background_color));
+            foreground_color.push_back(opt(e->foreground_color));
+            data.push_back(&e->data);
+            (e->deleted ? removed : upserted).push_back(e->calendar_id);
+        }
+        if (n > 0) {
+            spi.exec_prepared(kUpsert,
+                              {link.owner, arg(id), arg(summary), arg(summary_override), arg(description),
+                               arg(location), arg(time_zone), arg(access_role), arg(is_primary), arg(hidden),
+                               arg(selected), arg(deleted), arg(color_id), arg(background_color),
+                               arg(foreground_color), arg(data)},
+                              SPI_OK_INSERT);
+            spi.exec_prepared(kSchedule, {link.owner, arg(id), arg(deleted)}, SPI_OK_INSERT);
+        }
+        if (step.full && !step.next_sync_token.empty()) {
+            uint64_t swept = spi.exec_prepared(kSweep, {link.owner, params_of(core::Resource::CalendarList)},
+                                               SPI_OK_SELECT);
+            auto gone = column_texts(spi, swept);
+            removed.insert(removed.end(), gone.begin(), gone.end());
+        }
+        save_step(spi, link, core::Resource::CalendarList, "", step);
+        notify_ids(link.owner, "calendar_list", "", "upsert", std::move(upserted));
+        notify_ids(link.owner, "calendar_list", "", "delete", std::move(removed));
+    }
+    xact.commit();
+    return true;
+}
+
+bool SpiStore::write_calendar(const core::OwnerLink &link, const core::CalendarResource &cal)
+{
+    static const char *const kSql =
+        "INSERT INTO gcalsync.calendar (owner, calendar_id, summary, description, location, time_zone, data, "
+        "synced_at) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, now()) "
+        "ON CONFLICT (owner, calendar_id) DO UPDATE SET summary = excluded.summary, "
+        "description = excluded.description, location = excluded.location, time_zone = excluded.time_zone, "
+        "data = excluded.data, synced_at = excluded.synced_at";
+    Transaction xact("gcalsync: writing a calendar");
+    {
+        Spi spi;
+        if (!lock_link(spi, link))
+            return false;
+        spi.exec_prepared(kSql,
+                          {link.owner, cal.calendar_id, cal.summary, cal.description, cal.location, cal.time_zone,
+                           cal.data},
+                          SPI_OK_INSERT);
+        notify_ids(link.owner, "calendar", "", "upsert", {cal.calendar_id});
+    }
+    xact.commit();
+    return true;
+}
+
+bool SpiStore::write_events(const core::OwnerLink &link, const std::string &calendar_id,
+                            const core::EventsPage &page, const core::PageStep &step)
+{
+    static const char *const kUpsert =
+        "INSERT INTO gcalsync.event AS e (owner, calendar_id, event_id, status, summary, description, location, "
+        "start_at, end_at, start_date, end_date, time_zone, recurrence, recurring_event_id, original_start_at, "
+        "original_start_date, ical_uid, sequence, event_type, transparency, visibility, organizer_email, "
+        "creator_email, html_link, created, updated, data, synced_at) "
+        "SELECT $1, $2, u.id, u.status, u.summary, u.description, u.location, u.start_at, u.end_at, u.start_date, "
+        "u.end_date, u.time_zone, "
+        "CASE WHEN u.recurrence IS NOT NULL THEN "
+        "  ARRAY(SELECT jsonb_array_elements_text(u.recurrence::jsonb)) END, "
+        "u.recurring_event_id, u.original_start_at, u.original_start_date, u.ical_uid, u.sequence, u.event_type, "
+        "u.transparency, u.visibility, u.organizer_email, u.creator_email, u.html_link, u.created, u.updated, "
+        "u.data::jsonb, now() "
+        "FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], "
+        "$9::timestamptz[], $10::date[], $11::date[], $12::text[], $13::text[], $14::text[], $15::timestamptz[], "
+        "$16::date[], $17::text[], $18::int4[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], "
+        "$24::text[], $25::timestamptz[], $26::timestamptz[], $27::text[]) "
+        "AS u(id, status, summary, description, location, start_at, end_at, start_date, end_date, time_zone, "
+        "recurrence, recurring_event_id, original_start_at, original_start_date, ical_uid, sequence, event_type, "
+        "transparency, visibility, organizer_email, creator_email, html_link, created, updated, data) "
+        "ON CONFLICT (owner, calendar_id, event_id) DO UPDATE SET status = excluded.status, "
+        "summary = excluded.summary, description = excluded.description, location = excluded.location, "
+        "start_at = excluded.start_at, end_at = excluded.end_at, start_date = excluded.start_date, "
+        "end_date = excluded.end_date, time_zone = excluded.time_zone, recurrence = excluded.recurrence, "
+        "recurring_event_id = excluded.recurring_event_id, original_start_at = excluded.original_start_at, "
+        "original_start_date = excluded.original_start_date, ical_uid = excluded.ical_uid, "
+        "sequence = excluded.sequence, event_type = excluded.event_type, transparency = excluded.transparency, "
+        "visibility = excluded.visibility, organizer_email = excluded.organizer_email, "
+        "creator_email = excluded.creator_email, html_link = excluded.html_link, created = excluded.created, "
+        "updated = excluded.updated, data = excluded.data, synced_at = excluded.synced_at";
+    // What a complete full listing did not return was deleted meanwhile.
+    static const char *const kSweep =
+        "UPDATE gcalsync.event SET status = 'cancelled', data = data || '{\"status\": \"cancelled\"}'::jsonb, "
+        "synced_at = now() "
+        "WHERE owner = $1 AND calendar_id = $2 AND status <> 'cancelled' "
+        "AND (synced_at IS NULL OR synced_at < coalesce((SELECT full_sync_started_at FROM gcalsync.sync_token "
+        "  WHERE owner = $1 AND kind = 'events' AND calendar_id = $2 AND params = $3), now())) "
+        "RETURNING event_id";
+
+    Transaction xact("gcalsync: writing an events page");
+    {
+        Spi spi;
+        if (!lock_link(spi, link))
+            return false;
+        auto rows = last_of_each(page.items, [](const core::EventRow &e) -> std::string_view { return e.event_id; });
+        const std::size_t n = rows.size();
+        TextColumn id, status, summary, description, location, time_zone, recurrence, recurring_event_id, ical_uid,
+            event_type, transparency, visibility, organizer_email, creator_email, html_link, data;
+        TimeColumn start_at, end_at, original_start_at, created, updated;
+        DateColumn start_date, end_date, original_start_date;
+        IntColumn sequence;
+        std::vector<std::string> recurrence_json;
+        recurrence_json.reserve(n);
+        for (auto *c : {&id, &status, &summary, &description, &location, &time_zone, &recurrence,
+                        &recurring_event_id, &ical_uid, &event_type, &transparency, &visibility,
+                        &organizer_email, &creator_email, &html_link, &data})
+            c->reserve(n);
+        std::vector<std::string> upserted, cancelled;
+        for (const auto *e : rows) {
+            id.push_back(&e->event_id);
+            status.push_back(&e->status);
+            summary.push_back(opt(e->summary));
+            description.push_back(opt(e->description));
+            location.push_back(opt(e->location));
+            start_at.push_back(e->start_at);
+            end_at.push_back(e->end_at);
+            start_date.push_back(e->start_date);
+            end_date.push_back(e->end_date);
+            time_zone.push_back(opt(e->time_zone));
+            if (e->recurrence) {
+                std::string json = "[";
+                for (std::size_t i = 0; i < e->recurrence->size(); i++) {
+                    if (i)
+                        json.push_back(',');
+                    core::append_json_string(json, (*e->recurrence)[i]);
+                }
+                json.push_back(']');
+                recurrence_json.push_back(std::move(json));
+                recurrence.push_back(&recurrence_json.back());
+            } else {
+                recurrence.push_back(nullptr);
+            }
+            recurring_event_id.push_back(opt(e->recurring_event_id));
+            original_start_at.push_back(e->original_start_at);
+            original_start_date.push_back(e->original_start_date);
+            ical_uid.push_back(opt(e->ical_uid));
+            sequence.push_back(e->sequence);
+            event_type.push_back(opt(e->event_type));
+            transparency.push_back(opt(e->transparency));
+            visibility.push_back(opt(e->visibility));
+            organizer_email.push_back(opt(e->organizer_email));
+            creator_email.push_back(opt(e->creator_email));
+            html_link.push_back(opt(e->html_link));
+            created.push_back(e->created);
+            updated.push_back(e->updated);
+            data.push_back(&e->data);
+            (e->status == "cancelled" ? cancelled : upserted).push_back(e->event_id);
+        }
+        if (n > 0)
+            spi.exec_prepared(kUpsert,
+                              {link.owner, calendar_id, arg(id), arg(status), arg(summary), arg(description),
+                               arg(location), arg(start_at), arg(end_at), date_arg(start_date), date_arg(end_date),
+                               arg(time_zone), arg(recurrence), arg(recurring_event_id), arg(original_start_at),
+                               date_arg(original_start_date), arg(ical_uid), arg(sequence), arg(event_type),
+                               arg(transparency), arg(visibility), arg(organizer_email), arg(creator_email),
+                               arg(html_link), arg(created), arg(updated), arg(data)},
+                              SPI_OK_INSERT);
+        if (step.full && !step.next_sync_token.empty()) {
+            uint64_t swept = spi.exec_prepared(
+                kSweep, {link.owner, calendar_id, params_of(core::Resource::Events)}, SPI_OK_UPDATE_RETURNING);
+            auto gone = column_texts(spi, swept);
+            cancelled.insert(cancelled.end(), gone.begin(), gone.end());
+        }
+        save_step(spi, link, core::Resource::Events, calendar_id, step);
+        notify_ids(link.owner, "event", calendar_id, "upsert", std::move(upserted));
+        notify_ids(link.owner, "event", calendar_id, "delete", std::move(cancelled));
+    }
+    xact.commit();
+    return true;
+}
+
+void SpiStore::calendar_synced(const core::OwnerLink &link, const std::string &calendar_id, Micros next_at)
+{
+    static const char *const kSql =
+        "UPDATE gcalsync.calendar_sync SET last_sync_at = now(), next_sync_at = $3, failures = 0, "
+        "last_error = NULL WHERE owner = $1 AND calendar_id = $2";
+    Transaction xact("gcalsync: scheduling a calendar");
+    {
+        Spi spi;
+        spi.exec_prepared(kSql, {link.owner, calendar_id, time_arg(next_at)}, SPI_OK_UPDATE);
+    }
+    xact.commit();
+}
+
+void SpiStore::calendar_gone(const core::OwnerLink &link, const std::string &calendar_id)
+{
+    static const char *const kList =
+        "UPDATE gcalsync.calendar_list SET deleted = true, data = data || '{\"deleted\": true}'::jsonb, "
+        "synced_at = now() WHERE owner = $1 AND calendar_id = $2 AND NOT deleted";
+    static const char *const kSchedule =
+        "UPDATE gcalsync.calendar_sync SET enabled = false, last_error = 'calendar not found (404)' "
+        "WHERE owner = $1 AND calendar_id = $2";
+    Transaction xact("gcalsync: marking a calendar deleted");
+    {
+        Spi spi;
+        if (!lock_link(spi, link))
+            return;
+        uint64_t changed = spi.exec_prepared(kList, {link.owner, calendar_id}, SPI_OK_UPDATE);
+        spi.exec_prepared(kSchedule, {link.owner, calendar_id}, SPI_OK_UPDATE);
+        if (changed > 0)
+            notify_ids(link.owner, "calendar_list", "", "delete", {calendar_id});
+    }
+    xact.commit();
+}
+
+void SpiStore::calendar_failed(const core::OwnerLink &link, const std::string &calendar_id,
+                               const std::string &error, Micros retry_at)
+{
+    static const char *const kSql =
+        "UPDATE gcalsync.calendar_sync SET failures = failures + 1, last_error = $3, next_sync_at = $4 "
+        "WHERE owner = $1 AND calendar_id = $2";
+    Transaction xact("gcalsync: scheduling a calendar");
+    {
+        Spi spi;
+        spi.exec_prepared(kSql, {link.owner, calendar_id, error, time_arg(retry_at)}, SPI_OK_UPDATE);
+    }
+    xact.commit();
+}
+
+namespace {
+
+// announce_state sends NOTIFY for a change of an owner's state.
+void announce_state(const std::string &owner, const std::string &old_state, const char *new_state)
+{
+    if (old_state == new_state)
+        return;
+    core::ChangeNotice n;
+    n.owner = owner;
+    n.table = "account";
+    n.op = "state";
+    n.state = new_state;
+    notify(n);
+}
+
+}  // namespace
+
+void SpiStore::owner_synced(const core::OwnerLink &link, bool list_synced, Micros next_at)
+{
+    // When work was requested during the round (gcal_sync_now, gcal_resync),
+    // the owner and its calendars are due again at once instead.
+    static const char *const kSql =
+        "WITH old AS (SELECT state FROM gcalsync.owner WHERE owner = $1 AND generation = $2 FOR UPDATE) "
+        "UPDATE gcalsync.owner o SET state = 'active', last_error = NULL, last_error_at = NULL, failures = 0, "
+        "last_sync_at = CASE WHEN $3 THEN now() ELSE o.last_sync_at END, "
+        "next_sync_at = CASE WHEN NOT $3 THEN o.next_sync_at WHEN o.requested_seq > $5 THEN now() ELSE $4 END, "
+        "completed_seq = CASE WHEN $3 THEN greatest(o.completed_seq, $5) ELSE o.completed_seq END "
+        "FROM old WHERE o.owner = $1 AND o.generation = $2 "
+        "RETURNING (SELECT state FROM old), o.requested_seq > $5";
+    static const char *const kCalendarsDue =
+        "UPDATE gcalsync.calendar_sync SET next_sync_at = now() WHERE owner = $1 AND enabled";
+    Transaction xact("gcalsync: recording a sync");
+    {
+        Spi spi;
+        if (spi.exec_prepared(kSql, {link.owner, link.generation, list_synced, time_arg(next_at), link.requested_seq},
+                              SPI_OK_UPDATE_RETURNING) > 0) {
+            std::string old = spi.get_text(0, 0).value_or("");
+            bool again = spi.get_bool(0, 1).value_or(false);
+            announce_state(link.owner, old, "active");
+            if (again && list_synced)
+                spi.exec_prepared(kCalendarsDue, {link.owner}, SPI_OK_UPDATE);
+        }
+    }
+    xact.commit();
+    wake_waiters();
+}
+
+void SpiStore::owner_failed(const core::OwnerLink &link, core::OwnerState state, const std::string &error,
+                            Micros retry_at)
+{
+    static const char *const kSql =
+        "WITH old AS (SELECT state FROM gcalsync.owner WHERE owner = $1 AND generation = $2 FOR UPDATE) "
+        "UPDATE gcalsync.owner o SET state = $3, last_error = $4, last_error_at = now(), "
+        "failures = o.failures + 1, next_sync_at = $5 "
+        "FROM old WHERE o.owner = $1 AND o.generation = $2 RETURNING (SELECT state FROM old)";
+    const char *new_state = core::to_string(state);
+    Transaction xact("gcalsync: recording a failure");
+    {
+        Spi spi;
+        if (spi.exec_prepared(kSql, {link.owner, link.generation, new_state, error, time_arg(retry_at)},
+                              SPI_OK_UPDATE_RETURNING) > 0)
+            announce_state(link.owner, spi.get_text(0, 0).value_or(""), new_state);
+    }
+    xact.commit();
+    wake_waiters();
+}
+
+}  // namespace gcal::pg

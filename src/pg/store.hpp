@@ -1,0 +1,43 @@
+// store.hpp — the sync engine's Store, implemented with SPI: every page is
+// written in one transaction of the worker, with set-based statements, its
+// page or sync token, and its NOTIFY.
+#pragma once
+
+#include "core/sync.hpp"
+
+#include "pg/spi.hpp"
+
+namespace gcal::pg {
+
+class SpiStore : public core::Store {
+public:
+    std::vector<core::OwnerLink> due_owners(std::size_t limit) override;
+    std::optional<core::Micros> next_due() override;
+    std::optional<core::Credentials> credentials() override;
+    std::vector<std::string> due_calendars(const core::OwnerLink &link) override;
+    core::Cursor cursor(const core::OwnerLink &link, core::Resource r, const std::string &calendar_id) override;
+    void reset_cursor(const core::OwnerLink &link, core::Resource r, const std::string &calendar_id) override;
+    bool write_calendar_list(const core::OwnerLink &link, const core::CalendarListPage &page,
+                             const core::PageStep &step) override;
+    bool write_calendar(const core::OwnerLink &link, const core::CalendarResource &calendar) override;
+    bool write_events(const core::OwnerLink &link, const std::string &calendar_id,
+                      const core::EventsPage &page, const core::PageStep &step) override;
+    void calendar_synced(const core::OwnerLink &link, const std::string &calendar_id,
+                         core::Micros next_at) override;
+    void calendar_gone(const core::OwnerLink &link, const std::string &calendar_id) override;
+    void calendar_failed(const core::OwnerLink &link, const std::string &calendar_id,
+                         const std::string &error, core::Micros retry_at) override;
+    void owner_synced(const core::OwnerLink &link, bool list_synced, core::Micros next_at) override;
+    void owner_failed(const core::OwnerLink &link, core::OwnerState state, const std::string &error,
+                      core::Micros retry_at) override;
+};
+
+// Conversions between Unix microseconds (src/core) and PostgreSQL's epoch.
+core::Micros now_micros();
+TimestampTz to_timestamptz(core::Micros t);
+core::Micros from_timestamptz(TimestampTz t);
+
+// wake_waiters tells gcal_wait callers that an owner's round ended.
+void wake_waiters();
+
+}  // namespace gcal::pg
