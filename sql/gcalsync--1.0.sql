@@ -199,6 +199,37 @@ CREATE INDEX event_recurring_idx ON gcalsync.event (owner, calendar_id, recurrin
     WHERE recurring_event_id IS NOT NULL;
 
 -------------------------------------------------------------------------------
+-- The durable change feed: every upsert, deletion, state change and unlink,
+-- numbered in commit order (see gcal_changes). One entry per page and kind of
+-- change, with the affected ids.
+-------------------------------------------------------------------------------
+
+CREATE SEQUENCE gcalsync.change_seq;
+
+CREATE TABLE gcalsync.change (
+    seq          bigint PRIMARY KEY DEFAULT nextval('gcalsync.change_seq'),
+    recorded_at  timestamptz NOT NULL DEFAULT now(),
+    owner        text NOT NULL,
+    table_name   text NOT NULL CHECK (table_name IN ('calendar_list', 'calendar', 'event', 'account')),
+    calendar_id  text,
+    op           text NOT NULL CHECK (op IN ('upsert', 'delete', 'unlink', 'state')),
+    state        text,
+    ids          text[] NOT NULL
+);
+ALTER SEQUENCE gcalsync.change_seq OWNED BY gcalsync.change.seq;
+CREATE INDEX change_owner_idx ON gcalsync.change (owner);
+CREATE INDEX change_recorded_idx ON gcalsync.change (recorded_at);
+COMMENT ON TABLE gcalsync.change IS 'durable change feed; read it with gcal_changes(cursor)';
+
+-- The highest sequence number pruned by retention: a cursor below it has
+-- missed entries. No row until the first pruning (so a restored dump never
+-- collides with a row the install script made).
+CREATE TABLE gcalsync.change_horizon (
+    singleton       boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    pruned_through  bigint NOT NULL DEFAULT 0
+);
+
+-------------------------------------------------------------------------------
 -- Status
 -------------------------------------------------------------------------------
 
@@ -287,6 +318,44 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.gcal_status(text) IS 'the owner''s row of gcalsync.status (no row if not linked)';
 
+CREATE FUNCTION @extschema@.gcal_changes(after bigint DEFAULT 0, max_entries integer DEFAULT 1000)
+RETURNS TABLE (seq bigint, recorded_at timestamptz, owner text, table_name text, calendar_id text,
+               op text, state text, ids text[])
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF gcal_changes.after IS NULL THEN
+        RAISE EXCEPTION 'cursor must not be NULL' USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'Start from 0, or from gcal_changes_cursor() after reading the tables.';
+    END IF;
+    IF gcal_changes.max_entries IS NULL OR gcal_changes.max_entries < 1 THEN
+        RAISE EXCEPTION 'max_entries must be at least 1' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF gcal_changes.after < coalesce((SELECT h.pruned_through FROM gcalsync.change_horizon h), 0) THEN
+        RAISE EXCEPTION 'change feed cursor % is older than the oldest change kept', gcal_changes.after
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Changes are kept for gcalsync.change_retention; older ones were pruned.',
+                  HINT = 'Re-read the tables, then continue from gcal_changes_cursor().';
+    END IF;
+    RETURN QUERY
+        SELECT c.seq, c.recorded_at, c.owner, c.table_name, c.calendar_id, c.op, c.state, c.ids
+          FROM gcalsync.change c
+         WHERE c.seq > gcal_changes.after
+         ORDER BY c.seq
+         LIMIT gcal_changes.max_entries;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.gcal_changes(bigint, integer) IS 'durable change feed: entries after a cursor, in commit order';
+
+CREATE FUNCTION @extschema@.gcal_changes_cursor()
+RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT greatest((SELECT max(seq) FROM gcalsync.change),
+                      (SELECT pruned_through FROM gcalsync.change_horizon), 0) $$;
+COMMENT ON FUNCTION @extschema@.gcal_changes_cursor() IS 'the newest committed change: where a consumer that just read the tables starts';
+
 -- Operations: what the worker is doing. For the extension owner and monitoring roles.
 CREATE FUNCTION gcalsync.worker_status(
     OUT pid integer, OUT started_at timestamptz, OUT wake_requests bigint,
@@ -310,6 +379,8 @@ REVOKE ALL ON FUNCTION @extschema@.gcal_resync(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.gcal_status(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.gcal_sync_now(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.gcal_wait(text, interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.gcal_changes(bigint, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.gcal_changes_cursor() FROM PUBLIC;
 REVOKE ALL ON FUNCTION gcalsync.worker_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION gcalsync.boundary_selftest(text) FROM PUBLIC;
 
@@ -327,3 +398,6 @@ SELECT pg_catalog.pg_extension_config_dump('gcalsync.channel_stop', '');
 SELECT pg_catalog.pg_extension_config_dump('gcalsync.calendar_list', '');
 SELECT pg_catalog.pg_extension_config_dump('gcalsync.calendar', '');
 SELECT pg_catalog.pg_extension_config_dump('gcalsync.event', '');
+SELECT pg_catalog.pg_extension_config_dump('gcalsync.change', '');
+SELECT pg_catalog.pg_extension_config_dump('gcalsync.change_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('gcalsync.change_horizon', '');

@@ -11,7 +11,6 @@
 #include "core/json.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <limits>
 #include <new>
@@ -398,8 +397,9 @@ void fill_calendar_list_entry(const json_t *item, CalendarListEntry &row, std::s
 void fill_event(const json_t *item, EventRow &row, std::string id)
 {
     row.event_id = std::move(id);
+    // Google's default status; an empty string says no more than a missing one.
     const json_t *status = json_object_get(item, "status");
-    if (json_is_string(status))
+    if (json_is_string(status) && json_string_length(status) > 0)
         row.status.assign(json_string_value(status), json_string_length(status));
     else
         row.status = "confirmed";
@@ -502,7 +502,7 @@ std::optional<int64_t> parse_http_date(std::string_view s, int64_t now_unix_s)
         int64_t full = now_year - now_year % 100 + year;
         if (full > now_year + 50)
             full -= 100;
-        year = static_cast<int>(full);
+        year = static_cast<int>(std::clamp<int64_t>(full, 0, 10000));  // refused below
     } else if (s.size() == 24 && is_day_name(s.substr(0, 3), false)) {  // asctime-date
         r.i = 3;
         if (!r.lit(' ') || !(month = month_from_name(s.substr(4, 3))))
@@ -519,8 +519,9 @@ std::optional<int64_t> parse_http_date(std::string_view s, int64_t now_unix_s)
     } else {
         return std::nullopt;
     }
-    if (year < 1 || day < 1 || static_cast<unsigned>(day) > days_in_month(year, month) ||
-        h > 23 || mi > 59 || sec > 60)  // HTTP dates allow a leap second
+    if (year < 1 || year > 9999 || day < 1 ||
+        static_cast<unsigned>(day) > days_in_month(year, month) || h > 23 || mi > 59 ||
+        sec > 60)  // HTTP dates allow a leap second
         return std::nullopt;
     return days_from_civil(year, month, day) * kSecondsPerDay + h * 3600 + mi * 60 +
            std::min(sec, 59);
@@ -818,7 +819,7 @@ ApiError parse_api_error(long http_status, std::string_view body)
     const json_t *error = json_object_get(root, "error");
     std::string rpc_status;  // google.rpc status, e.g. "RESOURCE_EXHAUSTED"
     if (json_is_object(error)) {
-        // {"error":{"code":410,"message":"…","errors":[{"reason":"fullSyncRequired",…}],"status":"…"}}
+        // {"error":{"code":410,"message":"…","errors":[{"reason":"…",…}],"status":"…"}}
         const json_t *errors = json_object_get(error, "errors");
         if (auto reason = text_of(json_is_array(errors) ? json_array_get(errors, 0) : nullptr,
                                   "reason"))
@@ -873,8 +874,9 @@ std::optional<int64_t> parse_retry_after(std::string_view value, int64_t now_uni
         return std::nullopt;
     if (*at <= now_unix_s)
         return 0;
-    // *at is at most year 9999, so the difference cannot overflow for any sane now.
-    return std::min(*at - now_unix_s, kMaxWait);
+    // *at lies in years 1..9999, so *at - kMaxWait cannot overflow, and the
+    // difference is only taken when it is below kMaxWait (any now_unix_s).
+    return now_unix_s <= *at - kMaxWait ? kMaxWait : *at - now_unix_s;
 }
 
 // ---- resources -------------------------------------------------------------------------

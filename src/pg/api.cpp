@@ -12,6 +12,7 @@ extern "C" {
 #include "utils/wait_event.h"
 }
 
+#include "pg/changes.hpp"
 #include "pg/store.hpp"
 
 namespace gcal::pg {
@@ -68,8 +69,8 @@ std::string secret_arg(FunctionCallInfo fcinfo, int n, const char *name, std::si
                     {}, "Link it first with gcal_link(owner, refresh_token).");
 }
 
-// announce sends NOTIFY gcalsync for an account-level change, in this transaction.
-void announce(Spi &spi, const std::string &owner, const char *op, const char *state)
+// announce records an account-level change (NOTIFY and the change feed, at commit).
+void announce(const std::string &owner, const char *op, const char *state)
 {
     core::ChangeNotice notice;
     notice.owner = owner;
@@ -77,8 +78,7 @@ void announce(Spi &spi, const std::string &owner, const char *op, const char *st
     notice.op = op;
     if (state)
         notice.state = state;
-    spi.exec("SELECT pg_catalog.pg_notify('gcalsync', $1)", {core::notify_payload(notice)},
-             SPI_OK_SELECT);
+    record_change(std::move(notice));
 }
 
 // warn_if_other_database tells the caller that no worker serves this database.
@@ -155,7 +155,7 @@ GCAL_FUNCTION(gcal_link)
     spi.exec("UPDATE gcalsync.calendar_sync SET failures = 0, last_error = NULL, next_sync_at = now() "
              "WHERE owner = $1",
              {owner}, SPI_OK_UPDATE);
-    announce(spi, owner, "state", "pending");
+    announce(owner, "state", "pending");
     wake_worker_at_commit();
     PG_RETURN_VOID();
 }
@@ -181,7 +181,7 @@ GCAL_FUNCTION(gcal_refresh)
     spi.exec("UPDATE gcalsync.calendar_sync SET failures = 0, last_error = NULL, next_sync_at = now() "
              "WHERE owner = $1",
              {owner}, SPI_OK_UPDATE);
-    announce(spi, owner, "state", state.c_str());
+    announce(owner, "state", state.c_str());
     wake_worker_at_commit();
     PG_RETURN_VOID();
 }
@@ -210,7 +210,10 @@ GCAL_FUNCTION(gcal_unlink)
     for (const char *sql : kDeletes)
         removed |= spi.exec(sql, {owner}, SPI_OK_DELETE) > 0;
     if (removed) {
-        announce(spi, owner, "unlink", nullptr);
+        // The change feed keeps only the unlink itself of this owner.
+        spi.exec("DELETE FROM gcalsync.change WHERE owner = $1", {owner}, SPI_OK_DELETE);
+        forget_changes(owner);
+        announce(owner, "unlink", nullptr);
         wake_worker_at_commit();
     }
     PG_RETURN_BOOL(removed);

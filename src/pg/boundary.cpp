@@ -164,6 +164,18 @@ void run_worker_entry(void (*body)(Datum), Datum arg)
     raise(report);
 }
 
+void call_cpp_callback(void (*body)())
+{
+    ErrorReport report;
+    try {
+        body();
+        return;
+    } catch (...) {
+        capture(report);
+    }
+    raise(report);
+}
+
 void log_current_exception(int elevel, const char *prefix) noexcept
 {
     ErrorReport report;

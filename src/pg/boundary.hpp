@@ -95,6 +95,10 @@ Datum call_cpp_function(CppFunction body, FunctionCallInfo fcinfo);
 // restarts it).
 void run_worker_entry(void (*body)(Datum), Datum arg);
 
+// call_cpp_callback runs a C++ step from a PostgreSQL callback (transaction
+// callbacks, hooks); an exception becomes an ERROR.
+void call_cpp_callback(void (*body)());
+
 // report_exception logs the current exception (call from a catch block) at
 // `elevel` below ERROR, through pg_guard; never throws.
 void log_current_exception(int elevel, const char *prefix) noexcept;

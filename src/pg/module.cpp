@@ -77,7 +77,7 @@ void on_xact_event(XactEvent event, void *arg)
             ereport(ERROR,
                     (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                      errmsg("cannot PREPARE a transaction that has called gcalsync functions"),
-                     errdetail("The gcalsync worker is woken when such a transaction commits.")));
+                     errdetail("Its changes are announced, and the gcalsync worker woken, when it commits.")));
         break;
     case XACT_EVENT_COMMIT:
     case XACT_EVENT_PARALLEL_COMMIT:

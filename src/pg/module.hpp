@@ -20,6 +20,7 @@ extern int http_timeout_ms;
 extern int requests_per_minute;
 extern int user_requests_per_minute;
 extern char *webhook_url;
+extern int change_retention_s;
 
 // define_settings registers every GUC; called once from _PG_init.
 void define_settings();

@@ -18,6 +18,7 @@ int http_timeout_ms = 30000;
 int requests_per_minute = 6000;
 int user_requests_per_minute = 300;
 char *webhook_url = nullptr;
+int change_retention_s = 7 * 24 * 3600;
 
 namespace {
 
@@ -90,6 +91,11 @@ void define_settings()
         "gcalsync.webhook_url", "If set, HTTPS address that Google watch channels post notifications to.",
         "Empty disables push channels; calendars are then polled.", &webhook_url, "", PGC_SIGHUP,
         GUC_SUPERUSER_ONLY, check_optional_url, nullptr, nullptr);
+
+    DefineCustomIntVariable(
+        "gcalsync.change_retention", "How long entries of the change feed are kept.",
+        "The worker prunes older entries; a consumer must read the feed more often than this.",
+        &change_retention_s, 7 * 24 * 3600, 60, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
 
     MarkGUCPrefixReserved("gcalsync");
 }

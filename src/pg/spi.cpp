@@ -23,6 +23,26 @@ Datum SqlArg::datum() const
     }
 }
 
+namespace {
+
+Datum text_array(const void *p)
+{
+    return make_array(*static_cast<const TextColumn *>(p), TEXTOID, -1, false, TYPALIGN_INT,
+                      [](const std::string *s, Datum *d) {
+                          if (!s)
+                              return false;
+                          *d = PointerGetDatum(cstring_to_text_with_len(s->data(), static_cast<int>(s->size())));
+                          return true;
+                      });
+}
+
+}  // namespace
+
+SqlArg text_array_arg(const TextColumn &c)
+{
+    return SqlArg(TEXTARRAYOID, text_array, &c);
+}
+
 Spi::Spi() : exceptions_at_start_(std::uncaught_exceptions())
 {
     pg_guard([]() {
@@ -31,9 +51,17 @@ Spi::Spi() : exceptions_at_start_(std::uncaught_exceptions())
     });
 }
 
+void Spi::finish()
+{
+    if (finished_)
+        return;
+    finished_ = true;
+    pg_guard([]() { SPI_finish(); });
+}
+
 Spi::~Spi()
 {
-    if (std::uncaught_exceptions() > exceptions_at_start_)
+    if (finished_ || std::uncaught_exceptions() > exceptions_at_start_)
         return;  // unwinding after an ERROR: AtEOXact_SPI cleans up on abort
     try {
         pg_guard([]() { SPI_finish(); });

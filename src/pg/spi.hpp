@@ -36,6 +36,27 @@ private:
     bool null_ = false;
 };
 
+// make_array builds a one-dimensional array Datum from a C++ column;
+// to_datum(value, &datum) returns false for NULL. Call under pg_guard.
+template <typename Column, typename ToDatum>
+Datum make_array(const Column &col, Oid elem, int len, bool byval, char align, ToDatum to_datum)
+{
+    const int n = static_cast<int>(col.size());
+    if (n == 0)
+        return PointerGetDatum(construct_empty_array(elem));
+    Datum *elems = static_cast<Datum *>(palloc(sizeof(Datum) * n));
+    bool *nulls = static_cast<bool *>(palloc(sizeof(bool) * n));
+    for (int i = 0; i < n; i++)
+        nulls[i] = !to_datum(col[i], &elems[i]);
+    int dims[1] = {n}, lbs[1] = {1};
+    return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, elem, len, byval, align));
+}
+
+// TextColumn is a text[] parameter taken from C++ strings without copying
+// them first (nullptr = NULL). The strings must outlive the statement.
+using TextColumn = std::vector<const std::string *>;
+SqlArg text_array_arg(const TextColumn &c);
+
 // Spi is one SPI connection for the lifetime of the object. When it is
 // destroyed by an exception, it leaves the connection to transaction abort
 // (finishing SPI after a caught ERROR, before rollback, is not safe).
@@ -45,6 +66,8 @@ public:
     ~Spi();
     Spi(const Spi &) = delete;
     Spi &operator=(const Spi &) = delete;
+    // finish ends the connection now (the destructor does it otherwise).
+    void finish();
 
     // exec runs one statement and returns the number of rows processed.
     // expected is the SPI_OK_* code the statement must produce (0: any).
@@ -62,6 +85,7 @@ public:
 private:
     Datum value(uint64_t row, int col, bool *isnull) const;
     int exceptions_at_start_;
+    bool finished_ = false;
 };
 
 // Transaction runs the statements of its scope in one transaction of the

@@ -8,10 +8,10 @@
 // arrays), typed values built in C++ so PostgreSQL parses only the jsonb.
 #include "pg/store.hpp"
 
+#include "pg/changes.hpp"
 #include "pg/module.hpp"
 
 extern "C" {
-#include "commands/async.h"
 #include "commands/extension.h"
 #include "datatype/timestamp.h"
 #include "storage/condition_variable.h"
@@ -33,36 +33,10 @@ constexpr int32 kUnixToPostgresDays = POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE;
 
 // ---- column arrays --------------------------------------------------------------
 
-using TextColumn = std::vector<const std::string *>;  // nullptr = NULL
 using TimeColumn = std::vector<std::optional<Micros>>;
 using DateColumn = std::vector<std::optional<core::Days>>;
 using IntColumn = std::vector<std::optional<int32_t>>;
 using BoolColumn = std::vector<char>;
-
-template <typename Column, typename ToDatum>
-Datum make_array(const Column &col, Oid elem, int len, bool byval, char align, ToDatum to_datum)
-{
-    const int n = static_cast<int>(col.size());
-    if (n == 0)
-        return PointerGetDatum(construct_empty_array(elem));
-    Datum *elems = static_cast<Datum *>(palloc(sizeof(Datum) * n));
-    bool *nulls = static_cast<bool *>(palloc(sizeof(bool) * n));
-    for (int i = 0; i < n; i++)
-        nulls[i] = !to_datum(col[i], &elems[i]);
-    int dims[1] = {n}, lbs[1] = {1};
-    return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, elem, len, byval, align));
-}
-
-Datum text_array(const void *p)
-{
-    return make_array(*static_cast<const TextColumn *>(p), TEXTOID, -1, false, TYPALIGN_INT,
-                      [](const std::string *s, Datum *d) {
-                          if (!s)
-                              return false;
-                          *d = PointerGetDatum(cstring_to_text_with_len(s->data(), static_cast<int>(s->size())));
-                          return true;
-                      });
-}
 
 Datum timestamptz_array(const void *p)
 {
@@ -111,7 +85,7 @@ Datum timestamptz_value(const void *p)
     return TimestampTzGetDatum(to_timestamptz(*static_cast<const Micros *>(p)));
 }
 
-SqlArg arg(const TextColumn &c) { return SqlArg(TEXTARRAYOID, text_array, &c); }
+SqlArg arg(const TextColumn &c) { return text_array_arg(c); }
 SqlArg arg(const TimeColumn &c) { return SqlArg(TIMESTAMPTZARRAYOID, timestamptz_array, &c); }
 SqlArg date_arg(const DateColumn &c) { return SqlArg(DATEARRAYOID, date_array, &c); }
 SqlArg arg(const IntColumn &c) { return SqlArg(INT4ARRAYOID, int4_array, &c); }
@@ -151,14 +125,7 @@ const std::string &params_of(core::Resource r)
     return r == core::Resource::CalendarList ? list : events;
 }
 
-// notify sends one NOTIFY gcalsync in the current transaction.
-void notify(const core::ChangeNotice &n)
-{
-    std::string payload = core::notify_payload(n);
-    pg_guard([&]() { Async_Notify("gcalsync", payload.c_str()); });
-}
-
-void notify_ids(const std::string &owner, const char *table, const std::string &calendar_id,
+void record_ids(const std::string &owner, const char *table, const std::string &calendar_id,
                 const char *op, std::vector<std::string> ids)
 {
     if (ids.empty())
@@ -169,7 +136,7 @@ void notify_ids(const std::string &owner, const char *table, const std::string &
     n.calendar_id = calendar_id;
     n.op = op;
     n.ids = std::move(ids);
-    notify(n);
+    record_change(std::move(n));
 }
 
 // lock_link locks the owner's row against unlink/relink until commit and
@@ -436,8 +403,8 @@ bool SpiStore::write_calendar_list(const core::OwnerLink &link, const core::Cale
             removed.insert(removed.end(), gone.begin(), gone.end());
         }
         save_step(spi, link, core::Resource::CalendarList, "", step);
-        notify_ids(link.owner, "calendar_list", "", "upsert", std::move(upserted));
-        notify_ids(link.owner, "calendar_list", "", "delete", std::move(removed));
+        record_ids(link.owner, "calendar_list", "", "upsert", std::move(upserted));
+        record_ids(link.owner, "calendar_list", "", "delete", std::move(removed));
     }
     xact.commit();
     return true;
@@ -460,7 +427,7 @@ bool SpiStore::write_calendar(const core::OwnerLink &link, const core::CalendarR
                           {link.owner, cal.calendar_id, cal.summary, cal.description, cal.location, cal.time_zone,
                            cal.data},
                           SPI_OK_INSERT);
-        notify_ids(link.owner, "calendar", "", "upsert", {cal.calendar_id});
+        record_ids(link.owner, "calendar", "", "upsert", {cal.calendar_id});
     }
     xact.commit();
     return true;
@@ -582,8 +549,8 @@ bool SpiStore::write_events(const core::OwnerLink &link, const std::string &cale
             cancelled.insert(cancelled.end(), gone.begin(), gone.end());
         }
         save_step(spi, link, core::Resource::Events, calendar_id, step);
-        notify_ids(link.owner, "event", calendar_id, "upsert", std::move(upserted));
-        notify_ids(link.owner, "event", calendar_id, "delete", std::move(cancelled));
+        record_ids(link.owner, "event", calendar_id, "upsert", std::move(upserted));
+        record_ids(link.owner, "event", calendar_id, "delete", std::move(cancelled));
     }
     xact.commit();
     return true;
@@ -618,7 +585,7 @@ void SpiStore::calendar_gone(const core::OwnerLink &link, const std::string &cal
         uint64_t changed = spi.exec_prepared(kList, {link.owner, calendar_id}, SPI_OK_UPDATE);
         spi.exec_prepared(kSchedule, {link.owner, calendar_id}, SPI_OK_UPDATE);
         if (changed > 0)
-            notify_ids(link.owner, "calendar_list", "", "delete", {calendar_id});
+            record_ids(link.owner, "calendar_list", "", "delete", {calendar_id});
     }
     xact.commit();
 }
@@ -639,7 +606,7 @@ void SpiStore::calendar_failed(const core::OwnerLink &link, const std::string &c
 
 namespace {
 
-// announce_state sends NOTIFY for a change of an owner's state.
+// announce_state records a change of an owner's state (NOTIFY and feed, at commit).
 void announce_state(const std::string &owner, const std::string &old_state, const char *new_state)
 {
     if (old_state == new_state)
@@ -649,7 +616,7 @@ void announce_state(const std::string &owner, const std::string &old_state, cons
     n.table = "account";
     n.op = "state";
     n.state = new_state;
-    notify(n);
+    record_change(std::move(n));
 }
 
 }  // namespace
@@ -702,6 +669,26 @@ void SpiStore::owner_failed(const core::OwnerLink &link, core::OwnerState state,
     }
     xact.commit();
     wake_waiters();
+}
+
+uint64_t SpiStore::prune_changes(int retention_s)
+{
+    static const char *const kSql =
+        "WITH gone AS (DELETE FROM gcalsync.change "
+        "  WHERE recorded_at < now() - make_interval(secs => $1) RETURNING seq) "
+        "INSERT INTO gcalsync.change_horizon AS h (singleton, pruned_through) "
+        "SELECT true, max(seq) FROM gone HAVING count(*) > 0 "
+        "ON CONFLICT (singleton) DO UPDATE SET pruned_through = greatest(h.pruned_through, excluded.pruned_through) "
+        "RETURNING (SELECT count(*) FROM gone)";
+    Transaction xact("gcalsync: pruning the change feed");
+    uint64_t pruned = 0;
+    if (extension_installed()) {
+        Spi spi;
+        if (spi.exec_prepared(kSql, {static_cast<int64_t>(retention_s)}, SPI_OK_INSERT_RETURNING) > 0)
+            pruned = static_cast<uint64_t>(spi.get_int64(0, 0).value_or(0));
+    }
+    xact.commit();
+    return pruned;
 }
 
 }  // namespace gcal::pg

@@ -30,6 +30,10 @@ public:
     void owner_synced(const core::OwnerLink &link, bool list_synced, core::Micros next_at) override;
     void owner_failed(const core::OwnerLink &link, core::OwnerState state, const std::string &error,
                       core::Micros retry_at) override;
+
+    // prune_changes deletes change-feed entries older than the retention and
+    // records the highest pruned sequence number; returns the count.
+    uint64_t prune_changes(int retention_s);
 };
 
 // Conversions between Unix microseconds (src/core) and PostgreSQL's epoch.

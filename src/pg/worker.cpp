@@ -141,6 +141,7 @@ public:
     TimestampTz cycle()
     {
         engine_.run();
+        prune_changes();
         std::optional<core::Micros> next = store_.next_due();
         if (!next)
             return 0;
@@ -151,6 +152,18 @@ public:
     }
 
 private:
+    // prune_changes trims the change feed to its retention, at most once a minute.
+    void prune_changes()
+    {
+        core::Micros now = now_micros();
+        if (now - last_prune_ < 60 * core::kSecond)
+            return;
+        last_prune_ = now;
+        uint64_t n = store_.prune_changes(change_retention_s);
+        if (n > 0)
+            pg_guard([=]() { elog(DEBUG1, "gcalsync: pruned %llu change feed entries", (unsigned long long) n); });
+    }
+
     core::Hooks hooks()
     {
         core::Hooks h;
@@ -163,6 +176,7 @@ private:
     }
 
     SpiStore store_;
+    core::Micros last_prune_ = 0;
     core::HttpClient http_;
     core::SyncEngine engine_;
 };

@@ -133,3 +133,265 @@ sub stop
 sub DESTROY { my ($self) = @_; $self->stop if $self->{handle}; }
 
 1;
+
+# ---- shared by the resilience tests (test/t/02*_*.pl) -------------------------------
+package GcalTest;
+
+use Time::HiRes ();
+
+# wait_until(CODE, TIMEOUT_S, WHAT) polls a condition every 50 ms until it
+# returns true (which it returns), or until the deadline (diag, returns undef).
+sub wait_until
+{
+	my ($cond, $timeout, $what) = @_;
+	my $deadline = Time::HiRes::time() + ($timeout // 60);
+	for (;;)
+	{
+		my $v = $cond->();
+		return $v if $v;
+		if (Time::HiRes::time() > $deadline)
+		{
+			Test::More::diag('timed out waiting for ' . ($what // 'a condition'));
+			return undef;
+		}
+		Time::HiRes::usleep(50_000);
+	}
+}
+
+# worker_pid(node, db) is the worker's pid from gcalsync.worker_status() ('' while none runs).
+sub worker_pid
+{
+	my ($node, $db) = @_;
+	return $node->safe_psql($db // 'postgres', 'SELECT pid FROM gcalsync.worker_status()');
+}
+
+# wait_worker(node, db, not_pid) waits until a worker runs (another than not_pid) and returns its pid.
+sub wait_worker
+{
+	my ($node, $db, $not) = @_;
+	return wait_until(sub {
+		my $pid = eval { worker_pid($node, $db) } // '';
+		return $pid ne '' && (!defined $not || $pid ne $not) ? $pid : undef;
+	}, 60, 'a gcalsync worker');
+}
+
+# owner_state(node, owner, db) is "state|last_error" of an owner.
+sub owner_state
+{
+	my ($node, $owner, $db) = @_;
+	return $node->safe_psql($db // 'postgres', "SELECT state || '|' || coalesce(last_error, '') FROM gcal_status('$owner')");
+}
+
+# wait_state(node, owner, state, db, timeout) waits until the owner is in a
+# state (a regex on the state name) and returns "state|last_error".
+sub wait_state
+{
+	my ($node, $owner, $state, $db, $timeout) = @_;
+	my $last = '';
+	my $ok = wait_until(sub {
+		$last = owner_state($node, $owner, $db);
+		return $last =~ /^(?:$state)\|/;
+	}, $timeout // 60, "owner $owner in state $state");
+	Test::More::diag("owner $owner is $last") unless $ok;
+	return $last;
+}
+
+# wait_fault_hit(emu, fault, hits) waits until a fault took `hits` requests (default 1).
+sub wait_fault_hit
+{
+	my ($emu, $fault, $hits) = @_;
+	$hits //= 1;
+	return wait_until(sub {
+		my ($f) = grep { $_->{id} == $fault->{id} } @{ $emu->control('GET', '/faults') };
+		return $f && $f->{hits} >= $hits;
+	}, 60, "fault $fault->{id} to take $hits request(s)");
+}
+
+# mirror_matches(node, emu, owner, refresh_token, db) checks every table of
+# the owner against what the emulator's API returns for full listings, and
+# returns true if all match:
+# - calendar_list: the same entries, each with the API's deleted flag and etag;
+# - calendar: a row for every live entry, with the etag of calendars.get;
+# - event: for every live calendar, the same events with the API's status and
+#   etag (data verbatim); rows the API no longer lists at all (deleted
+#   silently) may remain only as tombstones; no event of a calendar the API
+#   does not list.
+# Its own API calls appear in the emulator's log (user = owner).
+sub mirror_matches
+{
+	my ($node, $emu, $owner, $refresh, $db) = @_;
+	$db //= 'postgres';
+	my $sql = sub { return $node->safe_psql($db, $_[0]) };
+	my $all_ok = 1;
+	my $access = $emu->token($refresh);
+	my $list = $emu->list($access, '/users/me/calendarList', { showDeleted => 'true', showHidden => 'true' });
+	my $db_list = $sql->("SELECT string_agg(calendar_id || ':' || CASE WHEN deleted THEN 't' ELSE 'f' END || ':' || coalesce(data->>'etag', ''), ',' ORDER BY calendar_id)
+		FROM gcalsync.calendar_list WHERE owner = '$owner'");
+	my $api_list = join ',', map { "$_->{id}:" . ($_->{deleted} ? 't' : 'f') . ":$_->{etag}" } sort { $a->{id} cmp $b->{id} } @$list;
+	$all_ok &= Test::More::is($db_list, $api_list, "$owner: calendar_list equals the API's");
+	my %listed = map { $_->{id} => 1 } @$list;
+	my @strays = grep { !$listed{$_} } split /\n/, $sql->("SELECT DISTINCT calendar_id FROM gcalsync.event WHERE owner = '$owner'");
+	$all_ok &= Test::More::is(join(',', @strays), '', "$owner: no events of calendars the API does not list");
+	my (@diffs, $n_events, $n_cals);
+	for my $entry (grep { !$_->{deleted} } @$list)
+	{
+		my $cal = $entry->{id};
+		$n_cals++;
+		(my $path_id = $cal) =~ s/([^A-Za-z0-9\-._~])/sprintf('%%%02X', ord($1))/ge;
+		my $r = $emu->{http}->get($emu->url("/calendar/v3/calendars/$path_id"), { headers => { Authorization => "Bearer $access" } });
+		my $api_cal = $r->{success} ? $json->decode($r->{content}) : {};
+		my $db_cal = $sql->(qq{SELECT coalesce(data->>'etag', '') FROM gcalsync.calendar WHERE owner = '$owner' AND calendar_id = \$cal\$$cal\$cal\$});
+		push @diffs, "calendar $cal: db etag '$db_cal', api '" . ($api_cal->{etag} // "HTTP $r->{status}") . "'"
+		  if $db_cal ne ($api_cal->{etag} // '');
+		my $items = $emu->list($access, "/calendars/$path_id/events",
+			{ singleEvents => 'false', showDeleted => 'true', maxResults => 2500 });
+		my %api = map { $_->{id} => ($_->{status} // 'confirmed') . ":$_->{etag}" } @$items;
+		my %db;
+		for my $line (split /\n/, $sql->(qq{SELECT event_id, coalesce(data->>'status', 'confirmed') || ':' || coalesce(data->>'etag', ''), status
+			FROM gcalsync.event WHERE owner = '$owner' AND calendar_id = \$cal\$$cal\$cal\$}))
+		{
+			my ($id, $v, $status) = split /\|/, $line, 3;
+			next if !exists $api{$id} && $status eq 'cancelled';    # a tombstone of a silent deletion
+			$db{$id} = $v;
+		}
+		for my $id (sort keys %{ { %api, %db } })
+		{
+			$n_events++;
+			my ($a, $d) = ($api{$id} // 'missing', $db{$id} // 'missing');
+			push @diffs, "$cal/$id: db $d, api $a" if $a ne $d;
+		}
+	}
+	$all_ok &= Test::More::ok(!@diffs, "$owner: calendars and " . ($n_events // 0) . ' events of ' . ($n_cals // 0)
+		. ' live calendars equal the API\'s')
+	  or Test::More::diag(join("\n", grep { defined } @diffs[0 .. 19]) . (@diffs > 20 ? "\n... " . scalar(@diffs) . ' differences' : ''));
+	return $all_ok;
+}
+
+# api_requests(emu, since_seq, user) are the Calendar API requests (not the
+# token endpoint) logged after since_seq, of one user if given.
+sub api_requests
+{
+	my ($emu, $since, $user) = @_;
+	return [ grep { ($_->{api} // '') ne 'token' && ($_->{kind} // '') eq 'request' && (!defined $user || ($_->{user} // '') eq $user) }
+		  @{ $emu->log(since => $since // 0, kind => 'request') } ];
+}
+
+# token_requests(emu, since_seq, refresh_token) are the token requests logged
+# after since_seq, with that refresh token if given.
+sub token_requests
+{
+	my ($emu, $since, $refresh) = @_;
+	return [ grep { !defined $refresh || ($_->{form}{refresh_token} // '') eq $refresh }
+		  @{ $emu->log(since => $since // 0, api => 'token') } ];
+}
+
+# log_seq(emu) is the seq of the last log entry (0 when empty).
+sub log_seq
+{
+	my ($emu) = @_;
+	my $log = $emu->log(kind => 'request');
+	return @$log ? $log->[-1]{seq} : 0;
+}
+
+# no_secrets_in_log(node, extra_regex) checks the server log for refresh
+# tokens, client secrets and access tokens (the test's own statements,
+# logged by log_statement = all, are left out).
+sub no_secrets_in_log
+{
+	my ($node, $extra) = @_;
+	my $log = join "\n", grep { !/ statement: / } split /\n/, PostgreSQL::Test::Utils::slurp_file($node->logfile);
+	my $re = qr/demo-refresh-|gen-refresh-|demo-client-secret|ya29/;
+	$re = qr/$re|$extra/ if defined $extra;
+	return Test::More::unlike($log, $re, 'no refresh token, client secret or access token in the server log');
+}
+
+# start_raw_server(body => BYTES, status => 200, content_type => ...) starts a
+# loopback HTTP server that answers every request with those exact bytes (for
+# what the emulator cannot send, e.g. invalid UTF-8). Returns a handle with
+# {base}, ->requests (paths asked so far) and ->stop.
+sub start_raw_server
+{
+	my (%opt) = @_;
+	my $dir = PostgreSQL::Test::Utils::tempdir();
+	open my $bf, '>:raw', "$dir/body" or die "cannot write $dir/body: $!";
+	print $bf $opt{body};
+	close $bf;
+	open my $pf, '>', "$dir/server.py" or die "cannot write $dir/server.py: $!";
+	print $pf <<'PY';
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+body = open(sys.argv[1] + "/body", "rb").read()
+status, ctype = int(sys.argv[2]), sys.argv[3]
+log = open(sys.argv[1] + "/requests", "a", buffering=1)
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def answer(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        if n:
+            self.rfile.read(n)
+        log.write(self.command + " " + self.path + "\n")
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    do_GET = do_POST = answer
+    def log_message(self, *a):
+        pass
+srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+srv.daemon_threads = True
+with open(sys.argv[1] + "/port.tmp", "w") as f:
+    f.write(str(srv.server_address[1]))
+import os
+os.rename(sys.argv[1] + "/port.tmp", sys.argv[1] + "/port")
+srv.serve_forever()
+PY
+	close $pf;
+	my ($out, $err) = ('', '');
+	my $h = IPC::Run::start([ '/usr/bin/python3', "$dir/server.py", $dir, $opt{status} // 200,
+		$opt{content_type} // 'application/json; charset=UTF-8' ], '>', \$out, '2>', \$err);
+	my $deadline = time() + 30;
+	until (-s "$dir/port")
+	{
+		die "raw server did not start: $err" if time() > $deadline || !$h->pumpable;
+		usleep(20_000);
+	}
+	my $port = PostgreSQL::Test::Utils::slurp_file("$dir/port");
+	return bless { handle => $h, dir => $dir, base => "http://127.0.0.1:$port" }, 'GcalTest::RawServer';
+}
+
+package GcalTest::RawServer;
+
+sub requests
+{
+	my ($self) = @_;
+	return [] unless -e "$self->{dir}/requests";
+	return [ split /\n/, PostgreSQL::Test::Utils::slurp_file("$self->{dir}/requests") ];
+}
+
+sub stop
+{
+	my ($self) = @_;
+	return unless $self->{handle};
+	$self->{handle}->signal('KILL');
+	$self->{handle}->finish;
+	delete $self->{handle};
+}
+
+sub DESTROY { my ($self) = @_; $self->stop if $self->{handle}; }
+
+package GcalTest::Emulator;
+
+# control_raw(METHOD, PATH, JSON_TEXT) sends an already encoded body and
+# returns the answer undecoded (for bodies too big for JSON::PP; for a new
+# fault, its id is the last "id" in the answer).
+sub control_raw
+{
+	my ($self, $method, $path, $text) = @_;
+	my $r = $self->{http}->request($method, $self->url("/_emulator$path"),
+		{ headers => { 'Content-Type' => 'application/json' }, content => $text });
+	die "emulator $method $path: $r->{status}" unless $r->{success};
+	return $r->{content};
+}
+
+1;

@@ -165,4 +165,23 @@ SELECT gcal_link('carol', 'rt-carol');
 PREPARE TRANSACTION 'gcal';
 SELECT count(*) FROM gcalsync.owner WHERE owner = 'carol';
 
+-- The durable change feed: committed work only, in commit order; an unlink
+-- leaves only itself of that owner.
+SELECT gcal_changes_cursor() AS c0 \gset
+BEGIN; SELECT gcal_link('feed1', 'rt'); COMMIT;
+BEGIN; SELECT gcal_link('feed2', 'rt'); ROLLBACK;
+BEGIN; SAVEPOINT s; SELECT gcal_link('feed3', 'rt'); ROLLBACK TO s; SELECT gcal_link('feed4', 'rt'); COMMIT;
+SELECT gcal_unlink('feed1');
+BEGIN; SELECT gcal_link('feed5', 'rt'); SELECT gcal_unlink('feed5'); COMMIT;
+SELECT owner, table_name, calendar_id, op, state, ids FROM gcal_changes(:c0) ORDER BY seq;
+SELECT count(*) AS one FROM gcal_changes(:c0, 1);
+SELECT bool_and(seq > :c0) AS after_cursor, gcal_changes_cursor() = max(seq) AS cursor_is_newest FROM gcal_changes(:c0);
+SELECT try($$SELECT * FROM gcal_changes(NULL)$$);
+SELECT try($$SELECT * FROM gcal_changes(0, 0)$$);
+INSERT INTO gcalsync.change_horizon VALUES (true, :c0 + 1);
+SELECT regexp_replace(try(format('SELECT * FROM gcal_changes(%s)', :c0)), 'cursor [0-9]+', 'cursor N') AS try;
+SELECT count(*) > 0 AS from_horizon FROM gcal_changes(:c0 + 1);
+DELETE FROM gcalsync.change_horizon;
+SELECT gcal_unlink('feed4');
+
 SELECT gcal_unlink(owner) FROM gcalsync.owner ORDER BY owner;

@@ -8,7 +8,8 @@ GRANT USAGE ON SCHEMA gcalsync TO gcal_regress_app;
 GRANT SELECT ON gcalsync.calendar_list, gcalsync.calendar, gcalsync.event, gcalsync.status TO gcal_regress_app;
 GRANT EXECUTE ON FUNCTION gcal_link(text, text), gcal_refresh(text, text), gcal_unlink(text),
                           gcal_resync(text), gcal_status(text), gcal_sync_now(text),
-                          gcal_wait(text, interval) TO gcal_regress_app;
+                          gcal_wait(text, interval), gcal_changes(bigint, integer),
+                          gcal_changes_cursor() TO gcal_regress_app;
 
 SELECT gcal_link('dave', 'rt-dave-secret');
 
@@ -19,6 +20,7 @@ SELECT try($$SELECT * FROM gcal_status('dave')$$);
 SELECT try($$SELECT gcal_unlink('dave')$$);
 SELECT try($$SELECT gcal_sync_now('dave')$$);
 SELECT try($$SELECT gcal_wait('dave')$$);
+SELECT try($$SELECT * FROM gcal_changes(0)$$);
 SELECT try($$SELECT * FROM gcalsync.event$$);
 SELECT try($$SELECT * FROM gcalsync.status$$);
 SELECT try($$SELECT * FROM gcalsync.owner$$);
@@ -30,6 +32,8 @@ SELECT gcal_link('eve', 'rt-eve-secret');
 SELECT owner, state FROM gcal_status('eve');
 SELECT gcal_sync_now('eve');
 SELECT gcal_wait('eve', '0');
+SELECT owner, op, state FROM gcal_changes(gcal_changes_cursor() - 1);
+SELECT try($$SELECT * FROM gcalsync.change$$);
 SELECT count(*) FROM gcalsync.status;
 SELECT count(*) FROM gcalsync.event;
 SELECT try($$SELECT refresh_token FROM gcalsync.owner$$);

@@ -471,6 +471,10 @@ TEST(RetryAfter, HttpDates)
     EXPECT_EQ(parse_retry_after("Wed Oct 21 07:28:00 2015", at - 5), 5);
     EXPECT_EQ(parse_retry_after("Sun Nov  6 08:49:37 1994", 784111777 - 1), 1);
     EXPECT_EQ(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784111777 - 2), 2);
+    // Any clock value is safe (no overflow).
+    EXPECT_EQ(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", INT64_MIN), 86400);
+    EXPECT_EQ(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", INT64_MAX), 0);
+    EXPECT_EQ(parse_retry_after("Wednesday, 21-Oct-15 07:28:00 GMT", INT64_MAX), std::nullopt);
     for (const char *bad : {"Wed, 21 Oct 2015 07:28:00", "Wed, 21 Oct 2015 07:28:00 UTC", "Wed, 21 Okt 2015 07:28:00 GMT",
                             "Xyz, 21 Oct 2015 07:28:00 GMT", "Wed, 31 Feb 2015 07:28:00 GMT", "Wed, 21 Oct 2015 25:28:00 GMT",
                             "Wed, 1 Oct 2015 07:28:00 GMT", "Wed, 21 Oct 15 07:28:00 GMT", "2015-10-21T07:28:00Z",
@@ -669,7 +673,7 @@ TEST(EventsPage, AllDayEventsAndStatusDefault)
                     R"({"id":"zero","start":{"date":"2025-03-25"},"end":{"date":"2025-03-25"}},)"
                     R"({"id":"inst_20250325","status":"confirmed","recurringEventId":"inst","originalStartTime":{"date":"2025-03-25"},)"
                     R"("start":{"date":"2025-03-27"},"end":{"date":"2025-03-28"}},)"
-                    R"({"id":"bad","start":{"date":"2025-02-30"},"end":{"date":"0000-01-01"}})"),
+                    R"({"id":"bad","status":"","start":{"date":"2025-02-30"},"end":{"date":"0000-01-01"}})"),
         &error);
     ASSERT_TRUE(page) << error;
     ASSERT_EQ(page->items.size(), 4u);
@@ -683,6 +687,7 @@ TEST(EventsPage, AllDayEventsAndStatusDefault)
     EXPECT_EQ(page->items[2].original_start_date, 20172);
     EXPECT_FALSE(page->items[2].original_start_at);
     EXPECT_FALSE(page->items[3].start_date || page->items[3].end_date);
+    EXPECT_EQ(page->items[3].status, "confirmed");  // empty = absent
 }
 
 TEST(EventsPage, YearZeroCreatedIsAbsentButKeptInData)

@@ -1,0 +1,139 @@
+// changes.cpp — see changes.hpp. The callbacks are C entry points: they run
+// the C++ work through call_cpp_callback, which turns any exception into an
+// ERROR (aborting the committing transaction) after the C++ frames are gone.
+#include "pg/changes.hpp"
+
+#include "pg/spi.hpp"
+
+extern "C" {
+#include "commands/async.h"
+#include "utils/snapmgr.h"
+}
+
+namespace gcal::pg {
+
+namespace {
+
+// The transaction-level advisory lock that orders feed entries by commit
+// ('gcal' 'feed' as two int4 keys, so it cannot collide with an application's
+// single-bigint advisory locks).
+constexpr int32 kFeedLockKey1 = 0x6763616c;  // "gcal"
+constexpr int32 kFeedLockKey2 = 0x66656564;  // "feed"
+
+struct Pending {
+    core::ChangeNotice notice;
+    int nest_level;
+    Oid user;  // who recorded it: the extension's owner, inside a SECURITY DEFINER function
+};
+
+std::vector<Pending> pending;
+bool callbacks_registered = false;
+
+// publish writes the pending changes to the feed and sends their NOTIFYs.
+void publish()
+{
+    static const char *const kLock = "SELECT pg_catalog.pg_advisory_xact_lock($1::int4, $2::int4)";
+    static const char *const kInsert =
+        "INSERT INTO gcalsync.change (owner, table_name, calendar_id, op, state, ids) "
+        "VALUES ($1, $2, NULLIF($3, ''), $4, NULLIF($5, ''), $6)";
+    std::vector<Pending> work;
+    work.swap(pending);
+    // At pre-commit no snapshot is active any more, and the caller's own
+    // role is back (the SECURITY DEFINER function has returned): write as
+    // the role that recorded the changes. Abort restores both on error.
+    Oid saved_user;
+    int saved_context;
+    Oid writer = work.front().user;
+    pg_guard([&]() {
+        GetUserIdAndSecContext(&saved_user, &saved_context);
+        SetUserIdAndSecContext(writer, saved_context | SECURITY_LOCAL_USERID_CHANGE);
+        PushActiveSnapshot(GetTransactionSnapshot());
+    });
+    Spi spi;
+    spi.exec_prepared(kLock, {int64_t(kFeedLockKey1), int64_t(kFeedLockKey2)}, SPI_OK_SELECT);
+    for (const auto &p : work) {
+        const core::ChangeNotice &n = p.notice;
+        TextColumn ids;
+        ids.reserve(n.ids.size());
+        for (const auto &id : n.ids)
+            ids.push_back(&id);
+        spi.exec_prepared(kInsert, {n.owner, n.table, n.calendar_id, n.op, n.state, text_array_arg(ids)},
+                          SPI_OK_INSERT);
+        std::string payload = core::notify_payload(n);
+        pg_guard([&]() { Async_Notify("gcalsync", payload.c_str()); });
+    }
+    spi.finish();
+    pg_guard([&]() {
+        PopActiveSnapshot();
+        SetUserIdAndSecContext(saved_user, saved_context);
+    });
+}
+
+void publish_entry()
+{
+    publish();
+}
+
+void on_xact(XactEvent event, void *)
+{
+    switch (event) {
+    case XACT_EVENT_PRE_COMMIT:
+        if (!pending.empty())
+            call_cpp_callback(publish_entry);
+        break;
+    case XACT_EVENT_PRE_PREPARE:
+        if (!pending.empty())
+            ereport(ERROR,
+                    (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                     errmsg("cannot PREPARE a transaction that has called gcalsync functions"),
+                     errdetail("Its changes are announced, and the gcalsync worker woken, when it commits.")));
+        break;
+    case XACT_EVENT_ABORT:
+    case XACT_EVENT_PARALLEL_ABORT:
+    case XACT_EVENT_COMMIT:
+        pending.clear();
+        break;
+    default:
+        break;
+    }
+}
+
+// on_subxact forgets what a rolled-back subtransaction recorded and hands
+// what a committed one recorded to its parent.
+void on_subxact(SubXactEvent event, SubTransactionId, SubTransactionId, void *)
+{
+    int level = GetCurrentTransactionNestLevel();
+    if (event == SUBXACT_EVENT_ABORT_SUB) {
+        pending.erase(std::remove_if(pending.begin(), pending.end(),
+                                     [level](const Pending &p) { return p.nest_level >= level; }),
+                      pending.end());
+    } else if (event == SUBXACT_EVENT_COMMIT_SUB) {
+        for (auto &p : pending)
+            if (p.nest_level >= level)
+                p.nest_level = level - 1;
+    }
+}
+
+}  // namespace
+
+void record_change(core::ChangeNotice notice)
+{
+    int level = pg_guard([]() {
+        if (!callbacks_registered) {
+            RegisterXactCallback(on_xact, nullptr);
+            RegisterSubXactCallback(on_subxact, nullptr);
+            callbacks_registered = true;
+        }
+        return GetCurrentTransactionNestLevel();
+    });
+    pending.push_back(Pending{std::move(notice), level, pg_guard([]() { return GetUserId(); })});
+}
+
+void forget_changes(const std::string &owner)
+{
+    pending.erase(std::remove_if(pending.begin(), pending.end(),
+                                 [&](const Pending &p) { return p.notice.owner == owner; }),
+                  pending.end());
+}
+
+}  // namespace gcal::pg
