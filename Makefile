@@ -40,7 +40,7 @@ TAP_TESTS   = 1
 PROVE_TESTS = test/t/*.pl
 PROVE_FLAGS = --timer
 
-EXTRA_CLEAN = test/regress_out tmp_check_regress test/unit/gcalsync_unit \
+EXTRA_CLEAN = test/regress_out tmp_check_regress test/unit/gcalsync_unit test/unit/gcalsync_unit_san \
               $(patsubst %.cpp,%.bc,$(CORE_SRCS) $(PG_SRCS))
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -67,6 +67,20 @@ test/unit/gcalsync_unit: $(UNIT_SRCS) $(CORE_SRCS) $(wildcard src/core/*.hpp)
 	$(CXX) -std=c++17 -g -O1 $(GCAL_WARNINGS) $(UNIT_CXXFLAGS) -Isrc -o $@ \
 	    $(UNIT_SRCS) $(CORE_SRCS) -lgtest -lgtest_main -pthread -lcurl -ljansson
 
-.PHONY: unit
+# The same suite under AddressSanitizer and UndefinedBehaviorSanitizer.
+test/unit/gcalsync_unit_san: $(UNIT_SRCS) $(CORE_SRCS) $(wildcard src/core/*.hpp)
+	$(CXX) -std=c++17 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+	    -fno-sanitize-recover=undefined $(GCAL_WARNINGS) -Isrc -o $@ \
+	    $(UNIT_SRCS) $(CORE_SRCS) -lgtest -lgtest_main -pthread -lcurl -ljansson
+
+.PHONY: unit unit-sanitize fuzz
 unit: test/unit/gcalsync_unit
 	test/unit/gcalsync_unit
+
+unit-sanitize: test/unit/gcalsync_unit_san
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 test/unit/gcalsync_unit_san
+
+# libFuzzer targets of every parser of outside input, FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 60
+fuzz:
+	sh test/fuzz/run.sh $(FUZZ_SECONDS)
