@@ -57,6 +57,7 @@ CREATE TABLE gcalsync.calendar_sync (
     owner           text NOT NULL REFERENCES gcalsync.owner ON DELETE CASCADE,
     calendar_id     text NOT NULL,
     enabled         boolean NOT NULL DEFAULT true,
+    push_supported  boolean NOT NULL DEFAULT true,  -- false after pushNotSupportedForRequestedResource
     failures        integer NOT NULL DEFAULT 0 CHECK (failures >= 0),
     last_error      text,
     last_sync_at    timestamptz,
@@ -301,6 +302,14 @@ SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'gcal_wait';
 COMMENT ON FUNCTION @extschema@.gcal_wait(text, interval) IS 'wait until the owner''s work requested before the call is done; true if done and healthy';
 
+CREATE FUNCTION @extschema@.gcal_push(channel_id text, resource_id text, resource_state text,
+                                      channel_token text DEFAULT NULL, message_number bigint DEFAULT NULL)
+RETURNS boolean
+LANGUAGE c VOLATILE CALLED ON NULL INPUT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'gcal_push';
+COMMENT ON FUNCTION @extschema@.gcal_push(text, text, text, text, bigint) IS 'a Google push notification (X-Goog-* headers): true and a sync scheduled for a genuine one, false otherwise';
+
 CREATE FUNCTION @extschema@.gcal_status(owner text)
 RETURNS SETOF gcalsync.status
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -379,6 +388,7 @@ REVOKE ALL ON FUNCTION @extschema@.gcal_resync(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.gcal_status(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.gcal_sync_now(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.gcal_wait(text, interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.gcal_push(text, text, text, text, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.gcal_changes(bigint, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.gcal_changes_cursor() FROM PUBLIC;
 REVOKE ALL ON FUNCTION gcalsync.worker_status() FROM PUBLIC;

@@ -1,5 +1,7 @@
 #include "core/sync.hpp"
 
+#include "core/push.hpp"
+
 #include <algorithm>
 #include <chrono>
 
@@ -92,13 +94,17 @@ void SyncEngine::configure(EngineConfig config)
 void SyncEngine::run()
 {
     starts_.clear();
+    stop_tried_.clear();
+    stop_channels();
     start_due_owners();
     for (;;) {
         flush_deferred();
         if (rounds_.empty() && deferred_.empty() && http_.pending() == 0) {
             // Everything started has ended; start what fell due meanwhile.
             start_due_owners();
-            if (rounds_.empty())
+            if (stops_in_flight_ == 0)
+                stop_channels();
+            if (rounds_.empty() && http_.pending() == 0)
                 break;
             continue;
         }
@@ -112,8 +118,11 @@ void SyncEngine::run()
         } else {
             woken = hooks_.wait(wait_ms);
         }
-        if (woken)
+        if (woken) {
             start_due_owners();
+            if (stops_in_flight_ == 0)
+                stop_channels();
+        }
     }
     pacer_.forget_idle(now());
     // Access tokens of owners no longer linked would otherwise pile up.
@@ -405,6 +414,7 @@ void SyncEngine::list_page(const std::shared_ptr<Listing> &l)
             } else if (lists) {
                 r->list_synced = true;
                 start_calendars(r);
+                maintain_channels(r);
             } else {
                 store_.calendar_synced(r->link, l->calendar_id, now() + jittered(config_.poll_interval, rng_));
             }
@@ -509,6 +519,154 @@ void SyncEngine::fetch_calendar(const RoundPtr &r, const std::string &calendar_i
                            "\" could not be read: " + describe(e));
             }
         });
+}
+
+// maintain_channels keeps one live watch channel per watched resource of the
+// owner: the calendar list and each calendar that supports push. A channel
+// close to expiry is replaced (new one first); channels of resources no
+// longer watched, or all of them when push is off, go to the stop queue.
+void SyncEngine::maintain_channels(const RoundPtr &r)
+{
+    if (r->failed || r->dropped)
+        return;
+    std::vector<Channel> open = store_.channels(r->link);
+    std::vector<std::pair<Resource, std::string>> targets;
+    if (!config_.webhook_url.empty()) {
+        targets.emplace_back(Resource::CalendarList, "");
+        for (auto &id : store_.watchable_calendars(r->link))
+            targets.emplace_back(Resource::Events, std::move(id));
+    }
+    std::vector<bool> kept(open.size(), false);
+    for (const auto &[kind, calendar_id] : targets) {
+        std::vector<std::string> older;
+        bool fresh = false;
+        for (std::size_t i = 0; i < open.size(); i++) {
+            if (open[i].kind != kind || open[i].calendar_id != calendar_id)
+                continue;
+            kept[i] = true;
+            if (!fresh && !needs_renewal(open[i].expires_at, now(), config_.poll_interval))
+                fresh = true;
+            else
+                older.push_back(open[i].channel_id);
+        }
+        if (!fresh)
+            open_channel(r, kind, calendar_id, std::move(older));
+    }
+    for (std::size_t i = 0; i < open.size(); i++)
+        if (!kept[i])
+            store_.retire_channel(r->link, open[i].channel_id);
+}
+
+// open_channel asks Google for a new channel on a resource; once it is
+// recorded, the channels it replaces are retired.
+void SyncEngine::open_channel(const RoundPtr &r, Resource kind, const std::string &calendar_id,
+                              std::vector<std::string> replaces)
+{
+    with_token(r, [=](const RoundPtr &r) {
+        if (r->failed || r->dropped)
+            return;
+        std::string id = new_channel_id();
+        std::string token = new_channel_token();
+        HttpRequest req;
+        req.method = "POST";
+        req.url = kind == Resource::CalendarList ? calendar_list_watch_url(config_.api_base)
+                                                 : events_watch_url(config_.api_base, calendar_id);
+        req.headers = {"Authorization: Bearer " + tokens_[r->link.owner].access_token,
+                       "Content-Type: application/json", "Accept: application/json"};
+        req.body = watch_request_body(id, config_.webhook_url, token);
+        send(r, std::move(req), [=](HttpResponse &&resp) {
+            std::string what = kind == Resource::CalendarList ? std::string("the calendar list")
+                                                              : "calendar \"" + calendar_id + "\"";
+            if (resp.status == 0 || !is_2xx(resp.status)) {
+                ApiError e = parse_api_error(resp.status, resp.body);
+                if (e.push_not_supported) {
+                    store_.push_unsupported(r->link, calendar_id);
+                    return;
+                }
+                // Push is best effort: polling goes on; the next round tries again.
+                hooks_.log("owner \"" + r->link.owner + "\": could not watch " + what + ": " +
+                           (resp.status == 0 ? resp.error : describe(e)));
+                return;
+            }
+            std::string error;
+            auto ch = parse_watch_channel(resp.body, &error);
+            if (!ch || ch->id != id) {
+                hooks_.log("owner \"" + r->link.owner + "\": malformed watch response for " + what + ": " +
+                           (ch ? "another channel id" : error));
+                return;
+            }
+            Channel c;
+            c.channel_id = ch->id;
+            c.resource_id = ch->resource_id;
+            c.kind = kind;
+            c.calendar_id = calendar_id;
+            c.expires_at = ch->expiration.value_or(now() + 3600 * kSecond);
+            if (!store_.save_channel(r->link, c, token)) {
+                r->dropped = true;
+                return;
+            }
+            for (const auto &old : replaces)
+                store_.retire_channel(r->link, old);
+        });
+    });
+}
+
+// stop_channels tells Google to stop channels nobody needs any more, with an
+// access token from the refresh token of the link that opened them.
+void SyncEngine::stop_channels()
+{
+    std::vector<ChannelStop> stops;
+    try {
+        stops = store_.channels_to_stop(100);
+    } catch (const std::exception &ex) {
+        hooks_.log(std::string("could not read the channel stop queue: ") + ex.what());
+        return;
+    }
+    auto creds = stops.empty() ? std::nullopt : store_.credentials();
+    for (auto &stop : stops) {
+        if (stop_tried_[stop.channel_id] || !creds)
+            continue;
+        stop_tried_[stop.channel_id] = true;
+        HttpRequest tok;
+        tok.method = "POST";
+        tok.url = config_.token_url;
+        tok.headers = {"Content-Type: application/x-www-form-urlencoded", "Accept: application/json"};
+        tok.body = token_request_body(creds->client_id, creds->client_secret, stop.refresh_token);
+        stops_in_flight_++;
+        auto done = [this, id = stop.channel_id](bool gone, const std::string &why) {
+            stops_in_flight_--;
+            try {
+                if (gone)
+                    store_.channel_stopped(id);
+                else
+                    hooks_.log("could not stop watch channel " + id + " (tried again later): " + why);
+            } catch (const std::exception &ex) {
+                hooks_.log(std::string("could not record a stopped channel: ") + ex.what());
+            }
+        };
+        http_.submit(std::move(tok), [this, stop, done](HttpResponse &&resp) {
+            TokenResponse t = parse_token_response(resp.status, resp.body);
+            if (t.outcome == TokenOutcome::InvalidGrant) {
+                done(true, "");  // the grant is gone: Google dropped its channels too
+                return;
+            }
+            if (t.outcome != TokenOutcome::Granted) {
+                done(false, resp.status == 0 ? resp.error : "token endpoint answered HTTP " + std::to_string(resp.status));
+                return;
+            }
+            HttpRequest req;
+            req.method = "POST";
+            req.url = channels_stop_url(config_.api_base);
+            req.headers = {"Authorization: Bearer " + t.access_token, "Content-Type: application/json"};
+            req.body = stop_request_body(stop.channel_id, stop.resource_id);
+            http_.submit(std::move(req), [done](HttpResponse &&resp) {
+                if (is_2xx(resp.status) || resp.status == 404)
+                    done(true, "");
+                else
+                    done(false, resp.status == 0 ? resp.error : "HTTP " + std::to_string(resp.status));
+            });
+        });
+    }
 }
 
 }  // namespace gcal::core

@@ -68,6 +68,20 @@ struct PageStep {
     std::string next_sync_token;   // the last page's token ("" before it)
 };
 
+// Channel is an open watch channel of an owner.
+struct Channel {
+    std::string channel_id, resource_id;
+    Resource kind = Resource::Events;
+    std::string calendar_id;  // "" for the calendar list
+    Micros expires_at = 0;
+};
+
+// ChannelStop is a channel to stop at Google, with the refresh token of the
+// link that opened it (the owner may be gone by now).
+struct ChannelStop {
+    std::string channel_id, resource_id, refresh_token;
+};
+
 class Store {
 public:
     virtual ~Store() = default;
@@ -98,6 +112,18 @@ public:
     virtual void owner_synced(const OwnerLink &link, bool list_synced, Micros next_at) = 0;
     virtual void owner_failed(const OwnerLink &link, OwnerState state, const std::string &error,
                               Micros retry_at) = 0;
+
+    // Push channels.
+    virtual std::vector<Channel> channels(const OwnerLink &link) = 0;
+    // watchable_calendars: enabled calendars not known to refuse push.
+    virtual std::vector<std::string> watchable_calendars(const OwnerLink &link) = 0;
+    virtual bool save_channel(const OwnerLink &link, const Channel &channel, const std::string &token) = 0;
+    // retire_channel moves a channel to the stop queue.
+    virtual void retire_channel(const OwnerLink &link, const std::string &channel_id) = 0;
+    // push_unsupported: the calendar answered pushNotSupportedForRequestedResource.
+    virtual void push_unsupported(const OwnerLink &link, const std::string &calendar_id) = 0;
+    virtual std::vector<ChannelStop> channels_to_stop(std::size_t limit) = 0;
+    virtual void channel_stopped(const std::string &channel_id) = 0;
 };
 
 // Hooks connect the engine to its process.
@@ -116,6 +142,7 @@ struct EngineConfig {
     Micros poll_interval = 120 * kSecond;
     int requests_per_minute = 6000;
     int user_requests_per_minute = 300;
+    std::string webhook_url;  // "" = no push channels
 };
 
 class SyncEngine {
@@ -145,6 +172,10 @@ private:
                           std::optional<int64_t> retry_after_s);
     void start_calendars(const RoundPtr &r);
     void fetch_calendar(const RoundPtr &r, const std::string &calendar_id);
+    void maintain_channels(const RoundPtr &r);
+    void open_channel(const RoundPtr &r, Resource kind, const std::string &calendar_id,
+                      std::vector<std::string> replaces);
+    void stop_channels();
     void fail(const RoundPtr &r, OwnerState state, std::string error, std::optional<int64_t> retry_after = {});
     void fail_transport(const RoundPtr &r, const std::string &what, const HttpResponse &resp);
     void begin(const RoundPtr &r);
@@ -168,6 +199,8 @@ private:
     std::unordered_map<std::string, Token> tokens_;
     std::multimap<Micros, std::function<void()>> deferred_;  // requests held back by the pacer
     std::unordered_map<std::string, int> starts_;              // rounds started per owner in one run()
+    int stops_in_flight_ = 0;                                  // channels.stop requests running
+    std::unordered_map<std::string, bool> stop_tried_;         // channel ids tried in this run()
 };
 
 }  // namespace gcal::core

@@ -345,4 +345,69 @@ GCAL_FUNCTION(gcal_wait)
     PG_RETURN_BOOL(result);
 }
 
+namespace {
+
+// optional_text_arg reads a text argument that may be NULL.
+std::optional<std::string> optional_text_arg(FunctionCallInfo fcinfo, int n)
+{
+    if (PG_ARGISNULL(n))
+        return std::nullopt;
+    return text_arg(fcinfo, n, "argument");
+}
+
+}  // namespace
+
+// gcal_push takes a notification Google posted to the app's webhook (its
+// X-Goog-* headers). A known channel with the right resource id and token
+// schedules a sync of its resource and returns true; anything else returns
+// false and changes nothing. The first message of a channel ("sync") and
+// messages no newer than one already seen are acknowledged without work: the
+// sync a newer message scheduled covers the older change too.
+GCAL_FUNCTION(gcal_push)
+{
+    auto channel_id = optional_text_arg(fcinfo, 0);
+    auto resource_id = optional_text_arg(fcinfo, 1);
+    auto state = optional_text_arg(fcinfo, 2);
+    auto token = optional_text_arg(fcinfo, 3);
+    std::optional<int64_t> number;
+    if (!PG_ARGISNULL(4))
+        number = PG_GETARG_INT64(4);
+    if (!channel_id || !resource_id || !state || channel_id->empty() || channel_id->size() > 256 ||
+        (*state != "sync" && *state != "exists" && *state != "not_exists"))
+        PG_RETURN_BOOL(false);
+
+    Spi spi;
+    if (spi.exec("SELECT owner, kind, calendar_id, coalesce(resource_id, ''), token, last_message_number "
+                 "FROM gcalsync.channel WHERE channel_id = $1 FOR UPDATE",
+                 {*channel_id}, SPI_OK_SELECT) == 0)
+        PG_RETURN_BOOL(false);
+    std::string owner = spi.get_text(0, 0).value_or("");
+    std::string kind = spi.get_text(0, 1).value_or("");
+    std::string calendar_id = spi.get_text(0, 2).value_or("");
+    std::string known_resource = spi.get_text(0, 3).value_or("");
+    std::string known_token = spi.get_text(0, 4).value_or("");
+    std::optional<int64_t> last = spi.get_int64(0, 5);
+    if (!core::tokens_equal(*resource_id, known_resource) || !core::tokens_equal(token.value_or(""), known_token))
+        PG_RETURN_BOOL(false);
+
+    bool stale = number && last && *number <= *last;
+    if (number && !stale)
+        spi.exec("UPDATE gcalsync.channel SET last_message_number = $2 WHERE channel_id = $1",
+                 {*channel_id, *number}, SPI_OK_UPDATE);
+    if (*state == "sync" || stale)
+        PG_RETURN_BOOL(true);
+
+    // A change of the calendar list, or a calendar that no longer exists,
+    // is found by listing the calendar list; a change of events by listing
+    // that calendar's events.
+    if (kind == "calendar_list" || *state == "not_exists")
+        spi.exec("UPDATE gcalsync.owner SET next_sync_at = now() WHERE owner = $1", {owner}, SPI_OK_UPDATE);
+    if (kind == "events")
+        spi.exec("UPDATE gcalsync.calendar_sync SET next_sync_at = now() "
+                 "WHERE owner = $1 AND calendar_id = $2 AND enabled",
+                 {owner, calendar_id}, SPI_OK_UPDATE);
+    wake_worker_at_commit();
+    PG_RETURN_BOOL(true);
+}
+
 }  // namespace gcal::pg

@@ -23,6 +23,8 @@
 #include "core/json_text.hpp"
 #include "core/limits.hpp"
 #include "core/notify.hpp"
+#include "core/push.hpp"
+#include "core/sync.hpp"
 #include "core/url.hpp"
 
 extern "C" {

@@ -691,4 +691,125 @@ uint64_t SpiStore::prune_changes(int retention_s)
     return pruned;
 }
 
+std::vector<core::Channel> SpiStore::channels(const core::OwnerLink &link)
+{
+    static const char *const kSql =
+        "SELECT channel_id, coalesce(resource_id, ''), kind, calendar_id, expires_at "
+        "FROM gcalsync.channel WHERE owner = $1 ORDER BY expires_at DESC NULLS LAST";
+    Transaction xact("gcalsync: reading watch channels");
+    std::vector<core::Channel> out;
+    {
+        Spi spi;
+        uint64_t n = spi.exec_prepared(kSql, {link.owner}, SPI_OK_SELECT);
+        for (uint64_t i = 0; i < n; i++) {
+            core::Channel c;
+            c.channel_id = spi.get_text(i, 0).value_or("");
+            c.resource_id = spi.get_text(i, 1).value_or("");
+            c.kind = spi.get_text(i, 2).value_or("") == "calendar_list" ? core::Resource::CalendarList
+                                                                         : core::Resource::Events;
+            c.calendar_id = spi.get_text(i, 3).value_or("");
+            c.expires_at = from_timestamptz(spi.get_int64(i, 4).value_or(0));
+            out.push_back(std::move(c));
+        }
+    }
+    xact.commit();
+    return out;
+}
+
+std::vector<std::string> SpiStore::watchable_calendars(const core::OwnerLink &link)
+{
+    static const char *const kSql =
+        "SELECT calendar_id FROM gcalsync.calendar_sync WHERE owner = $1 AND enabled AND push_supported "
+        "ORDER BY calendar_id";
+    Transaction xact("gcalsync: reading watch channels");
+    std::vector<std::string> out;
+    {
+        Spi spi;
+        out = column_texts(spi, spi.exec_prepared(kSql, {link.owner}, SPI_OK_SELECT));
+    }
+    xact.commit();
+    return out;
+}
+
+bool SpiStore::save_channel(const core::OwnerLink &link, const core::Channel &c, const std::string &token)
+{
+    static const char *const kSql =
+        "INSERT INTO gcalsync.channel (channel_id, owner, kind, calendar_id, resource_id, token, expires_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    Transaction xact("gcalsync: recording a watch channel");
+    {
+        Spi spi;
+        if (!lock_link(spi, link)) {
+            // The owner went away meanwhile: Google still has the channel.
+            spi.exec_prepared("INSERT INTO gcalsync.channel_stop (channel_id, resource_id, refresh_token) "
+                              "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                              {c.channel_id, c.resource_id, link.refresh_token}, SPI_OK_INSERT);
+            spi.finish();
+            xact.commit();
+            return false;
+        }
+        spi.exec_prepared(kSql,
+                          {c.channel_id, link.owner, kind_of(c.kind),
+                           c.calendar_id, c.resource_id, token, time_arg(c.expires_at)},
+                          SPI_OK_INSERT);
+    }
+    xact.commit();
+    return true;
+}
+
+void SpiStore::retire_channel(const core::OwnerLink &link, const std::string &channel_id)
+{
+    static const char *const kSql =
+        "WITH gone AS (DELETE FROM gcalsync.channel WHERE channel_id = $1 AND owner = $2 "
+        "  RETURNING channel_id, resource_id) "
+        "INSERT INTO gcalsync.channel_stop (channel_id, resource_id, refresh_token) "
+        "SELECT channel_id, resource_id, $3 FROM gone WHERE resource_id IS NOT NULL "
+        "ON CONFLICT (channel_id) DO NOTHING";
+    Transaction xact("gcalsync: retiring a watch channel");
+    {
+        Spi spi;
+        spi.exec_prepared(kSql, {channel_id, link.owner, link.refresh_token}, SPI_OK_INSERT);
+    }
+    xact.commit();
+}
+
+void SpiStore::push_unsupported(const core::OwnerLink &link, const std::string &calendar_id)
+{
+    static const char *const kSql =
+        "UPDATE gcalsync.calendar_sync SET push_supported = false WHERE owner = $1 AND calendar_id = $2";
+    Transaction xact("gcalsync: recording a calendar without push");
+    {
+        Spi spi;
+        spi.exec_prepared(kSql, {link.owner, calendar_id}, SPI_OK_UPDATE);
+    }
+    xact.commit();
+}
+
+std::vector<core::ChannelStop> SpiStore::channels_to_stop(std::size_t limit)
+{
+    static const char *const kSql =
+        "SELECT channel_id, resource_id, refresh_token FROM gcalsync.channel_stop ORDER BY queued_at LIMIT $1";
+    Transaction xact("gcalsync: reading the channel stop queue");
+    std::vector<core::ChannelStop> out;
+    if (extension_installed()) {
+        Spi spi;
+        uint64_t n = spi.exec_prepared(kSql, {static_cast<int64_t>(limit)}, SPI_OK_SELECT);
+        for (uint64_t i = 0; i < n; i++)
+            out.push_back(core::ChannelStop{spi.get_text(i, 0).value_or(""), spi.get_text(i, 1).value_or(""),
+                                            spi.get_text(i, 2).value_or("")});
+    }
+    xact.commit();
+    return out;
+}
+
+void SpiStore::channel_stopped(const std::string &channel_id)
+{
+    Transaction xact("gcalsync: channel stopped");
+    {
+        Spi spi;
+        spi.exec_prepared("DELETE FROM gcalsync.channel_stop WHERE channel_id = $1", {channel_id}, SPI_OK_DELETE);
+    }
+    xact.commit();
+}
+
 }  // namespace gcal::pg

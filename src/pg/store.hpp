@@ -3,8 +3,6 @@
 // page or sync token, and its NOTIFY.
 #pragma once
 
-#include "core/sync.hpp"
-
 #include "pg/spi.hpp"
 
 namespace gcal::pg {
@@ -30,6 +28,14 @@ public:
     void owner_synced(const core::OwnerLink &link, bool list_synced, core::Micros next_at) override;
     void owner_failed(const core::OwnerLink &link, core::OwnerState state, const std::string &error,
                       core::Micros retry_at) override;
+
+    std::vector<core::Channel> channels(const core::OwnerLink &link) override;
+    std::vector<std::string> watchable_calendars(const core::OwnerLink &link) override;
+    bool save_channel(const core::OwnerLink &link, const core::Channel &channel, const std::string &token) override;
+    void retire_channel(const core::OwnerLink &link, const std::string &channel_id) override;
+    void push_unsupported(const core::OwnerLink &link, const std::string &calendar_id) override;
+    std::vector<core::ChannelStop> channels_to_stop(std::size_t limit) override;
+    void channel_stopped(const std::string &channel_id) override;
 
     // prune_changes deletes change-feed entries older than the retention and
     // records the highest pruned sequence number; returns the count.

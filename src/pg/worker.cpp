@@ -83,6 +83,7 @@ core::EngineConfig engine_config()
     c.poll_interval = core::Micros(poll_interval_s) * core::kSecond;
     c.requests_per_minute = requests_per_minute;
     c.user_requests_per_minute = user_requests_per_minute;
+    c.webhook_url = webhook_url ? webhook_url : "";
     return c;
 }
 

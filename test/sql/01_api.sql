@@ -165,6 +165,30 @@ SELECT gcal_link('carol', 'rt-carol');
 PREPARE TRANSACTION 'gcal';
 SELECT count(*) FROM gcalsync.owner WHERE owner = 'carol';
 
+-- gcal_push: anything but a known channel with its resource id and token is
+-- refused with false, never an error (the caller is an HTTP endpoint).
+SELECT gcal_link('pushy', 'rt-pushy');
+INSERT INTO gcalsync.calendar_sync (owner, calendar_id) VALUES ('pushy', 'cal1');
+INSERT INTO gcalsync.channel (channel_id, owner, kind, calendar_id, resource_id, token)
+VALUES ('ch-a', 'pushy', 'events', 'cal1', 'res-a', 'tok-a');
+UPDATE gcalsync.calendar_sync SET next_sync_at = now() + interval '1 hour' WHERE owner = 'pushy';
+SELECT gcal_push('ch-a', 'res-a', 'exists', 'wrong', 5) AS wrong_token,
+       gcal_push('ch-a', 'res-x', 'exists', 'tok-a', 5) AS wrong_resource,
+       gcal_push('ch-x', 'res-a', 'exists', 'tok-a', 5) AS unknown_channel,
+       gcal_push('ch-a', 'res-a', 'moved', 'tok-a', 5) AS bad_state,
+       gcal_push(NULL, 'res-a', 'exists', 'tok-a', 5) AS null_channel,
+       gcal_push('', '', '') AS empty;
+SELECT bool_and(next_sync_at > now()) AS nothing_scheduled FROM gcalsync.calendar_sync WHERE owner = 'pushy';
+SELECT gcal_push('ch-a', 'res-a', 'sync', 'tok-a', 1) AS sync_message;
+SELECT bool_and(next_sync_at > now()) AS sync_needs_no_work FROM gcalsync.calendar_sync WHERE owner = 'pushy';
+SELECT gcal_push('ch-a', 'res-a', 'exists', 'tok-a', 7) AS change;
+SELECT calendar_id, next_sync_at <= now() AS due FROM gcalsync.calendar_sync WHERE owner = 'pushy' ORDER BY 1;
+UPDATE gcalsync.calendar_sync SET next_sync_at = now() + interval '1 hour' WHERE owner = 'pushy';
+SELECT gcal_push('ch-a', 'res-a', 'exists', 'tok-a', 6) AS older_message;
+SELECT bool_and(next_sync_at > now()) AS older_needs_no_work FROM gcalsync.calendar_sync WHERE owner = 'pushy';
+SELECT last_message_number FROM gcalsync.channel WHERE channel_id = 'ch-a';
+SELECT gcal_unlink('pushy');
+
 -- The durable change feed: committed work only, in commit order; an unlink
 -- leaves only itself of that owner.
 SELECT gcal_changes_cursor() AS c0 \gset

@@ -21,6 +21,7 @@ SELECT try($$SELECT gcal_unlink('dave')$$);
 SELECT try($$SELECT gcal_sync_now('dave')$$);
 SELECT try($$SELECT gcal_wait('dave')$$);
 SELECT try($$SELECT * FROM gcal_changes(0)$$);
+SELECT try($$SELECT gcal_push('c', 'r', 'exists')$$);
 SELECT try($$SELECT * FROM gcalsync.event$$);
 SELECT try($$SELECT * FROM gcalsync.status$$);
 SELECT try($$SELECT * FROM gcalsync.owner$$);
