@@ -21,6 +21,8 @@ extern int requests_per_minute;
 extern int user_requests_per_minute;
 extern char *webhook_url;
 extern int change_retention_s;
+extern char *ca_file;
+extern char *key_file;
 
 // define_settings registers every GUC; called once from _PG_init.
 void define_settings();

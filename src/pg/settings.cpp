@@ -19,6 +19,8 @@ int requests_per_minute = 6000;
 int user_requests_per_minute = 300;
 char *webhook_url = nullptr;
 int change_retention_s = 7 * 24 * 3600;
+char *ca_file = nullptr;
+char *key_file = nullptr;
 
 namespace {
 
@@ -96,6 +98,11 @@ void define_settings()
         "gcalsync.change_retention", "How long entries of the change feed are kept.",
         "The worker prunes older entries; a consumer must read the feed more often than this.",
         &change_retention_s, 7 * 24 * 3600, 60, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+
+    DefineCustomStringVariable(
+        "gcalsync.ca_file", "File of CA certificates to trust for Google's URLs instead of the system's store (e.g. a private CA).",
+        "Empty uses the system's CA store. Certificate verification is never turned off.", &ca_file, "",
+        PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
 
     MarkGUCPrefixReserved("gcalsync");
 }

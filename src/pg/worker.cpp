@@ -92,6 +92,7 @@ core::HttpOptions http_options()
     core::HttpOptions o;
     o.max_connections = max_connections;
     o.timeout_ms = http_timeout_ms;
+    o.ca_file = ca_file ? ca_file : "";
     return o;
 }
 
