@@ -19,7 +19,7 @@ COMMENT ON SCHEMA gcalsync IS 'gcalsync: mirrored Google Calendar data and sync 
 CREATE TABLE gcalsync.client (
     singleton     boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     client_id     text NOT NULL,
-    client_secret text NOT NULL,
+    client_secret bytea NOT NULL,   -- sealed with gcalsync.key_file (AES-256-GCM)
     updated_at    timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE gcalsync.client IS 'OAuth client credentials (gcal_set_client); readable by the extension owner only';
@@ -31,7 +31,7 @@ CREATE SEQUENCE gcalsync.link_generation;
 -- One row per linked owner: the refresh token, state and schedule.
 CREATE TABLE gcalsync.owner (
     owner           text PRIMARY KEY,
-    refresh_token   text NOT NULL,
+    refresh_token   bytea NOT NULL,   -- sealed with gcalsync.key_file, bound to the owner
     generation      bigint NOT NULL DEFAULT nextval('gcalsync.link_generation'),
     state           text NOT NULL DEFAULT 'pending'
                     CHECK (state IN ('pending', 'active', 'backoff', 'revoked', 'error')),
@@ -104,7 +104,7 @@ CREATE INDEX channel_owner_idx ON gcalsync.channel (owner, kind, calendar_id);
 CREATE TABLE gcalsync.channel_stop (
     channel_id      text PRIMARY KEY,
     resource_id     text NOT NULL,
-    refresh_token   text NOT NULL,
+    refresh_token   bytea NOT NULL,   -- sealed with gcalsync.key_file, bound to the channel
     queued_at       timestamptz NOT NULL DEFAULT now()
 );
 
@@ -365,6 +365,15 @@ AS $$ SELECT greatest((SELECT max(seq) FROM gcalsync.change),
                       (SELECT pruned_through FROM gcalsync.change_horizon), 0) $$;
 COMMENT ON FUNCTION @extschema@.gcal_changes_cursor() IS 'the newest committed change: where a consumer that just read the tables starts';
 
+-- Key rotation: a new key goes in front of the key file (older keys stay, so
+-- nothing becomes unreadable if this transaction fails), and every sealed
+-- secret is sealed again with it. Returns the number of secrets re-sealed.
+CREATE FUNCTION @extschema@.gcal_rotate_key()
+RETURNS bigint
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'gcal_rotate_key';
+COMMENT ON FUNCTION @extschema@.gcal_rotate_key() IS 'add a new key to gcalsync.key_file and re-encrypt every stored secret with it';
+
 -- Operations: what the worker is doing. For the extension owner and monitoring roles.
 CREATE FUNCTION gcalsync.worker_status(
     OUT pid integer, OUT started_at timestamptz, OUT wake_requests bigint,
@@ -391,6 +400,7 @@ REVOKE ALL ON FUNCTION @extschema@.gcal_wait(text, interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.gcal_push(text, text, text, text, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.gcal_changes(bigint, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.gcal_changes_cursor() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.gcal_rotate_key() FROM PUBLIC;
 REVOKE ALL ON FUNCTION gcalsync.worker_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION gcalsync.boundary_selftest(text) FROM PUBLIC;
 

@@ -273,6 +273,10 @@ void SyncEngine::with_token(const RoundPtr &r, std::function<void(const RoundPtr
         fail(r, OwnerState::Error, "OAuth client is not configured; call gcal_set_client()");
         return;
     }
+    if (!creds->error.empty()) {
+        fail(r, OwnerState::Error, creds->error);
+        return;
+    }
     HttpRequest req;
     req.method = "POST";
     req.url = config_.token_url;
@@ -624,7 +628,7 @@ void SyncEngine::stop_channels()
     }
     auto creds = stops.empty() ? std::nullopt : store_.credentials();
     for (auto &stop : stops) {
-        if (stop_tried_[stop.channel_id] || !creds)
+        if (stop_tried_[stop.channel_id] || !creds || !creds->error.empty())
             continue;
         stop_tried_[stop.channel_id] = true;
         HttpRequest tok;

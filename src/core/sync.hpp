@@ -49,6 +49,7 @@ struct OwnerLink {
 
 struct Credentials {
     std::string client_id, client_secret;
+    std::string error;  // why the secret could not be read (then it is empty)
 };
 
 enum class Resource { CalendarList, Events };

@@ -13,6 +13,7 @@ extern "C" {
 }
 
 #include "pg/changes.hpp"
+#include "pg/secrets.hpp"
 #include "pg/store.hpp"
 
 namespace gcal::pg {
@@ -97,14 +98,27 @@ void warn_if_other_database()
 
 // queue_channel_stops moves an owner's watch channels to the stop queue (the
 // worker tells Google), because the owner goes away or its token changes.
+// The queue keeps the link's refresh token, sealed anew for each channel. A
+// token that cannot be opened (lost key) leaves the channel to expire.
 void queue_channel_stops(Spi &spi, const std::string &owner)
 {
-    spi.exec("INSERT INTO gcalsync.channel_stop (channel_id, resource_id, refresh_token) "
-             "SELECT c.channel_id, c.resource_id, o.refresh_token "
-             "FROM gcalsync.channel c JOIN gcalsync.owner o USING (owner) "
-             "WHERE c.owner = $1 AND c.resource_id IS NOT NULL "
-             "ON CONFLICT (channel_id) DO NOTHING",
-             {owner}, SPI_OK_INSERT);
+    uint64_t n = spi.exec("SELECT c.channel_id, c.resource_id, o.refresh_token "
+                          "FROM gcalsync.channel c JOIN gcalsync.owner o USING (owner) "
+                          "WHERE c.owner = $1 AND c.resource_id IS NOT NULL",
+                          {owner}, SPI_OK_SELECT);
+    std::vector<std::array<std::string, 3>> stops;
+    for (uint64_t i = 0; i < n; i++)
+        stops.push_back({spi.get_text(i, 0).value_or(""), spi.get_text(i, 1).value_or(""),
+                         spi.get_text(i, 2).value_or("")});
+    for (auto &[channel_id, resource_id, sealed] : stops) {
+        auto token = open_secret(sealed, core::refresh_token_aad(owner), nullptr);
+        if (!token)
+            continue;
+        std::string resealed = seal_secret(*token, core::channel_stop_aad(channel_id));
+        spi.exec("INSERT INTO gcalsync.channel_stop (channel_id, resource_id, refresh_token) "
+                 "VALUES ($1, $2, $3) ON CONFLICT (channel_id) DO NOTHING",
+                 {channel_id, resource_id, bytea_arg(resealed)}, SPI_OK_INSERT);
+    }
     spi.exec("DELETE FROM gcalsync.channel WHERE owner = $1", {owner}, SPI_OK_DELETE);
 }
 
@@ -116,11 +130,12 @@ GCAL_FUNCTION(gcal_set_client)
 {
     std::string id = secret_arg(fcinfo, 0, "client id", core::kMaxClientFieldBytes);
     std::string secret = secret_arg(fcinfo, 1, "client secret", core::kMaxClientFieldBytes);
+    std::string sealed = seal_secret(secret, core::client_secret_aad(id));
     Spi spi;
     spi.exec("INSERT INTO gcalsync.client (singleton, client_id, client_secret) VALUES (true, $1, $2) "
              "ON CONFLICT (singleton) DO UPDATE SET client_id = excluded.client_id, "
              "client_secret = excluded.client_secret, updated_at = now()",
-             {id, secret}, SPI_OK_INSERT);
+             {id, bytea_arg(sealed)}, SPI_OK_INSERT);
     spi.exec("UPDATE gcalsync.owner SET state = CASE WHEN last_sync_at IS NULL THEN 'pending' ELSE 'active' END, "
              "last_error = NULL, last_error_at = NULL, failures = 0, next_sync_at = now() "
              "WHERE state = 'error'",
@@ -141,6 +156,7 @@ GCAL_FUNCTION(gcal_link)
         throw UserError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "OAuth client is not configured", {},
                         "Call gcal_set_client(client_id, client_secret) first.");
     warn_if_other_database();
+    std::string sealed = seal_secret(token, core::refresh_token_aad(owner));
     queue_channel_stops(spi, owner);
     spi.exec("INSERT INTO gcalsync.owner AS o (owner, refresh_token) VALUES ($1, $2) "
              "ON CONFLICT (owner) DO UPDATE SET refresh_token = excluded.refresh_token, "
@@ -148,7 +164,7 @@ GCAL_FUNCTION(gcal_link)
              "last_error = NULL, last_error_at = NULL, failures = 0, linked_at = now(), "
              "last_sync_at = NULL, next_sync_at = now(), resync_requested_at = now(), "
              "requested_seq = o.requested_seq + 1",
-             {owner, token}, SPI_OK_INSERT);
+             {owner, bytea_arg(sealed)}, SPI_OK_INSERT);
     spi.exec("UPDATE gcalsync.sync_token SET sync_token = NULL, page_token = NULL, "
              "full_sync_started_at = NULL, updated_at = now() WHERE owner = $1",
              {owner}, SPI_OK_UPDATE);
@@ -172,11 +188,12 @@ GCAL_FUNCTION(gcal_refresh)
                  SPI_OK_SELECT) == 0)
         throw_not_linked(owner);
     queue_channel_stops(spi, owner);
+    std::string sealed = seal_secret(token, core::refresh_token_aad(owner));
     spi.exec("UPDATE gcalsync.owner SET refresh_token = $2, "
              "state = CASE WHEN last_sync_at IS NULL THEN 'pending' ELSE 'active' END, "
              "last_error = NULL, last_error_at = NULL, failures = 0, next_sync_at = now(), "
              "requested_seq = requested_seq + 1 WHERE owner = $1 RETURNING state",
-             {owner, token}, SPI_OK_UPDATE_RETURNING);
+             {owner, bytea_arg(sealed)}, SPI_OK_UPDATE_RETURNING);
     std::string state = spi.get_text(0, 0).value_or("pending");
     spi.exec("UPDATE gcalsync.calendar_sync SET failures = 0, last_error = NULL, next_sync_at = now() "
              "WHERE owner = $1",
@@ -408,6 +425,58 @@ GCAL_FUNCTION(gcal_push)
                  {owner, calendar_id}, SPI_OK_UPDATE);
     wake_worker_at_commit();
     PG_RETURN_BOOL(true);
+}
+
+// gcal_rotate_key puts a new key in front of the key file and seals every
+// stored secret again with it. The old keys stay in the file, so a failure
+// half way leaves everything readable; once this has committed they may be
+// deleted from the file. A secret that cannot be opened is reported and left.
+GCAL_FUNCTION(gcal_rotate_key)
+{
+    std::string key_id = add_new_key();
+    struct Kind {
+        const char *select, *update;
+        std::string (*aad)(std::string_view);
+        const char *what;
+    };
+    static const Kind kinds[] = {
+        {"SELECT owner, refresh_token FROM gcalsync.owner FOR UPDATE",
+         "UPDATE gcalsync.owner SET refresh_token = $2 WHERE owner = $1", core::refresh_token_aad,
+         "refresh token of owner"},
+        {"SELECT client_id, client_secret FROM gcalsync.client FOR UPDATE",
+         "UPDATE gcalsync.client SET client_secret = $2 WHERE client_id = $1", core::client_secret_aad,
+         "client secret of client"},
+        {"SELECT channel_id, refresh_token FROM gcalsync.channel_stop FOR UPDATE",
+         "UPDATE gcalsync.channel_stop SET refresh_token = $2 WHERE channel_id = $1", core::channel_stop_aad,
+         "refresh token of channel"},
+    };
+    int64_t resealed = 0;
+    Spi spi;
+    for (const Kind &k : kinds) {
+        uint64_t n = spi.exec(k.select, {}, SPI_OK_SELECT);
+        std::vector<std::pair<std::string, std::string>> rows;
+        for (uint64_t i = 0; i < n; i++)
+            rows.emplace_back(spi.get_text(i, 0).value_or(""), spi.get_text(i, 1).value_or(""));
+        for (auto &[key, sealed] : rows) {
+            std::string why;
+            auto plain = open_secret(sealed, k.aad(key), &why);
+            if (!plain) {
+                std::string msg = std::string("could not re-encrypt the ") + k.what + " \"" + key + "\"";
+                pg_guard([&]() { ereport(WARNING, (errmsg("%s", msg.c_str()), errdetail("%s", why.c_str()))); });
+                continue;
+            }
+            std::string fresh = seal_secret(*plain, k.aad(key));
+            spi.exec(k.update, {key, bytea_arg(fresh)}, SPI_OK_UPDATE);
+            resealed++;
+        }
+    }
+    pg_guard([&]() {
+        ereport(NOTICE, (errmsg("gcalsync re-encrypted %lld secrets with new key %s", (long long) resealed,
+                                key_id.c_str()),
+                         errhint("After this transaction commits, older keys may be removed from \"%s\".",
+                                 key_file_path().c_str())));
+    });
+    PG_RETURN_INT64(resealed);
 }
 
 }  // namespace gcal::pg

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -20,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/crypto.hpp"
 #include "core/json_text.hpp"
 #include "core/limits.hpp"
 #include "core/notify.hpp"

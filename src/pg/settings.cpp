@@ -100,6 +100,11 @@ void define_settings()
         &change_retention_s, 7 * 24 * 3600, 60, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
 
     DefineCustomStringVariable(
+        "gcalsync.key_file", "File holding the keys that seal refresh tokens and the client secret at rest.",
+        "Relative to the data directory unless absolute; created with a random key on first use; mode 0600. "
+        "Keep it out of backups of the database, and with them.",
+        &key_file, "gcalsync.key", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable(
         "gcalsync.ca_file", "File of CA certificates to trust for Google's URLs instead of the system's store (e.g. a private CA).",
         "Empty uses the system's CA store. Certificate verification is never turned off.", &ca_file, "",
         PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);

@@ -38,6 +38,22 @@ Datum text_array(const void *p)
 
 }  // namespace
 
+namespace {
+Datum bytea_value(const void *p)
+{
+    const auto &s = *static_cast<const std::string *>(p);
+    bytea *b = static_cast<bytea *>(palloc(VARHDRSZ + s.size()));
+    SET_VARSIZE(b, VARHDRSZ + s.size());
+    std::memcpy(VARDATA(b), s.data(), s.size());
+    return PointerGetDatum(b);
+}
+}  // namespace
+
+SqlArg bytea_arg(const std::string &bytes)
+{
+    return SqlArg(BYTEAOID, bytea_value, &bytes);
+}
+
 SqlArg text_array_arg(const TextColumn &c)
 {
     return SqlArg(TEXTARRAYOID, text_array, &c);

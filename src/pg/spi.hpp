@@ -56,6 +56,8 @@ Datum make_array(const Column &col, Oid elem, int len, bool byval, char align, T
 // them first (nullptr = NULL). The strings must outlive the statement.
 using TextColumn = std::vector<const std::string *>;
 SqlArg text_array_arg(const TextColumn &c);
+// bytea_arg passes bytes as bytea (the string must outlive the statement).
+SqlArg bytea_arg(const std::string &bytes);
 
 // Spi is one SPI connection for the lifetime of the object. When it is
 // destroyed by an exception, it leaves the connection to transaction abort

@@ -10,6 +10,7 @@
 
 #include "pg/changes.hpp"
 #include "pg/module.hpp"
+#include "pg/secrets.hpp"
 
 extern "C" {
 #include "commands/extension.h"
@@ -216,6 +217,7 @@ std::vector<core::OwnerLink> SpiStore::due_owners(std::size_t limit)
         "ORDER BY o.next_sync_at LIMIT $1";
     Transaction xact("gcalsync: reading the schedule");
     std::vector<core::OwnerLink> out;
+    std::vector<std::pair<core::OwnerLink, std::string>> unreadable;
     if (extension_installed()) {
         Spi spi;
         uint64_t n = spi.exec_prepared(kSql, {static_cast<int64_t>(limit)}, SPI_OK_SELECT);
@@ -224,7 +226,13 @@ std::vector<core::OwnerLink> SpiStore::due_owners(std::size_t limit)
             core::OwnerLink l;
             l.owner = spi.get_text(i, 0).value_or("");
             l.generation = spi.get_int64(i, 1).value_or(0);
-            l.refresh_token = spi.get_text(i, 2).value_or("");
+            std::string why;
+            auto token = open_secret(spi.get_text(i, 2).value_or(""), core::refresh_token_aad(l.owner), &why);
+            if (!token) {
+                unreadable.emplace_back(std::move(l), "cannot decrypt the refresh token: " + why);
+                continue;
+            }
+            l.refresh_token = std::move(*token);
             l.state = core::owner_state_from(spi.get_text(i, 3).value_or("")).value_or(core::OwnerState::Error);
             l.failures = static_cast<int>(spi.get_int64(i, 4).value_or(0));
             l.requested_seq = spi.get_int64(i, 5).value_or(0);
@@ -233,6 +241,10 @@ std::vector<core::OwnerLink> SpiStore::due_owners(std::size_t limit)
         }
     }
     xact.commit();
+    // An owner whose token cannot be opened (missing or wrong key) is in
+    // error until the key is back (then gcal_refresh) — never retried blindly.
+    for (auto &[link, why] : unreadable)
+        owner_failed(link, core::OwnerState::Error, why, now_micros());
     return out;
 }
 
@@ -261,8 +273,17 @@ std::optional<core::Credentials> SpiStore::credentials()
     std::optional<core::Credentials> out;
     {
         Spi spi;
-        if (spi.exec_prepared("SELECT client_id, client_secret FROM gcalsync.client", {}, SPI_OK_SELECT) > 0)
-            out = core::Credentials{spi.get_text(0, 0).value_or(""), spi.get_text(0, 1).value_or("")};
+        if (spi.exec_prepared("SELECT client_id, client_secret FROM gcalsync.client", {}, SPI_OK_SELECT) > 0) {
+            core::Credentials c;
+            c.client_id = spi.get_text(0, 0).value_or("");
+            std::string why;
+            auto secret = open_secret(spi.get_text(0, 1).value_or(""), core::client_secret_aad(c.client_id), &why);
+            if (secret)
+                c.client_secret = std::move(*secret);
+            else
+                c.error = "cannot decrypt the OAuth client secret: " + why;
+            out = std::move(c);
+        }
     }
     xact.commit();
     return out;
@@ -741,9 +762,10 @@ bool SpiStore::save_channel(const core::OwnerLink &link, const core::Channel &c,
         Spi spi;
         if (!lock_link(spi, link)) {
             // The owner went away meanwhile: Google still has the channel.
+            std::string sealed = seal_secret(link.refresh_token, core::channel_stop_aad(c.channel_id));
             spi.exec_prepared("INSERT INTO gcalsync.channel_stop (channel_id, resource_id, refresh_token) "
                               "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                              {c.channel_id, c.resource_id, link.refresh_token}, SPI_OK_INSERT);
+                              {c.channel_id, c.resource_id, bytea_arg(sealed)}, SPI_OK_INSERT);
             spi.finish();
             xact.commit();
             return false;
@@ -765,10 +787,11 @@ void SpiStore::retire_channel(const core::OwnerLink &link, const std::string &ch
         "INSERT INTO gcalsync.channel_stop (channel_id, resource_id, refresh_token) "
         "SELECT channel_id, resource_id, $3 FROM gone WHERE resource_id IS NOT NULL "
         "ON CONFLICT (channel_id) DO NOTHING";
+    std::string sealed = seal_secret(link.refresh_token, core::channel_stop_aad(channel_id));
     Transaction xact("gcalsync: retiring a watch channel");
     {
         Spi spi;
-        spi.exec_prepared(kSql, {channel_id, link.owner, link.refresh_token}, SPI_OK_INSERT);
+        spi.exec_prepared(kSql, {channel_id, link.owner, bytea_arg(sealed)}, SPI_OK_INSERT);
     }
     xact.commit();
 }
@@ -791,14 +814,24 @@ std::vector<core::ChannelStop> SpiStore::channels_to_stop(std::size_t limit)
         "SELECT channel_id, resource_id, refresh_token FROM gcalsync.channel_stop ORDER BY queued_at LIMIT $1";
     Transaction xact("gcalsync: reading the channel stop queue");
     std::vector<core::ChannelStop> out;
+    std::vector<std::string> unreadable;
     if (extension_installed()) {
         Spi spi;
         uint64_t n = spi.exec_prepared(kSql, {static_cast<int64_t>(limit)}, SPI_OK_SELECT);
-        for (uint64_t i = 0; i < n; i++)
-            out.push_back(core::ChannelStop{spi.get_text(i, 0).value_or(""), spi.get_text(i, 1).value_or(""),
-                                            spi.get_text(i, 2).value_or("")});
+        for (uint64_t i = 0; i < n; i++) {
+            core::ChannelStop stop{spi.get_text(i, 0).value_or(""), spi.get_text(i, 1).value_or(""), ""};
+            auto token = open_secret(spi.get_text(i, 2).value_or(""), core::channel_stop_aad(stop.channel_id), nullptr);
+            if (!token) {
+                unreadable.push_back(stop.channel_id);  // cannot be stopped: it expires by itself
+                continue;
+            }
+            stop.refresh_token = std::move(*token);
+            out.push_back(std::move(stop));
+        }
     }
     xact.commit();
+    for (const auto &id : unreadable)
+        channel_stopped(id);
     return out;
 }
 

@@ -18,15 +18,21 @@ my $json = JSON::PP->new->utf8->canonical;
 my $root = abs_path(dirname(__FILE__) . '/../..');
 
 # start_emulator(data => 'demo', args => [...]) starts the emulator on a free
-# loopback port and returns a handle.
+# loopback port and returns a handle. With tls => { cert => FILE, key => FILE,
+# ca => FILE } (e.g. what make_ca returns) it serves HTTPS: {base} becomes
+# https://127.0.0.1:PORT and the handle's own HTTP client trusts ca (and checks
+# the certificate against the host name tls->{name}, if given, instead of the
+# URL's: for a certificate made for another name on purpose).
 sub start_emulator
 {
 	my (%opt) = @_;
 	my $data = $opt{data} // 'demo';
+	my $tls = $opt{tls};
 	my $dir = PostgreSQL::Test::Utils::tempdir();
 	my $port_file = "$dir/port";
 	my @cmd = ('/usr/bin/python3', "$root/test/emulator/gcal_emulator.py", '--data', $data,
-		'--port-file', $port_file, @{ $opt{args} // [] });
+		'--port-file', $port_file, @{ $opt{args} // [] },
+		$tls ? ('--tls-cert', $tls->{cert}, '--tls-key', $tls->{key}) : ());
 	my ($out, $err) = ('', '');
 	my $h = IPC::Run::start(\@cmd, '>', \$out, '2>', \$err);
 	my $deadline = time() + 60;
@@ -39,8 +45,18 @@ sub start_emulator
 	my $port = <$fh>;
 	close $fh;
 	chomp $port;
-	my $self = bless { handle => $h, port => $port, base => "http://127.0.0.1:$port",
-		http => HTTP::Tiny->new(timeout => 60, keep_alive => 1) }, 'GcalTest::Emulator';
+	my %http = (timeout => 60, keep_alive => 1);
+	if ($tls)
+	{
+		die "start_emulator: tls needs {ca}, the CA its control client trusts" unless $tls->{ca};
+		die "start_emulator: tls needs IO::Socket::SSL (Debian: libio-socket-ssl-perl)"
+		  unless eval { require IO::Socket::SSL; 1 };
+		%http = (%http, verify_SSL => 1, SSL_options => { SSL_ca_file => $tls->{ca},
+			  # {name}: the host name the certificate is checked against (default: the URL's)
+			  $tls->{name} ? (SSL_verifycn_name => $tls->{name}) : () });
+	}
+	my $self = bless { handle => $h, port => $port, base => ($tls ? 'https' : 'http') . "://127.0.0.1:$port",
+		http => HTTP::Tiny->new(%http) }, 'GcalTest::Emulator';
 	return $self;
 }
 
@@ -57,6 +73,10 @@ gcalsync.database_name = 'postgres'
 gcalsync.google_api_url = '$emu->{base}/calendar/v3'
 gcalsync.google_token_url = '$emu->{base}/token'
 restart_after_crash = on
+# The tests pass secrets as literals; keep PostgreSQL's own statement logging
+# off, so that any secret in the log can only come from gcalsync.
+log_statement = none
+log_min_error_statement = panic
 } . ($extra // ''));
 	$node->start;
 	$node->safe_psql('postgres', q{
@@ -393,5 +413,31 @@ sub control_raw
 	die "emulator $method $path: $r->{status}" unless $r->{success};
 	return $r->{content};
 }
+
+1;
+
+# ---- shared by the security tests (test/t/04*_*.pl) ---------------------------------
+package GcalTest;
+
+# make_ca(dir, name => 'server', san => 'IP:127.0.0.1,DNS:localhost') makes (with
+# the openssl CLI, through test/emulator/gcal_tls.py) a throwaway CA in dir (a
+# new temporary directory if undef; the CA is kept if dir already has one) and
+# a server certificate signed by it, and returns
+# { ca => FILE, ca_key => FILE, cert => FILE, key => FILE } — fit to pass as
+# start_emulator(tls => ...). Call it again with the same dir and another name
+# and san for another server certificate of the same CA.
+sub make_ca
+{
+	my ($dir, %opt) = @_;
+	$dir //= PostgreSQL::Test::Utils::tempdir();
+	my @cmd = ('/usr/bin/python3', "$root/test/emulator/gcal_tls.py", $dir,
+		'--name', $opt{name} // 'server', '--san', $opt{san} // 'IP:127.0.0.1,DNS:localhost');
+	my ($out, $err) = ('', '');
+	IPC::Run::run(\@cmd, '>', \$out, '2>', \$err) or die "gcal_tls.py failed: $err";
+	return $json->decode($out);
+}
+
+# json_codec() is the JSON::PP object the helpers use (utf8, canonical).
+sub json_codec { return $json; }
 
 1;

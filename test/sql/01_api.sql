@@ -18,7 +18,9 @@ SELECT count(*) AS clients FROM gcalsync.client;
 -- ... and good input, twice (the second replaces the first).
 SELECT gcal_set_client('first-client.apps.googleusercontent.com', 'first-secret');
 SELECT gcal_set_client('demo-client.apps.googleusercontent.com', 'demo-secret');
-SELECT client_id, client_secret FROM gcalsync.client;
+-- The secret is stored sealed (AES-256-GCM, format byte 1), never in clear.
+SELECT client_id, get_byte(client_secret, 0) AS format, length(client_secret) > 36 AS sealed,
+       position('demo-secret'::bytea in client_secret) = 0 AS no_plaintext FROM gcalsync.client;
 
 -- gcal_link: bad input, nothing stored.
 SELECT try($$SELECT gcal_link(NULL, 'rt')$$);
@@ -31,6 +33,7 @@ SELECT try($$SELECT gcal_link('alice', E'rt-alice\n')$$);
 SELECT count(*) AS owners FROM gcalsync.owner;
 
 -- Good links: an ordinary id, a 1024-character id, quotes and unicode.
+-- (Refresh tokens are stored sealed: never the text that was passed.)
 SELECT gcal_link('alice', 'rt-alice');
 SET client_min_messages = error;
 SELECT gcal_link(repeat('ö', 1024), 'rt-long');
@@ -64,28 +67,36 @@ SELECT calendars, events FROM gcal_status('alice');
 
 -- Relink: new token and generation, pending again, sync tokens forgotten,
 -- the old channel queued for stopping with the old token, data kept.
-SELECT generation AS gen_before FROM gcalsync.owner WHERE owner = 'alice' \gset
+SELECT generation AS gen_before, encode(refresh_token, 'hex') AS sealed_before FROM gcalsync.owner WHERE owner = 'alice' \gset
 UPDATE gcalsync.owner SET state = 'active', last_sync_at = now() WHERE owner = 'alice';
 SELECT gcal_link('alice', 'rt-alice-2');
-SELECT refresh_token, state, last_sync_at, generation > :gen_before AS new_generation FROM gcalsync.owner WHERE owner = 'alice';
+SELECT encode(refresh_token, 'hex') <> :'sealed_before' AS new_token, position('rt-alice'::bytea in refresh_token) = 0 AS sealed,
+       state, last_sync_at, generation > :gen_before AS new_generation FROM gcalsync.owner WHERE owner = 'alice';
 SELECT kind, sync_token FROM gcalsync.sync_token WHERE owner = 'alice' ORDER BY kind;
-SELECT channel_id, resource_id, refresh_token FROM gcalsync.channel_stop;
+SELECT channel_id, resource_id, position('rt-alice'::bytea in refresh_token) = 0 AS sealed FROM gcalsync.channel_stop;
 SELECT count(*) AS channels FROM gcalsync.channel;
 SELECT count(*) AS events FROM gcalsync.event WHERE owner = 'alice';
 
 -- gcal_refresh: bad input and unknown owner change nothing.
+SELECT encode(refresh_token, 'hex') AS sealed_before FROM gcalsync.owner WHERE owner = 'alice' \gset
 SELECT try($$SELECT gcal_refresh(NULL, 'rt')$$);
 SELECT try($$SELECT gcal_refresh('alice', NULL)$$);
 SELECT try($$SELECT gcal_refresh('', 'rt')$$);
 SELECT try($$SELECT gcal_refresh('alice', '')$$);
 SELECT try($$SELECT gcal_refresh('nobody', 'rt')$$);
 SELECT try($$SELECT gcal_refresh(repeat('o', 1025), 'rt')$$);
-SELECT refresh_token FROM gcalsync.owner WHERE owner = 'alice';
+SELECT count(*) AS unchanged FROM gcalsync.owner WHERE owner = 'alice' AND encode(refresh_token, 'hex') = :'sealed_before';
 -- A revoked owner comes back: active if it had synced before, pending if not.
 UPDATE gcalsync.owner SET state = 'revoked', last_error = 'invalid_grant', failures = 3, last_sync_at = now(),
        next_sync_at = now() + interval '1 day' WHERE owner = 'alice';
 SELECT gcal_refresh('alice', 'rt-alice-3');
-SELECT refresh_token, state, last_error, failures, next_sync_at <= now() AS due FROM gcalsync.owner WHERE owner = 'alice';
+SELECT encode(refresh_token, 'hex') <> :'sealed_before' AS new_token, state, last_error, failures, next_sync_at <= now() AS due FROM gcalsync.owner WHERE owner = 'alice';
+-- A sealed token is bound to its owner: copied to another owner's row it no
+-- longer opens (checked end to end by the TAP tests); here, it differs per owner
+-- even for the same token.
+SELECT gcal_link('twin', 'rt-alice-3');
+SELECT count(DISTINCT encode(refresh_token, 'hex')) AS distinct_ciphertexts FROM gcalsync.owner WHERE owner IN ('alice', 'twin');
+SELECT gcal_unlink('twin');
 UPDATE gcalsync.owner SET state = 'error', last_error = 'boom', last_sync_at = NULL WHERE owner = 'alice';
 SELECT gcal_refresh('alice', 'rt-alice-4');
 SELECT state, last_error FROM gcalsync.owner WHERE owner = 'alice';
