@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -37,12 +38,17 @@ def q(segment):
 
 
 class EmulatorClient:
-    """Control-interface client (one keep-alive connection, thread-safe)."""
+    """Control-interface client (one keep-alive connection, thread-safe). For an emulator
+    served over HTTPS pass ca_file (the CA that signed its certificate) or an ssl_context."""
 
-    def __init__(self, base_url, timeout=30.0):
+    def __init__(self, base_url, timeout=30.0, ca_file=None, ssl_context=None):
         url = urlsplit(base_url)
         self.base_url = base_url.rstrip("/")
         self.host, self.port, self.timeout = url.hostname, url.port, timeout
+        self.tls = url.scheme == "https"
+        if self.tls and ssl_context is None:
+            ssl_context = ssl.create_default_context(cafile=ca_file)
+        self.ssl_context = ssl_context
         self._conn = None
         self._lock = threading.Lock()
 
@@ -57,7 +63,11 @@ class EmulatorClient:
         with self._lock:
             for attempt in (1, 2):
                 if self._conn is None:
-                    self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+                    if self.tls:
+                        self._conn = http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout,
+                                                                 context=self.ssl_context)
+                    else:
+                        self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
                 try:
                     self._conn.request(method, path, body=data, headers=hdrs)
                     resp = self._conn.getresponse()
@@ -260,10 +270,12 @@ def _only(**kwargs):
 
 
 class EmulatorProcess:
-    """Start gcal_emulator.py as a child process on a free port; stop it with SIGTERM."""
+    """Start gcal_emulator.py as a child process on a free port; stop it with SIGTERM.
+    With tls=(cert, key, ca_file) it serves HTTPS and its client trusts ca_file."""
 
-    def __init__(self, data="demo", args=(), python=None, startup_timeout=60.0):
+    def __init__(self, data="demo", args=(), python=None, startup_timeout=60.0, tls=None):
         self.data, self.args = data, list(args)
+        self.tls = tls
         self.python = python or sys.executable or "/usr/bin/python3"
         self.startup_timeout = startup_timeout
         self.proc = self.port = self.client = None
@@ -274,16 +286,18 @@ class EmulatorProcess:
         self.port_file = os.path.join(tmpdir, "port")
         cmd = [self.python, EMULATOR, "--port", "0", "--port-file", self.port_file,
                "--data", self.data] + self.args
+        if self.tls:
+            cmd += ["--tls-cert", self.tls[0], "--tls-key", self.tls[1]]
         # stderr goes to a file: a pipe nobody reads could fill up and block the emulator
         self.stderr_path = os.path.join(tmpdir, "stderr.log")
         self._stderr = open(self.stderr_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._stderr, text=True)
         self.banner = self._read_banner()
         self.port = int(self.banner.rsplit(":", 1)[1])
-        self.base_url = "http://127.0.0.1:%d" % self.port
+        self.base_url = "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.port)
         self.token_url = self.base_url + "/token"
         self.api_url = self.base_url + "/calendar/v3"
-        self.client = EmulatorClient(self.base_url)
+        self.client = EmulatorClient(self.base_url, ca_file=self.tls[2] if self.tls else None)
         return self
 
     def _read_banner(self):

@@ -5,9 +5,10 @@ uses, plus a JSON control interface under /_emulator/ (see README.md in this dir
     python3 test/emulator/gcal_emulator.py [--host 127.0.0.1] [--port 0] [--port-file PATH]
         [--data demo|empty|generate:USERS,CALENDARS,EVENTS[,SEED]|FILE.json]
         [--token-lifetime SECONDS] [--channel-lifetime SECONDS]
-        [--client-id ID --client-secret SECRET]
+        [--client-id ID --client-secret SECRET] [--tls-cert FILE --tls-key FILE]
 
-Token endpoint: http://HOST:PORT/token; API base: http://HOST:PORT/calendar/v3.
+Token endpoint: http://HOST:PORT/token; API base: http://HOST:PORT/calendar/v3 (https://
+with --tls-cert/--tls-key: the same server, every connection TLS).
 Python 3 standard library only; all state lives in the process.
 """
 
@@ -19,6 +20,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -90,8 +92,9 @@ def basic_credentials(authorization):
 class Emulator:
     """Store + log + faults + push thread + HTTP server, started and stopped together."""
 
-    def __init__(self, host="127.0.0.1", port=0, settings=None):
+    def __init__(self, host="127.0.0.1", port=0, settings=None, tls_cert=None, tls_key=None):
         check_loopback(host)
+        tls = tls_context(tls_cert, tls_key)
         self.log = RequestLog()
         self.faults = FaultTable()
         self.store = Store(settings)
@@ -99,9 +102,10 @@ class Emulator:
         self.store.push = self.push
         self.gzip_cache = ByteCache(128 << 20)
         self.control = Control(self)
-        self.server = EmulatorHTTPServer((host, port), Handler, self)
+        self.server = EmulatorHTTPServer((host, port), Handler, self, tls)
         self.host, self.port = host, self.server.server_address[1]
-        self.base_url = "http://%s:%d" % (host if ":" not in host else "[%s]" % host, self.port)
+        self.base_url = "%s://%s:%d" % ("https" if tls else "http",
+                                        host if ":" not in host else "[%s]" % host, self.port)
         self.store.api_base = self.base_url + "/calendar/v3"
         self.thread = None
 
@@ -137,11 +141,52 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address, handler, app):
+    def __init__(self, address, handler, app, tls=None):
         self.app = app
+        self.tls = tls
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, handler)
+
+    def finish_request(self, request, client_address):
+        """Serve one connection; with TLS, the handshake runs here, in the connection's own
+        thread (a slow or failing client never holds up accept). A failed handshake (say,
+        a client that does not trust the certificate) just closes the connection."""
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        request.settimeout(TLS_HANDSHAKE_TIMEOUT)
+        try:
+            conn = self.tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            request.close()
+            return
+        try:
+            self.RequestHandlerClass(conn, client_address, self)
+        finally:
+            try:
+                conn.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            conn.close()
+
+
+TLS_HANDSHAKE_TIMEOUT = 30
+
+
+def tls_context(cert, key):
+    """Server-side TLS context of a certificate chain file and its key, or None for plain HTTP."""
+    if not cert and not key:
+        return None
+    if not (cert and key):
+        raise SystemExit("gcal_emulator: --tls-cert and --tls-key go together")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        ctx.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as err:
+        raise SystemExit("gcal_emulator: cannot load --tls-cert %r / --tls-key %r: %s" % (cert, key, err))
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
 
 
 def check_loopback(host):
@@ -663,6 +708,8 @@ def parse_args(argv):
                     help="default watch channel lifetime in seconds (default 604800)")
     ap.add_argument("--client-id", help="OAuth client id accepted by /token")
     ap.add_argument("--client-secret", help="OAuth client secret accepted by /token")
+    ap.add_argument("--tls-cert", help="serve HTTPS: certificate chain (PEM) of the server")
+    ap.add_argument("--tls-key", help="serve HTTPS: private key (PEM) of --tls-cert")
     return ap.parse_args(argv)
 
 
@@ -691,7 +738,7 @@ def write_port_file(path, port):
 def main(argv=None):
     args = parse_args(argv)
     doc = gcal_datasets.from_cli(args.data)
-    app = Emulator(args.host, args.port, settings_from_args(args))
+    app = Emulator(args.host, args.port, settings_from_args(args), args.tls_cert, args.tls_key)
     app.store.load(doc)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

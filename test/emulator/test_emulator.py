@@ -12,7 +12,9 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -1143,6 +1145,120 @@ class SpeedSmokeTest(EmulatorTest):
                     if not page_token:
                         break
                 self.assertEqual(total, 3000)
+
+
+# ============================== HTTPS ==============================
+
+class TlsTest(unittest.TestCase):
+    """--tls-cert/--tls-key: the emulator over HTTPS with a throwaway CA made by the openssl
+    CLI (gcal_tls.py): a client that trusts the CA gets through, one that does not is
+    refused, and host names are checked against the subjectAltName."""
+
+    @classmethod
+    def setUpClass(cls):
+        import gcal_tls
+        cls.tmp = tempfile.mkdtemp(prefix="gcal-tls-")
+        cls.paths = gcal_tls.make_server_cert(cls.tmp)
+        cls.wrong = gcal_tls.make_server_cert(cls.tmp, "wrong", "DNS:wrong.example")
+        cls.emu = EmulatorProcess(data="demo", tls=(cls.paths["cert"], cls.paths["key"], cls.paths["ca"])).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.emu.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def https(self, host="127.0.0.1", port=None, cafile=None):
+        ctx = ssl.create_default_context(cafile=cafile)
+        return http.client.HTTPSConnection(host, port or self.emu.port, timeout=30, context=ctx)
+
+    def test_ca_and_certificate_made_by_the_openssl_cli(self):
+        for name in ("cert", "wrong"):
+            path = self.paths["cert"] if name == "cert" else self.wrong["cert"]
+            out = subprocess.run(["openssl", "verify", "-CAfile", self.paths["ca"], path],
+                                 capture_output=True, text=True, timeout=30)
+            self.assertEqual(out.returncode, 0, out.stderr)
+        text = subprocess.run(["openssl", "x509", "-in", self.paths["cert"], "-noout", "-text"],
+                              capture_output=True, text=True, timeout=30).stdout
+        self.assertIn("IP Address:127.0.0.1", text)
+        self.assertIn("DNS:localhost", text)
+
+    def test_banner_and_urls_are_https(self):
+        self.assertRegex(self.emu.banner, r"^gcal_emulator listening on https://127\.0\.0\.1:\d+$")
+        health = self.emu.client.health()
+        self.assertEqual(health["base_url"], "https://127.0.0.1:%d" % self.emu.port)
+        self.assertEqual(health["token_url"], "https://127.0.0.1:%d/token" % self.emu.port)
+        self.assertEqual(health["api_url"], "https://127.0.0.1:%d/calendar/v3" % self.emu.port)
+        self.assertTrue(self.emu.api_url.startswith("https://"))
+
+    def test_client_trusting_the_ca_syncs(self):
+        for host in ("127.0.0.1", "localhost"):
+            conn = self.https(host, cafile=self.paths["ca"])
+            try:
+                form = urlencode({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                                  "grant_type": "refresh_token", "refresh_token": "demo-refresh-alice"})
+                conn.request("POST", "/token", body=form,
+                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+                resp = conn.getresponse()
+                self.assertEqual(resp.status, 200)
+                token = json.loads(resp.read())["access_token"]
+                # the same (keep-alive) connection carries the API call
+                conn.request("GET", LIST_PATH, headers={"Authorization": "Bearer " + token})
+                resp = conn.getresponse()
+                self.assertEqual(resp.status, 200)
+                ids = [item["id"] for item in json.loads(resp.read())["items"]]
+                self.assertIn(ALICE, ids)
+            finally:
+                conn.close()
+
+    def test_client_without_the_ca_is_refused(self):
+        conn = self.https()      # the system's CA store only
+        with self.assertRaises(ssl.SSLCertVerificationError) as ctx:
+            conn.request("GET", "/_emulator/health")
+        self.assertIn("certificate verify failed", str(ctx.exception))
+        conn.close()
+        # a failed handshake costs the server nothing
+        self.assertTrue(self.emu.client.health()["ok"])
+
+    def test_plain_http_to_the_tls_port_gets_no_answer(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.emu.port, timeout=30)
+        with self.assertRaises((ConnectionError, http.client.HTTPException)):
+            conn.request("GET", "/_emulator/health")
+            conn.getresponse().read()
+        conn.close()
+        self.assertTrue(self.emu.client.health()["ok"])
+
+    def test_certificate_for_another_host_is_refused(self):
+        emu = EmulatorProcess(data="empty", tls=(self.wrong["cert"], self.wrong["key"], self.wrong["ca"])).start()
+        try:
+            for host, why in (("127.0.0.1", "IP address mismatch"), ("localhost", "Hostname mismatch")):
+                conn = self.https(host, emu.port, cafile=self.paths["ca"])
+                with self.assertRaises(ssl.SSLCertVerificationError) as ctx:
+                    conn.request("GET", "/_emulator/health")
+                self.assertIn(why, str(ctx.exception))
+                conn.close()
+            # the certificate itself is fine: only the name is wrong
+            ctx = ssl.create_default_context(cafile=self.paths["ca"])
+            ctx.check_hostname = False
+            conn = http.client.HTTPSConnection("127.0.0.1", emu.port, timeout=30, context=ctx)
+            conn.request("GET", "/_emulator/health")
+            resp = conn.getresponse()
+            self.assertEqual(resp.status, 200)
+            resp.read()
+            conn.close()
+            conn.close()
+        finally:
+            emu.stop()
+
+    def test_cert_without_key_is_refused(self):
+        out = subprocess.run([sys.executable, EMULATOR, "--data", "empty", "--tls-cert", self.paths["cert"]],
+                             capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("--tls-cert and --tls-key go together", out.stderr)
+        out = subprocess.run([sys.executable, EMULATOR, "--data", "empty", "--tls-cert", self.paths["cert"],
+                              "--tls-key", os.path.join(self.tmp, "missing.key")],
+                             capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("cannot load", out.stderr)
 
 
 # ============================== command line ==============================

@@ -440,4 +440,48 @@ sub make_ca
 # json_codec() is the JSON::PP object the helpers use (utf8, canonical).
 sub json_codec { return $json; }
 
+# listen(node, db) opens a psql session that runs LISTEN gcalsync and returns a
+# GcalTest::Listener: ->poll collects what arrived, ->payloads are the raw
+# payload texts (UTF-8 bytes, in arrival order), ->wait_for(CODE, TIMEOUT, WHAT)
+# polls until CODE->(payloads) is true, ->stop ends the session.
+sub listen
+{
+	my ($node, $db) = @_;
+	my $bg = $node->background_psql($db // 'postgres');
+	$bg->query_safe('LISTEN gcalsync');
+	return bless { bg => $bg, payloads => [] }, 'GcalTest::Listener';
+}
+
+package GcalTest::Listener;
+
+# psql prints each notification on a line of its own after the command
+# during or before which it arrived; the payload is printed verbatim.
+sub poll
+{
+	my ($self) = @_;
+	my $out = $self->{bg}->query_safe('SELECT 1');
+	for my $line (split /\n/, $out)
+	{
+		push @{ $self->{payloads} }, $1
+		  if $line =~ /^Asynchronous notification "gcalsync" with payload "(.*)" received from server process with PID \d+\.\r?$/;
+	}
+	return $self->{payloads};
+}
+
+sub payloads { my ($self) = @_; return $self->{payloads}; }
+
+sub wait_for
+{
+	my ($self, $cond, $timeout, $what) = @_;
+	return GcalTest::wait_until(sub { return $cond->($self->poll) }, $timeout // 60, $what // 'notifications');
+}
+
+sub stop
+{
+	my ($self) = @_;
+	return unless $self->{bg};
+	$self->{bg}->quit;
+	delete $self->{bg};
+}
+
 1;
