@@ -24,7 +24,7 @@ CREATE TABLE gcalsync.client (
 );
 COMMENT ON TABLE gcalsync.client IS 'OAuth client credentials (gcal_set_client); readable by the extension owner only';
 
--- Each change of link (gcal_link) gets a new generation, so a page fetched
+-- Each change of link or token (gcal_link, gcal_refresh) gets a new generation, so a page fetched
 -- for an earlier link can be recognised and dropped instead of resurrecting rows.
 CREATE SEQUENCE gcalsync.link_generation;
 

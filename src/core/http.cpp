@@ -99,11 +99,18 @@ void HttpClient::submit(HttpRequest request, Callback done)
 
 // start_queued hands queued requests to libcurl while fewer than
 // max_connections run, so a request's timeout counts from its real start.
+// Requests the gate holds back stay queued, in order, for a later pump.
 void HttpClient::start_queued()
 {
     auto *m = static_cast<CURLM *>(multi_);
-    while (!queue_.empty() && running_ < std::size_t(options_.max_connections)) {
-        Transfer *t = queue_.front().get();
+    for (auto it = queue_.begin(); it != queue_.end() && running_ < std::size_t(options_.max_connections);) {
+        Transfer *t = it->get();
+        if (!t->request.pace_key.empty() && gate_.may_start && !gate_.may_start(t->request.pace_key)) {
+            ++it;
+            continue;
+        }
+        if (!t->request.pace_key.empty() && gate_.started)
+            gate_.started(t->request.pace_key);
         CURL *e = curl_easy_init();
         if (!e)
             throw std::bad_alloc();
@@ -138,8 +145,8 @@ void HttpClient::start_queued()
             curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, t->request.method.c_str());
         if (curl_multi_add_handle(m, e) != CURLM_OK)
             throw std::runtime_error("could not add a transfer to libcurl");
-        active_.push_back(std::move(queue_.front()));
-        queue_.pop_front();
+        active_.push_back(std::move(*it));
+        it = queue_.erase(it);
         running_++;
     }
 }

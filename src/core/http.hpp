@@ -22,6 +22,7 @@ struct HttpRequest {
     std::string url;
     std::vector<std::string> headers;  // "Name: value"
     std::string body;                  // sent when non-empty or method is POST
+    std::string pace_key;              // non-empty: start only when the gate allows this key
 };
 
 struct HttpResponse {
@@ -53,6 +54,14 @@ public:
 
     // set_options applies to transfers started from now on.
     void set_options(HttpOptions options);
+    // Gate decides whether a request with a pace key may start now, and is
+    // told when one does: request ceilings count requests when they leave,
+    // not when they are queued.
+    struct Gate {
+        std::function<bool(const std::string &key)> may_start;
+        std::function<void(const std::string &key)> started;
+    };
+    void set_gate(Gate gate) { gate_ = std::move(gate); }
     // submit queues a request; `done` is called from pump() with the result.
     void submit(HttpRequest request, Callback done);
     // pump starts queued transfers, waits up to wait_ms for network activity,
@@ -61,6 +70,7 @@ public:
     void pump(int wait_ms);
     // pending is the number of queued and running transfers.
     std::size_t pending() const { return queue_.size() + running_; }
+    std::size_t running() const { return running_; }
 
     struct Transfer;  // one request in flight (public for libcurl's callbacks)
 
@@ -69,6 +79,7 @@ private:
     void finish(Transfer *t, int curl_code);
 
     HttpOptions options_;
+    Gate gate_;
     void *multi_ = nullptr;  // CURLM*
     std::deque<std::unique_ptr<Transfer>> queue_;
     std::vector<std::unique_ptr<Transfer>> active_;

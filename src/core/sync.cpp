@@ -81,6 +81,11 @@ SyncEngine::SyncEngine(Store &store, HttpClient &http, Hooks hooks)
     : store_(store), http_(http), hooks_(std::move(hooks)),
       rng_(static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()))
 {
+    // Google's quotas count requests as they arrive: pace them as they leave.
+    HttpClient::Gate gate;
+    gate.may_start = [this](const std::string &owner) { return pacer_.next_allowed(owner, now()) <= now(); };
+    gate.started = [this](const std::string &owner) { pacer_.record(owner, now()); };
+    http_.set_gate(std::move(gate));
 }
 
 void SyncEngine::configure(EngineConfig config)
@@ -98,8 +103,7 @@ void SyncEngine::run()
     stop_channels();
     start_due_owners();
     for (;;) {
-        flush_deferred();
-        if (rounds_.empty() && deferred_.empty() && http_.pending() == 0) {
+        if (rounds_.empty() && http_.pending() == 0) {
             // Everything started has ended; start what fell due meanwhile.
             start_due_owners();
             if (stops_in_flight_ == 0)
@@ -108,16 +112,10 @@ void SyncEngine::run()
                 break;
             continue;
         }
-        int wait_ms = 100;
-        if (!deferred_.empty())
-            wait_ms = static_cast<int>(std::clamp<Micros>((deferred_.begin()->first - now()) / 1000, 0, 100));
-        bool woken;
-        if (http_.pending() > 0) {
-            http_.pump(wait_ms);
-            woken = hooks_.wait(0);
-        } else {
-            woken = hooks_.wait(wait_ms);
-        }
+        // Wait on the network while transfers run; when everything queued is
+        // held back by the request ceilings, sleep on the latch instead.
+        http_.pump(100);
+        bool woken = hooks_.wait(http_.running() > 0 ? 0 : 100);
         if (woken) {
             start_due_owners();
             if (stops_in_flight_ == 0)
@@ -223,37 +221,16 @@ void SyncEngine::fail_transport(const RoundPtr &r, const std::string &what, cons
     fail(r, OwnerState::Backoff, what + ": " + (resp.error.empty() ? "no response" : resp.error));
 }
 
-// send paces an API request (project and per-owner ceilings) and submits it.
+// send submits an API request of the round, paced by the project and
+// per-owner ceilings when it is about to leave (see the gate above).
 void SyncEngine::send(const RoundPtr &r, HttpRequest req, HttpClient::Callback done)
 {
-    Micros t = now();
-    Micros allowed = pacer_.next_allowed(r->link.owner, t);
-    if (allowed > t) {
-        begin(r);
-        auto shared_req = std::make_shared<HttpRequest>(std::move(req));
-        auto shared_done = std::make_shared<HttpClient::Callback>(std::move(done));
-        deferred_.emplace(allowed, [this, r, shared_req, shared_done]() {
-            send(r, std::move(*shared_req), std::move(*shared_done));
-            end(r);
-        });
-        return;
-    }
-    pacer_.record(r->link.owner, t);
+    req.pace_key = r->link.owner;
     begin(r);
     http_.submit(std::move(req), [this, r, done = std::move(done)](HttpResponse &&resp) {
         guarded(r, [&]() { done(std::move(resp)); });
         end(r);
     });
-}
-
-void SyncEngine::flush_deferred()
-{
-    Micros t = now();
-    while (!deferred_.empty() && deferred_.begin()->first <= t) {
-        auto fn = std::move(deferred_.begin()->second);
-        deferred_.erase(deferred_.begin());
-        fn();
-    }
 }
 
 // with_token runs `then` with a valid access token for the round's owner,

@@ -36,7 +36,8 @@ const char *to_string(OwnerState s);
 std::optional<OwnerState> owner_state_from(std::string_view s);
 
 // OwnerLink is one owner's link as the worker read it. generation changes on
-// every gcal_link, so work done for an older link is recognised and dropped.
+// every gcal_link and gcal_refresh (a new refresh token), so work done for an
+// older link is recognised and dropped.
 struct OwnerLink {
     std::string owner;
     int64_t generation = 0;
@@ -44,6 +45,8 @@ struct OwnerLink {
     OwnerState state = OwnerState::Pending;
     int failures = 0;
     int64_t requested_seq = 0;  // work requested so far (gcal_link, gcal_sync_now, ...)
+    int64_t resync_mark = 0;    // when a full sync was last requested (gcal_resync): pages
+                                // fetched before a newer request are dropped
     bool list_due = false;      // the calendar list (not only some calendars) is due
 };
 
@@ -182,7 +185,6 @@ private:
     void begin(const RoundPtr &r);
     void end(const RoundPtr &r);
     void guarded(const RoundPtr &r, const std::function<void()> &step);
-    void flush_deferred();
     Micros now() const { return hooks_.now(); }
 
     Store &store_;
@@ -198,7 +200,6 @@ private:
         Micros expires_at = 0;
     };
     std::unordered_map<std::string, Token> tokens_;
-    std::multimap<Micros, std::function<void()>> deferred_;  // requests held back by the pacer
     std::unordered_map<std::string, int> starts_;              // rounds started per owner in one run()
     int stops_in_flight_ = 0;                                  // channels.stop requests running
     std::unordered_map<std::string, bool> stop_tried_;         // channel ids tried in this run()

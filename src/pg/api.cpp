@@ -189,7 +189,9 @@ GCAL_FUNCTION(gcal_refresh)
         throw_not_linked(owner);
     queue_channel_stops(spi, owner);
     std::string sealed = seal_secret(token, core::refresh_token_aad(owner));
-    spi.exec("UPDATE gcalsync.owner SET refresh_token = $2, "
+    // A new token is a new generation: work under way with the old one is
+    // dropped instead of recording its outcome (say, invalid_grant) over this.
+    spi.exec("UPDATE gcalsync.owner SET refresh_token = $2, generation = nextval('gcalsync.link_generation'), "
              "state = CASE WHEN last_sync_at IS NULL THEN 'pending' ELSE 'active' END, "
              "last_error = NULL, last_error_at = NULL, failures = 0, next_sync_at = now(), "
              "requested_seq = requested_seq + 1 WHERE owner = $1 RETURNING state",

@@ -141,14 +141,16 @@ void record_ids(const std::string &owner, const char *table, const std::string &
 }
 
 // lock_link locks the owner's row against unlink/relink until commit and
-// says whether it still is the link the work was done for.
+// says whether it still is the link the work was done for: same generation
+// (no gcal_link or gcal_refresh since), and no gcal_resync since — a page of
+// the listing that a resync replaced must not put its old token back.
 bool lock_link(Spi &spi, const core::OwnerLink &link)
 {
     static const char *const kSql =
-        "SELECT generation FROM gcalsync.owner WHERE owner = $1 FOR SHARE";
+        "SELECT generation, resync_requested_at FROM gcalsync.owner WHERE owner = $1 FOR SHARE";
     if (spi.exec_prepared(kSql, {link.owner}, SPI_OK_SELECT) == 0)
         return false;
-    return spi.get_int64(0, 0) == link.generation;
+    return spi.get_int64(0, 0) == link.generation && spi.get_int64(0, 1).value_or(0) == link.resync_mark;
 }
 
 std::vector<std::string> column_texts(Spi &spi, uint64_t rows)
@@ -208,7 +210,7 @@ std::vector<core::OwnerLink> SpiStore::due_owners(std::size_t limit)
 {
     static const char *const kSql =
         "SELECT o.owner, o.generation, o.refresh_token, o.state, o.failures, o.requested_seq, "
-        "       o.next_sync_at <= now() "
+        "       o.next_sync_at <= now(), o.resync_requested_at "
         "FROM gcalsync.owner o "
         "WHERE o.state IN ('pending', 'active', 'backoff') "
         "  AND (o.next_sync_at <= now() "
@@ -237,6 +239,7 @@ std::vector<core::OwnerLink> SpiStore::due_owners(std::size_t limit)
             l.failures = static_cast<int>(spi.get_int64(i, 4).value_or(0));
             l.requested_seq = spi.get_int64(i, 5).value_or(0);
             l.list_due = spi.get_bool(i, 6).value_or(true);
+            l.resync_mark = spi.get_int64(i, 7).value_or(0);
             out.push_back(std::move(l));
         }
     }
