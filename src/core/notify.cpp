@@ -18,22 +18,38 @@ void append_field(std::string &out, std::string_view key, std::string_view value
 
 }  // namespace
 
-std::string notify_payload(const ChangeNotice &n, std::size_t limit)
+namespace {
+
+// head_of renders the fixed fields up to the opening of the ids array.
+std::string head_of(const ChangeNotice &n, bool with_calendar)
 {
     std::string head = "{\"owner\":";
     append_json_string(head, n.owner);
     append_field(head, "table", n.table);
-    if (!n.calendar_id.empty())
+    if (with_calendar && !n.calendar_id.empty())
         append_field(head, "calendar_id", n.calendar_id);
     append_field(head, "op", n.op);
     if (!n.state.empty())
         append_field(head, "state", n.state);
     head += ",\"ids\":[";
+    return head;
+}
 
+}  // namespace
+
+std::string notify_payload(const ChangeNotice &n, std::size_t limit)
+{
     static constexpr std::string_view kTruncatedTail = "],\"truncated\":true}";
     static constexpr std::string_view kTail = "]}";
-    if (head.size() + kTail.size() > limit)
-        throw std::length_error("notification payload does not fit even without ids");
+    std::string head = head_of(n, true);
+    if (head.size() + kTail.size() > limit) {
+        // A calendar id too long to announce (ids are not bounded by Google):
+        // say which owner and table changed, and that the rest was cut.
+        head = head_of(n, false);
+        if (head.size() + kTruncatedTail.size() > limit)
+            throw std::length_error("notification payload does not fit even without ids");
+        return head + std::string(kTruncatedTail);
+    }
 
     // Count how many ids fit in full; only then decide which tail to use.
     std::size_t size = head.size();
@@ -47,8 +63,10 @@ std::string notify_payload(const ChangeNotice &n, std::size_t limit)
     }
     bool truncated = fitting < n.ids.size();
     if (truncated) {
-        if (head.size() + kTruncatedTail.size() > limit)
-            throw std::length_error("notification payload does not fit even without ids");
+        if (head.size() + kTruncatedTail.size() > limit) {
+            head = head_of(n, false);
+            return head + std::string(kTruncatedTail);
+        }
         // Make room for the longer tail, dropping ids from the end.
         while (fitting > 0 && size + kTruncatedTail.size() > limit) {
             fitting--;

@@ -29,8 +29,9 @@ struct ChangeNotice {
 
 // notify_payload renders `notice` as compact JSON of at most `limit` bytes.
 // Keys: owner, table, calendar_id (if any), op, state (if any), ids, and
-// truncated (only when ids were cut). Throws std::length_error if even the
-// fixed fields do not fit (owner ids are limited so that they always do).
+// truncated (only when ids, or a calendar id too long to fit, were cut).
+// Throws std::length_error only if owner, table and op alone do not fit
+// (owner ids are limited so that they always do).
 std::string notify_payload(const ChangeNotice &notice, std::size_t limit = kMaxNotifyPayload);
 
 }  // namespace gcal::core

@@ -209,6 +209,19 @@ TEST(Notify, ExactFitIsNotTruncated)
     EXPECT_NE(cut.find("\"ids\":[],\"truncated\":true"), std::string::npos) << cut;
 }
 
+TEST(Notify, OverlongCalendarIdIsCutNotFatal)
+{
+    // Google does not bound calendar ids; a page of such a calendar must
+    // still commit: the payload names owner and table, and says it was cut.
+    ChangeNotice n{std::string(kMaxOwnerChars, 'o'), "event", std::string(8000, 'c'), "upsert", "", {"e1"}};
+    std::string p = notify_payload(n);
+    EXPECT_LE(p.size(), kMaxNotifyPayload);
+    EXPECT_EQ(p.find("calendar_id"), std::string::npos);
+    EXPECT_NE(p.find("\"ids\":[],\"truncated\":true"), std::string::npos);
+    Json parsed = parse_json(p);
+    EXPECT_TRUE(parsed);
+}
+
 TEST(Notify, LongestOwnerAlwaysFits)
 {
     // The worst owner: the maximum length, every character escaped to 6 bytes.
