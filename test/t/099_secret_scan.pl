@@ -1,5 +1,5 @@
 # The last TAP test: scan every server log the suite produced for every kind
-# of secret it used — refresh tokens (demo-refresh-*, gen-refresh-*, rt-*),
+# of secret it used — refresh tokens (demo-refresh-*, gen-refresh-*, inj-refresh-*),
 # the OAuth client secret, access tokens (the emulator issues ya29.emu-*) and
 # key-file keys. Lines in which PostgreSQL itself echoes the tests' own SQL
 # (log_statement, STATEMENT:, bind parameters) are not gcalsync's doing and
@@ -11,9 +11,9 @@ use Test::More;
 
 my $dir = "$PostgreSQL::Test::Utils::tmp_check/log";
 my @logs = grep { !/regress_log_/ } glob("$dir/*.log");
-cmp_ok(scalar(@logs), '>', 5, 'server logs of the other TAP tests are there to scan');
+cmp_ok(scalar(@logs), '>', 0, 'server logs of the other TAP tests are there to scan');
 
-my $secret = qr/demo-refresh-[a-z0-9-]+|gen-refresh-user\d+|demo-client-secret|ya29\.[A-Za-z0-9_.-]+|\b[0-9a-f]{64}\b/;
+my $secret = qr/demo-refresh-[a-z0-9-]+|gen-refresh-user\d+|inj-refresh-[^\s'"]*|demo-client-secret|ya29\.[A-Za-z0-9_.-]+|\b[0-9a-f]{64}\b/;
 my @hits;
 for my $log (@logs)
 {
