@@ -71,7 +71,7 @@ test/unit/gcalsync_unit: $(UNIT_SRCS) $(CORE_SRCS) $(wildcard src/core/*.hpp)
 test/unit/gcalsync_unit_san: $(UNIT_SRCS) $(CORE_SRCS) $(wildcard src/core/*.hpp)
 	$(CXX) -std=c++17 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 	    -fno-sanitize-recover=undefined $(GCAL_WARNINGS) -Isrc -o $@ \
-	    $(UNIT_SRCS) $(CORE_SRCS) -lgtest -lgtest_main -pthread -lcurl -ljansson -lcrypto -lcrypto
+	    $(UNIT_SRCS) $(CORE_SRCS) -lgtest -lgtest_main -pthread -lcurl -ljansson -lcrypto
 
 .PHONY: unit unit-sanitize fuzz
 unit: test/unit/gcalsync_unit

@@ -86,27 +86,49 @@ Spi::~Spi()
     }
 }
 
+namespace {
+
+// Params holds a statement's parameters in the arrays SPI wants. The values
+// are converted by fill(), which allocates: call it under pg_guard.
+struct Params {
+    explicit Params(const std::vector<SqlArg> &args)
+        : args(args), n(static_cast<int>(args.size())), types(n), values(n), nulls(n + 1, ' ')
+    {
+        for (int i = 0; i < n; i++) {
+            types[i] = args[i].type();
+            nulls[i] = args[i].is_null() ? 'n' : ' ';
+        }
+    }
+    void fill()
+    {
+        for (int i = 0; i < n; i++)
+            if (!args[i].is_null())
+                values[i] = args[i].datum();
+    }
+    const std::vector<SqlArg> &args;
+    int n;
+    std::vector<Oid> types;
+    std::vector<Datum> values;
+    std::vector<char> nulls;
+};
+
+// check_result raises an ERROR when SPI did not do what the caller expected.
+void check_result(int rc, int expected, const char *sql)
+{
+    if (rc < 0 || (expected != 0 && rc != expected))
+        elog(ERROR, "SPI returned %s for: %s", SPI_result_code_string(rc), sql);
+}
+
+}  // namespace
+
 uint64_t Spi::exec(const char *sql, const std::vector<SqlArg> &args, int expected)
 {
-    const int n = static_cast<int>(args.size());
-    std::vector<Oid> types(n);
-    std::vector<Datum> values(n);
-    std::vector<char> nulls(n + 1, ' ');
-    for (int i = 0; i < n; i++) {
-        types[i] = args[i].type();
-        nulls[i] = args[i].is_null() ? 'n' : ' ';
-    }
-    Oid *types_p = types.data();
-    Datum *values_p = values.data();
-    char *nulls_p = nulls.data();
-    const SqlArg *args_p = args.data();
+    Params p(args);
+    Params *pp = &p;
     return pg_guard([=]() -> uint64_t {
-        for (int i = 0; i < n; i++)
-            if (!args_p[i].is_null())
-                values_p[i] = args_p[i].datum();
-        int rc = SPI_execute_with_args(sql, n, types_p, values_p, nulls_p, false, 0);
-        if (rc < 0 || (expected != 0 && rc != expected))
-            elog(ERROR, "SPI_execute_with_args returned %s for: %s", SPI_result_code_string(rc), sql);
+        pp->fill();
+        int rc = SPI_execute_with_args(sql, pp->n, pp->types.data(), pp->values.data(), pp->nulls.data(), false, 0);
+        check_result(rc, expected, sql);
         return SPI_processed;
     });
 }
@@ -116,40 +138,27 @@ uint64_t Spi::exec_prepared(const char *sql, const std::vector<SqlArg> &args, in
     // Plans live for the process; PostgreSQL's plan cache revalidates them
     // after DDL (e.g. DROP and CREATE EXTENSION).
     static std::vector<std::pair<const char *, SPIPlanPtr>> plans;
-    const int n = static_cast<int>(args.size());
+    Params p(args);
+    Params *pp = &p;
     SPIPlanPtr plan = nullptr;
-    for (const auto &p : plans)
-        if (p.first == sql)
-            plan = p.second;
-    std::vector<Oid> types(n);
-    std::vector<Datum> values(n);
-    std::vector<char> nulls(n + 1, ' ');
-    for (int i = 0; i < n; i++) {
-        types[i] = args[i].type();
-        nulls[i] = args[i].is_null() ? 'n' : ' ';
-    }
+    for (const auto &entry : plans)
+        if (entry.first == sql)
+            plan = entry.second;
     if (!plan) {
-        Oid *types_p = types.data();
         plan = pg_guard([=]() {
-            SPIPlanPtr p = SPI_prepare(sql, n, types_p);
-            if (!p)
+            SPIPlanPtr prepared = SPI_prepare(sql, pp->n, pp->types.data());
+            if (!prepared)
                 elog(ERROR, "SPI_prepare failed (%s) for: %s", SPI_result_code_string(SPI_result), sql);
-            if (SPI_keepplan(p) != 0)
+            if (SPI_keepplan(prepared) != 0)
                 elog(ERROR, "SPI_keepplan failed");
-            return p;
+            return prepared;
         });
         plans.emplace_back(sql, plan);
     }
-    Datum *values_p = values.data();
-    char *nulls_p = nulls.data();
-    const SqlArg *args_p = args.data();
     return pg_guard([=]() -> uint64_t {
-        for (int i = 0; i < n; i++)
-            if (!args_p[i].is_null())
-                values_p[i] = args_p[i].datum();
-        int rc = SPI_execute_plan(plan, values_p, nulls_p, false, 0);
-        if (rc < 0 || (expected != 0 && rc != expected))
-            elog(ERROR, "SPI_execute_plan returned %s for: %s", SPI_result_code_string(rc), sql);
+        pp->fill();
+        int rc = SPI_execute_plan(plan, pp->values.data(), pp->nulls.data(), false, 0);
+        check_result(rc, expected, sql);
         return SPI_processed;
     });
 }

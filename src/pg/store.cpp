@@ -184,6 +184,31 @@ void save_step(Spi &spi, const core::OwnerLink &link, core::Resource r, const st
                       SPI_OK_INSERT);
 }
 
+// run_alone runs one statement in a transaction of its own.
+void run_alone(const char *activity, const char *sql, const std::vector<SqlArg> &args, int expected)
+{
+    Transaction xact(activity);
+    {
+        Spi spi;
+        spi.exec_prepared(sql, args, expected);
+    }
+    xact.commit();
+}
+
+// texts_alone runs one query in a transaction of its own and returns its
+// first column.
+std::vector<std::string> texts_alone(const char *activity, const char *sql, const std::vector<SqlArg> &args)
+{
+    Transaction xact(activity);
+    std::vector<std::string> out;
+    {
+        Spi spi;
+        out = column_texts(spi, spi.exec_prepared(sql, args, SPI_OK_SELECT));
+    }
+    xact.commit();
+    return out;
+}
+
 }  // namespace
 
 core::Micros now_micros()
@@ -297,14 +322,7 @@ std::vector<std::string> SpiStore::due_calendars(const core::OwnerLink &link)
     static const char *const kSql =
         "SELECT calendar_id FROM gcalsync.calendar_sync "
         "WHERE owner = $1 AND enabled AND next_sync_at <= now() ORDER BY calendar_id";
-    Transaction xact("gcalsync: reading the schedule");
-    std::vector<std::string> out;
-    {
-        Spi spi;
-        out = column_texts(spi, spi.exec_prepared(kSql, {link.owner}, SPI_OK_SELECT));
-    }
-    xact.commit();
-    return out;
+    return texts_alone("gcalsync: reading the schedule", kSql, {link.owner});
 }
 
 core::Cursor SpiStore::cursor(const core::OwnerLink &link, core::Resource r, const std::string &calendar_id)
@@ -331,12 +349,8 @@ void SpiStore::reset_cursor(const core::OwnerLink &link, core::Resource r, const
         "UPDATE gcalsync.sync_token SET sync_token = NULL, page_token = NULL, "
         "full_sync_started_at = NULL, updated_at = now() "
         "WHERE owner = $1 AND kind = $2 AND calendar_id = $3 AND params = $4";
-    Transaction xact("gcalsync: full sync required");
-    {
-        Spi spi;
-        spi.exec_prepared(kSql, {link.owner, kind_of(r), calendar_id, params_of(r)}, SPI_OK_UPDATE);
-    }
-    xact.commit();
+    run_alone("gcalsync: full sync required", kSql, {link.owner, kind_of(r), calendar_id, params_of(r)},
+              SPI_OK_UPDATE);
 }
 
 bool SpiStore::write_calendar_list(const core::OwnerLink &link, const core::CalendarListPage &page,
@@ -585,12 +599,7 @@ void SpiStore::calendar_synced(const core::OwnerLink &link, const std::string &c
     static const char *const kSql =
         "UPDATE gcalsync.calendar_sync SET last_sync_at = now(), next_sync_at = $3, failures = 0, "
         "last_error = NULL WHERE owner = $1 AND calendar_id = $2";
-    Transaction xact("gcalsync: scheduling a calendar");
-    {
-        Spi spi;
-        spi.exec_prepared(kSql, {link.owner, calendar_id, time_arg(next_at)}, SPI_OK_UPDATE);
-    }
-    xact.commit();
+    run_alone("gcalsync: scheduling a calendar", kSql, {link.owner, calendar_id, time_arg(next_at)}, SPI_OK_UPDATE);
 }
 
 void SpiStore::calendar_gone(const core::OwnerLink &link, const std::string &calendar_id)
@@ -620,12 +629,8 @@ void SpiStore::calendar_failed(const core::OwnerLink &link, const std::string &c
     static const char *const kSql =
         "UPDATE gcalsync.calendar_sync SET failures = failures + 1, last_error = $3, next_sync_at = $4 "
         "WHERE owner = $1 AND calendar_id = $2";
-    Transaction xact("gcalsync: scheduling a calendar");
-    {
-        Spi spi;
-        spi.exec_prepared(kSql, {link.owner, calendar_id, error, time_arg(retry_at)}, SPI_OK_UPDATE);
-    }
-    xact.commit();
+    run_alone("gcalsync: scheduling a calendar", kSql, {link.owner, calendar_id, error, time_arg(retry_at)},
+              SPI_OK_UPDATE);
 }
 
 namespace {
@@ -745,14 +750,7 @@ std::vector<std::string> SpiStore::watchable_calendars(const core::OwnerLink &li
     static const char *const kSql =
         "SELECT calendar_id FROM gcalsync.calendar_sync WHERE owner = $1 AND enabled AND push_supported "
         "ORDER BY calendar_id";
-    Transaction xact("gcalsync: reading watch channels");
-    std::vector<std::string> out;
-    {
-        Spi spi;
-        out = column_texts(spi, spi.exec_prepared(kSql, {link.owner}, SPI_OK_SELECT));
-    }
-    xact.commit();
-    return out;
+    return texts_alone("gcalsync: reading watch channels", kSql, {link.owner});
 }
 
 bool SpiStore::save_channel(const core::OwnerLink &link, const core::Channel &c, const std::string &token)
@@ -803,12 +801,7 @@ void SpiStore::push_unsupported(const core::OwnerLink &link, const std::string &
 {
     static const char *const kSql =
         "UPDATE gcalsync.calendar_sync SET push_supported = false WHERE owner = $1 AND calendar_id = $2";
-    Transaction xact("gcalsync: recording a calendar without push");
-    {
-        Spi spi;
-        spi.exec_prepared(kSql, {link.owner, calendar_id}, SPI_OK_UPDATE);
-    }
-    xact.commit();
+    run_alone("gcalsync: recording a calendar without push", kSql, {link.owner, calendar_id}, SPI_OK_UPDATE);
 }
 
 std::vector<core::ChannelStop> SpiStore::channels_to_stop(std::size_t limit)
@@ -840,12 +833,8 @@ std::vector<core::ChannelStop> SpiStore::channels_to_stop(std::size_t limit)
 
 void SpiStore::channel_stopped(const std::string &channel_id)
 {
-    Transaction xact("gcalsync: channel stopped");
-    {
-        Spi spi;
-        spi.exec_prepared("DELETE FROM gcalsync.channel_stop WHERE channel_id = $1", {channel_id}, SPI_OK_DELETE);
-    }
-    xact.commit();
+    run_alone("gcalsync: channel stopped", "DELETE FROM gcalsync.channel_stop WHERE channel_id = $1", {channel_id},
+              SPI_OK_DELETE);
 }
 
 }  // namespace gcal::pg
