@@ -171,6 +171,12 @@ void HttpClient::pump(int wait_ms)
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char **>(&raw));
         finish(raw, msg->data.result);
     }
+    // The callbacks usually queue the next request (the next page, the
+    // calendars of a list): start it now, not after the caller's next wait.
+    if (!queue_.empty()) {
+        start_queued();
+        curl_multi_perform(m, &still);
+    }
 }
 
 // finish completes one transfer: collect status and errors, release the
