@@ -60,9 +60,10 @@ sub start_emulator
 	return $self;
 }
 
-# node(emulator, name, extra_conf) creates and starts a PostgreSQL node whose
-# worker syncs from the emulator.
-sub node
+# server(emulator, name, extra_conf) creates and starts a PostgreSQL node
+# whose worker syncs from the emulator; extra_conf lines come last, so they
+# override the defaults here (e.g. another gcalsync.database_name).
+sub server
 {
 	my ($emu, $name, $extra) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
@@ -79,6 +80,15 @@ log_statement = none
 log_min_error_statement = panic
 } . ($extra // ''));
 	$node->start;
+	return $node;
+}
+
+# node(emulator, name, extra_conf) is server() with the extension created in
+# database postgres and the demo OAuth client stored.
+sub node
+{
+	my ($emu, $name, $extra) = @_;
+	my $node = server($emu, $name, $extra);
 	$node->safe_psql('postgres', q{
 		CREATE EXTENSION gcalsync;
 		SELECT gcal_set_client('gcalsync-demo.apps.googleusercontent.com', 'demo-client-secret');

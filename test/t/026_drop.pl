@@ -17,18 +17,7 @@ use Time::HiRes qw(time);
 use GcalTest;
 
 my $emu = GcalTest::start_emulator(data => 'demo');
-my $node = PostgreSQL::Test::Cluster->new('drop');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'gcalsync'
-gcalsync.database_name = 'app'
-gcalsync.google_api_url = '$emu->{base}/calendar/v3'
-gcalsync.google_token_url = '$emu->{base}/token'
-restart_after_crash = on
-log_statement = none
-log_min_error_statement = panic
-});
-$node->start;
+my $node = GcalTest::server($emu, 'drop', "gcalsync.database_name = 'app'\n");
 
 sub app { return $node->safe_psql('app', $_[0]); }
 
