@@ -288,6 +288,148 @@ std::string dump_compact(const json_t *value)
     return scratch;
 }
 
+// ---- raw item text ---------------------------------------------------------------
+
+// Scanner walks JSON text that jansson has already accepted, to find where
+// each value starts and ends. It never decides what is valid JSON; anything
+// it does not expect makes it give up (and the caller falls back to dumping).
+class Scanner {
+public:
+    explicit Scanner(std::string_view text) : t_(text) {}
+
+    void skip_space()
+    {
+        while (i_ < t_.size() && (t_[i_] == ' ' || t_[i_] == '\t' || t_[i_] == '\n' || t_[i_] == '\r'))
+            i_++;
+    }
+    bool take(char c)
+    {
+        skip_space();
+        if (i_ < t_.size() && t_[i_] == c) {
+            i_++;
+            return true;
+        }
+        return false;
+    }
+    bool at(char c)
+    {
+        skip_space();
+        return i_ < t_.size() && t_[i_] == c;
+    }
+    // string skips a string; *escaped tells whether it held a backslash.
+    bool string(bool *escaped)
+    {
+        if (!at('"'))
+            return false;
+        *escaped = false;
+        for (i_++; i_ < t_.size(); i_++) {
+            if (t_[i_] == '\\') {
+                *escaped = true;
+                i_++;
+            } else if (t_[i_] == '"') {
+                i_++;
+                return true;
+            }
+        }
+        return false;
+    }
+    // value skips one value and returns its text.
+    std::optional<std::string_view> value()
+    {
+        skip_space();
+        std::size_t start = i_;
+        if (i_ >= t_.size())
+            return std::nullopt;
+        char c = t_[i_];
+        bool escaped;
+        if (c == '"') {
+            if (!string(&escaped))
+                return std::nullopt;
+        } else if (c == '{' || c == '[') {
+            int depth = 0;
+            for (; i_ < t_.size(); i_++) {
+                char d = t_[i_];
+                if (d == '"') {
+                    if (!string(&escaped))
+                        return std::nullopt;
+                    i_--;  // the loop steps past the closing quote
+                } else if (d == '{' || d == '[') {
+                    depth++;
+                } else if (d == '}' || d == ']') {
+                    if (--depth == 0) {
+                        i_++;
+                        break;
+                    }
+                }
+            }
+            if (depth != 0)
+                return std::nullopt;
+        } else {
+            while (i_ < t_.size() && std::string_view(",]} \t\n\r").find(t_[i_]) == std::string_view::npos)
+                i_++;
+            if (i_ == start)
+                return std::nullopt;
+        }
+        return t_.substr(start, i_ - start);
+    }
+    std::size_t pos() const { return i_; }
+
+private:
+    std::string_view t_;
+    std::size_t i_ = 0;
+};
+
+}  // namespace
+
+std::optional<ItemsLayout> items_layout(std::string_view body)
+{
+    Scanner s(body);
+    ItemsLayout out;
+    if (!s.take('{'))
+        return std::nullopt;
+    if (s.take('}'))
+        return out;
+    for (;;) {
+        std::size_t key_start = s.pos();
+        bool escaped;
+        if (!s.string(&escaped))
+            return std::nullopt;
+        std::string_view key = body.substr(key_start, s.pos() - key_start);
+        while (!key.empty() && key.front() != '"')
+            key.remove_prefix(1);  // the whitespace string() skipped
+        if (!s.take(':'))
+            return std::nullopt;
+        if (escaped)
+            return std::nullopt;  // "\u0069tems" would be items too: do not guess
+        if (key == "\"items\"" && s.at('[')) {
+            std::size_t array_start = s.pos();
+            s.take('[');
+            if (!s.take(']')) {
+                for (;;) {
+                    auto v = s.value();
+                    if (!v)
+                        return std::nullopt;
+                    out.items.push_back(*v);
+                    if (s.take(']'))
+                        break;
+                    if (!s.take(','))
+                        return std::nullopt;
+                }
+            }
+            out.array = body.substr(array_start, s.pos() - array_start);
+            return out;  // jansson refuses a second "items" in what follows
+        }
+        if (!s.value())
+            return std::nullopt;
+        if (s.take('}'))
+            return out;  // no items
+        if (!s.take(','))
+            return std::nullopt;
+    }
+}
+
+namespace {
+
 // The typed readers of one member: absent when missing or of another type.
 
 OptText text_of(const json_t *obj, const char *key)
@@ -341,10 +483,21 @@ std::optional<int64_t> parse_digits(std::string_view s)
     return v;
 }
 
-// read_items walks the "items" array of a list page: absent means none (Google
-// omits it when empty); anything but an array of objects with a non-empty
-// string "id" fails the page. fill(item, row, id) fills the typed fields;
-// data is dumped here, once per item.
+// check_item says what is wrong with an item of a list page (nullptr if
+// nothing): it must be an object with a non-empty string "id".
+const char *check_item(const json_t *item, const json_t *id)
+{
+    return !json_is_object(item)        ? " is not an object"
+           : !id                        ? ".id is missing"
+           : !json_is_string(id)        ? ".id is not a string"
+           : json_string_length(id) == 0 ? ".id is empty"
+                                         : nullptr;
+}
+
+// read_items walks the "items" array of a list page parsed whole: absent
+// means none (Google omits it when empty); anything but an array of objects
+// with a non-empty string "id" fails the page. fill(item, row, id) fills the
+// typed fields; data is jansson's dump of the item.
 template <class Row, class Fill>
 bool read_items(const json_t *root, std::vector<Row> &rows, std::string *error, Fill fill)
 {
@@ -360,12 +513,7 @@ bool read_items(const json_t *root, std::vector<Row> &rows, std::string *error, 
     for (std::size_t i = 0; i < n; i++) {
         const json_t *item = json_array_get(items, i);
         const json_t *id = json_object_get(item, "id");  // nullptr unless item is an object
-        const char *problem = !json_is_object(item) ? " is not an object"
-                              : !id                 ? ".id is missing"
-                              : !json_is_string(id) ? ".id is not a string"
-                              : json_string_length(id) == 0 ? ".id is empty"
-                                                             : nullptr;
-        if (problem) {
+        if (const char *problem = check_item(item, id)) {
             set_error(error, "items[" + std::to_string(i) + "]" + problem);
             return false;
         }
@@ -374,6 +522,65 @@ bool read_items(const json_t *root, std::vector<Row> &rows, std::string *error, 
         row.data = dump_compact(item);
     }
     return true;
+}
+
+// parse_by_item is the fast way through a list page: find each item's text
+// (items_layout), parse the envelope without the items and then each item on
+// its own, and keep each item's text as its data. Small trees, freed item by
+// item, and no dump. Whatever it does not accept (a malformed body, an item
+// that is not an object with an id, an unusual layout) makes it return
+// nullopt, and the caller parses the body whole, which finds the error and
+// says it the same way as always.
+template <class Page, class Fill>
+std::optional<Page> parse_by_item(std::string_view body, Fill fill, void (*envelope_fields)(const json_t *, Page &))
+{
+    if (too_deep(body, kMaxDepth))
+        return std::nullopt;
+    auto layout = items_layout(body);
+    if (!layout)
+        return std::nullopt;
+    std::string envelope;
+    std::string_view env = body;
+    if (!layout->array.empty()) {
+        std::size_t at = static_cast<std::size_t>(layout->array.data() - body.data());
+        envelope.reserve(body.size() - layout->array.size() + 2);
+        envelope.append(body.substr(0, at)).append("[]").append(body.substr(at + layout->array.size()));
+        env = envelope;
+    }
+    Json doc = load_object(env, nullptr);
+    if (!doc)
+        return std::nullopt;
+    // "items" must be the array the scan found (now "[]"), or absent.
+    if (bool(json_object_get(doc.get(), "items")) != !layout->array.empty())
+        return std::nullopt;
+    Page page;
+    page.items.reserve(layout->items.size());
+    for (std::string_view text : layout->items) {
+        json_error_t err;
+        Json item = Json::adopt(
+            json_loadb(text.data(), text.size(), JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err));
+        const json_t *id = json_object_get(item.get(), "id");
+        if (!item || check_item(item.get(), id))
+            return std::nullopt;
+        auto &row = page.items.emplace_back();
+        fill(item.get(), row, std::string(json_string_value(id), json_string_length(id)));
+        row.data.assign(text);
+    }
+    envelope_fields(doc.get(), page);
+    return page;
+}
+
+void list_envelope(const json_t *doc, CalendarListPage &page)
+{
+    page.next_page_token = text_of(doc, "nextPageToken");
+    page.next_sync_token = text_of(doc, "nextSyncToken");
+}
+
+void events_envelope(const json_t *doc, EventsPage &page)
+{
+    page.next_page_token = text_of(doc, "nextPageToken");
+    page.next_sync_token = text_of(doc, "nextSyncToken");
+    page.time_zone = text_of(doc, "timeZone");
 }
 
 void fill_calendar_list_entry(const json_t *item, CalendarListEntry &row, std::string id)
@@ -883,14 +1090,15 @@ std::optional<int64_t> parse_retry_after(std::string_view value, int64_t now_uni
 
 std::optional<CalendarListPage> parse_calendar_list_page(std::string_view body, std::string *error)
 {
+    if (auto page = parse_by_item<CalendarListPage>(body, fill_calendar_list_entry, list_envelope))
+        return page;
     Json doc = load_object(body, error);
     if (!doc)
         return std::nullopt;
     CalendarListPage page;
     if (!read_items(doc.get(), page.items, error, fill_calendar_list_entry))
         return std::nullopt;
-    page.next_page_token = text_of(doc.get(), "nextPageToken");
-    page.next_sync_token = text_of(doc.get(), "nextSyncToken");
+    list_envelope(doc.get(), page);
     return page;
 }
 
@@ -918,15 +1126,15 @@ std::optional<CalendarResource> parse_calendar(std::string_view body, std::strin
 
 std::optional<EventsPage> parse_events_page(std::string_view body, std::string *error)
 {
+    if (auto page = parse_by_item<EventsPage>(body, fill_event, events_envelope))
+        return page;
     Json doc = load_object(body, error);
     if (!doc)
         return std::nullopt;
     EventsPage page;
     if (!read_items(doc.get(), page.items, error, fill_event))
         return std::nullopt;
-    page.next_page_token = text_of(doc.get(), "nextPageToken");
-    page.next_sync_token = text_of(doc.get(), "nextSyncToken");
-    page.time_zone = text_of(doc.get(), "timeZone");
+    events_envelope(doc.get(), page);
     return page;
 }
 

@@ -178,6 +178,18 @@ std::optional<CalendarListPage> parse_calendar_list_page(std::string_view body, 
 std::optional<CalendarResource> parse_calendar(std::string_view body, std::string *error);
 std::optional<EventsPage> parse_events_page(std::string_view body, std::string *error);
 
+// ItemsLayout is where a list page keeps its items: the text of the
+// top-level "items" array and of each of its elements (views into the body).
+struct ItemsLayout {
+    std::string_view array;               // "[...]"; empty when there is no "items"
+    std::vector<std::string_view> items;  // each element's text, without surrounding space
+};
+// items_layout scans a list page for its "items" array without building
+// anything. It does not validate: the parsers check every piece with jansson.
+// nullopt when the text is laid out in a way it does not read (e.g. an
+// escaped key, or no JSON at all); the parsers then parse the body whole.
+std::optional<ItemsLayout> items_layout(std::string_view body);
+
 // ---- watch channels (push) ------------------------------------------------------
 
 struct WatchChannel {

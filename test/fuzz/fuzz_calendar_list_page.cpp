@@ -13,5 +13,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz::require(!c.calendar_id.empty(), "calendar_id is not empty");
         fuzz::check_object_json(c.data);
     }
+    fuzz::check_same_items(fuzz::as_text(data, size), page->items);
     return 0;
 }

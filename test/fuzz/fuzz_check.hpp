@@ -45,13 +45,31 @@ inline void check_date(const std::optional<gcal::core::Days> &d)
         require(*d >= -719162 && *d <= 2932896, "date in range");
 }
 
-// data is one compact JSON object that jansson reads back.
+// data is one JSON object that jansson reads back.
 inline void check_object_json(const std::string &data)
 {
     json_error_t err;
     json_t *v = json_loadb(data.data(), data.size(), JSON_REJECT_DUPLICATES, &err);
     require(v && json_is_object(v), "data is a JSON object");
     json_decref(v);
+}
+
+// same_items: the data of item i is the same JSON value as items[i] of the
+// body (data is the item's own text, cut out of the body by item_texts()).
+template <class Rows>
+inline void check_same_items(std::string_view body, const Rows &rows)
+{
+    json_error_t err;
+    json_t *doc = json_loadb(body.data(), body.size(), JSON_REJECT_DUPLICATES, &err);
+    require(doc != nullptr, "a parsed page reads back");
+    json_t *items = json_object_get(doc, "items");
+    require(rows.empty() || json_array_size(items) == rows.size(), "one row per item");
+    for (size_t i = 0; i < rows.size(); i++) {
+        json_t *v = json_loadb(rows[i].data.data(), rows[i].data.size(), JSON_REJECT_DUPLICATES, &err);
+        require(v && json_equal(v, json_array_get(items, i)), "data is the item's JSON value");
+        json_decref(v);
+    }
+    json_decref(doc);
 }
 
 // Text meant for logs: valid UTF-8, bounded, no control characters.

@@ -18,5 +18,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fuzz::check_date(d);
         fuzz::check_object_json(e.data);
     }
+    fuzz::check_same_items(fuzz::as_text(data, size), page->items);
     return 0;
 }
