@@ -26,8 +26,8 @@ GCAL_WARNINGS += -Werror
 endif
 
 PG_CPPFLAGS = -Isrc -isystem $(shell $(PG_CONFIG) --includedir-server)
-PG_CXXFLAGS = -std=c++17 $(GCAL_WARNINGS)
-SHLIB_LINK  = -lcurl -ljansson -lcrypto -lstdc++
+PG_CXXFLAGS = -std=c++17 -pthread $(GCAL_WARNINGS)
+SHLIB_LINK  = -lcurl -ljansson -lcrypto -lz -lstdc++ -pthread
 
 # pg_regress: SQL suites in test/sql with expected output in test/expected, run
 # against a temporary instance that preloads the library.
@@ -65,13 +65,13 @@ $(OBJS): $(wildcard src/core/*.hpp src/pg/*.hpp)
 UNIT_SRCS = $(wildcard test/unit/*.cpp)
 test/unit/gcalsync_unit: $(UNIT_SRCS) $(CORE_SRCS) $(wildcard src/core/*.hpp)
 	$(CXX) -std=c++17 -g -O1 $(GCAL_WARNINGS) $(UNIT_CXXFLAGS) -Isrc -o $@ \
-	    $(UNIT_SRCS) $(CORE_SRCS) -lgtest -lgtest_main -pthread -lcurl -ljansson -lcrypto
+	    $(UNIT_SRCS) $(CORE_SRCS) -lgtest -lgtest_main -pthread -lcurl -ljansson -lcrypto -lz
 
 # The same suite under AddressSanitizer and UndefinedBehaviorSanitizer.
 test/unit/gcalsync_unit_san: $(UNIT_SRCS) $(CORE_SRCS) $(wildcard src/core/*.hpp)
 	$(CXX) -std=c++17 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 	    -fno-sanitize-recover=undefined $(GCAL_WARNINGS) -Isrc -o $@ \
-	    $(UNIT_SRCS) $(CORE_SRCS) -lgtest -lgtest_main -pthread -lcurl -ljansson -lcrypto
+	    $(UNIT_SRCS) $(CORE_SRCS) -lgtest -lgtest_main -pthread -lcurl -ljansson -lcrypto -lz
 
 .PHONY: unit unit-sanitize fuzz
 unit: test/unit/gcalsync_unit

@@ -2,8 +2,10 @@
 
 #include <curl/curl.h>
 #include <strings.h>
+#include <zlib.h>
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 
 namespace gcal::core {
@@ -12,6 +14,8 @@ namespace gcal::core {
 struct HttpClient::Transfer {
     HttpRequest request;
     Callback done;
+    Prepare prepare;
+    bool gzipped = false;  // Content-Encoding: gzip, left for the helper thread to decode
     HttpResponse response;
     CURL *easy = nullptr;
     curl_slist *headers = nullptr;
@@ -45,34 +49,94 @@ size_t on_body(char *data, size_t size, size_t n, void *userp)
     return bytes;
 }
 
-// on_header keeps the Retry-After header (names are case-insensitive).
+// header_value returns the value of header line `data` if it is named
+// `name` (lowercase, with the colon; names are case-insensitive).
+std::optional<std::string> header_value(const char *data, std::size_t bytes, std::string_view name)
+{
+    if (bytes <= name.size() || strncasecmp(data, name.data(), name.size()) != 0)
+        return std::nullopt;
+    std::string value(data + name.size(), bytes - name.size());
+    auto first = value.find_first_not_of(" \t");
+    auto last = value.find_last_not_of(" \t\r\n");
+    return first == std::string::npos ? "" : value.substr(first, last - first + 1);
+}
+
+// on_header keeps the Retry-After header, and notes a gzip body that libcurl
+// was told not to decode.
 size_t on_header(char *data, size_t size, size_t n, void *userp)
 {
     std::size_t bytes = size * n;
-    static const char kName[] = "retry-after:";
-    const std::size_t len = sizeof(kName) - 1;
-    if (bytes > len && strncasecmp(data, kName, len) == 0) {
-        std::string value(data + len, bytes - len);
-        auto first = value.find_first_not_of(" \t");
-        auto last = value.find_last_not_of(" \t\r\n");
-        static_cast<HttpClient::Transfer *>(userp)->response.retry_after =
-            first == std::string::npos ? "" : value.substr(first, last - first + 1);
-    }
+    auto *t = static_cast<HttpClient::Transfer *>(userp);
+    if (bytes >= 5 && strncmp(data, "HTTP/", 5) == 0)
+        t->gzipped = false;  // a new response (after a redirect or a 100 Continue)
+    if (auto v = header_value(data, bytes, "retry-after:"))
+        t->response.retry_after = std::move(*v);
+    if (auto v = header_value(data, bytes, "content-encoding:"))
+        t->gzipped = strcasecmp(v->c_str(), "gzip") == 0;
     return bytes;
 }
 
 }  // namespace
+
+std::optional<std::string> gunzip(std::string_view in, std::size_t max_bytes, bool *too_large)
+{
+    *too_large = false;
+    z_stream z{};
+    if (inflateInit2(&z, 15 + 16) != Z_OK)  // gzip wrapper only
+        return std::nullopt;
+    std::string out;
+    // The gzip trailer holds the decoded size (mod 2^32): one allocation, usually.
+    if (in.size() >= 18) {
+        auto b = [&](std::size_t i) { return std::size_t(static_cast<unsigned char>(in[in.size() - 4 + i])); };
+        std::size_t hint = b(0) | b(1) << 8 | b(2) << 16 | b(3) << 24;
+        // (deflate cannot expand more than about 1032:1: a lying trailer costs little)
+        out.reserve(std::min({hint, max_bytes, in.size() * 1032}) + 1);
+    }
+    z.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(in.data()));
+    z.avail_in = static_cast<uInt>(in.size());  // bodies are capped far below 4 GB
+    int rc = Z_OK;
+    while (rc != Z_STREAM_END) {
+        if (out.size() == out.capacity())
+            out.reserve(out.size() < (1u << 16) ? (1u << 16) : out.size() * 2);
+        std::size_t room = std::min(out.capacity() - out.size(), std::size_t(1) << 30);
+        std::size_t old = out.size();
+        out.resize(old + room);
+        z.next_out = reinterpret_cast<Bytef *>(&out[old]);
+        z.avail_out = static_cast<uInt>(room);
+        rc = inflate(&z, Z_NO_FLUSH);
+        out.resize(old + (room - z.avail_out));
+        if (out.size() > max_bytes) {
+            *too_large = true;
+            inflateEnd(&z);
+            return std::nullopt;
+        }
+        if (rc != Z_OK && rc != Z_STREAM_END) {
+            inflateEnd(&z);
+            return std::nullopt;
+        }
+        if (rc == Z_OK && z.avail_in == 0 && z.avail_out != 0) {
+            inflateEnd(&z);
+            return std::nullopt;  // cut short
+        }
+    }
+    inflateEnd(&z);
+    return out;
+}
 
 HttpClient::HttpClient(HttpOptions options)
 {
     multi_ = curl_multi_init();
     if (!multi_)
         throw std::runtime_error("could not create a libcurl multi handle");
+    // curl_multi_wakeup is the one libcurl call made from another thread
+    // (libcurl documents it as thread-safe).
+    offload_ = std::make_unique<Offload>([m = multi_]() { curl_multi_wakeup(static_cast<CURLM *>(m)); });
     set_options(std::move(options));
 }
 
 HttpClient::~HttpClient()
 {
+    offload_.reset();  // join the helper thread before the multi handle goes
     auto *m = static_cast<CURLM *>(multi_);
     for (auto &t : active_)
         curl_multi_remove_handle(m, t->easy);
@@ -89,11 +153,12 @@ void HttpClient::set_options(HttpOptions options)
     curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, long(options_.max_connections));
 }
 
-void HttpClient::submit(HttpRequest request, Callback done)
+void HttpClient::submit(HttpRequest request, Callback done, Prepare prepare)
 {
     auto t = std::make_unique<Transfer>();
     t->request = std::move(request);
     t->done = std::move(done);
+    t->prepare = std::move(prepare);
     queue_.push_back(std::move(t));
 }
 
@@ -105,6 +170,10 @@ void HttpClient::start_queued()
     auto *m = static_cast<CURLM *>(multi_);
     for (auto it = queue_.begin(); it != queue_.end() && running_ < std::size_t(options_.max_connections);) {
         Transfer *t = it->get();
+        if (t->request.bulky && bulky_held_ >= std::max(1, options_.max_bulky)) {
+            ++it;
+            continue;
+        }
         if (!t->request.pace_key.empty() && gate_.may_start && !gate_.may_start(t->request.pace_key)) {
             ++it;
             continue;
@@ -123,7 +192,13 @@ void HttpClient::start_queued()
         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, options_.timeout_ms);
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, std::min(options_.timeout_ms, 10000L));
-        curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  // every encoding libcurl decodes
+        if (t->prepare) {
+            // Decoded on the helper thread with the rest of the response's work.
+            curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "gzip");
+            curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);
+        } else {
+            curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  // every encoding libcurl decodes
+        }
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
         if (!options_.ca_file.empty())
@@ -148,6 +223,8 @@ void HttpClient::start_queued()
         active_.push_back(std::move(*it));
         it = queue_.erase(it);
         running_++;
+        if (t->request.bulky)
+            bulky_held_++;
     }
 }
 
@@ -155,11 +232,13 @@ void HttpClient::pump(int wait_ms)
 {
     auto *m = static_cast<CURLM *>(multi_);
     start_queued();
-    if (running_ == 0)
+    if (running() == 0)
         return;
     int still = 0;
     curl_multi_perform(m, &still);
-    if (still > 0 && wait_ms > 0) {
+    // Without transfers, curl_multi_poll still sleeps until the helper
+    // thread's curl_multi_wakeup: a prepared response is ready.
+    if ((still > 0 || offload_->pending() > 0) && wait_ms > 0) {
         curl_multi_poll(m, nullptr, 0, wait_ms, nullptr);
         curl_multi_perform(m, &still);
     }
@@ -171,6 +250,7 @@ void HttpClient::pump(int wait_ms)
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char **>(&raw));
         finish(raw, msg->data.result);
     }
+    offload_->drain();
     // The callbacks usually queue the next request (the next page, the
     // calendars of a list): start it now, not after the caller's next wait.
     if (!queue_.empty()) {
@@ -211,9 +291,54 @@ void HttpClient::finish(Transfer *raw, int code)
         r.body.clear();
     }
     Callback done = std::move(t->done);
+    Prepare prepare = std::move(t->prepare);
+    bool bulky = t->request.bulky;
+    bool gzipped = t->gzipped && r.status != 0;
+    std::size_t max_body = t->max_body;
     HttpResponse response = std::move(r);
     t.reset();
-    done(std::move(response));
+    if (!prepare) {
+        if (bulky)
+            bulky_held_--;
+        done(std::move(response));
+        return;
+    }
+    // The response moves to the helper thread and back; nothing else touches
+    // it meanwhile (the queue's mutex orders the two threads' accesses).
+    auto held = std::make_shared<HttpResponse>(std::move(response));
+    offload_->run(
+        [held, gzipped, max_body, prepare = std::move(prepare)]() {
+            if (gzipped) {
+                bool too_large;
+                auto decoded = gunzip(held->body, max_body, &too_large);
+                if (!decoded) {
+                    held->status = 0;
+                    held->too_large = too_large;
+                    held->error = too_large ? "response larger than " + std::to_string(max_body) + " bytes"
+                                            : "could not decode the gzip body";
+                    std::string().swap(held->body);
+                    return;
+                }
+                held->body = std::move(*decoded);
+            }
+            prepare(*held);
+        },
+                  [this, held, bulky, done = std::move(done)](std::exception_ptr failure) {
+                      if (bulky)
+                          bulky_held_--;
+                      if (failure) {
+                          held->status = 0;
+                          held->body.clear();
+                          try {
+                              std::rethrow_exception(failure);
+                          } catch (const std::exception &ex) {
+                              held->error = std::string("could not process the response: ") + ex.what();
+                          } catch (...) {
+                              held->error = "could not process the response";
+                          }
+                      }
+                      done(std::move(*held));
+                  });
 }
 
 }  // namespace gcal::core

@@ -8,10 +8,14 @@
 #pragma once
 #include "core/pure.hpp"
 
+#include "core/offload.hpp"
+
 #include <cstddef>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -23,6 +27,7 @@ struct HttpRequest {
     std::vector<std::string> headers;  // "Name: value"
     std::string body;                  // sent when non-empty or method is POST
     std::string pace_key;              // non-empty: start only when the gate allows this key
+    bool bulky = false;                // a response of megabytes (a full listing's page): see max_bulky
 };
 
 struct HttpResponse {
@@ -41,11 +46,24 @@ struct HttpOptions {
     std::size_t max_body_bytes = std::size_t(64) << 20;  // responses above this fail
     std::string ca_file;                                  // extra CA bundle, "" = system's
     std::string user_agent = "gcalsync/1.0 (gzip)";
+    // Bulky responses held at once, downloading or waiting for their prepare
+    // step: the worker's memory is bounded by this many pages, not by the
+    // number of connections. Other requests are not held back by it.
+    int max_bulky = 4;
 };
+
+// gunzip decodes a gzip body; nullopt when it is not valid gzip, or (then
+// *too_large) when it decodes to more than max_bytes.
+std::optional<std::string> gunzip(std::string_view in, std::size_t max_bytes, bool *too_large);
 
 class HttpClient {
 public:
     using Callback = std::function<void(HttpResponse &&)>;
+    // Prepare runs on the helper thread (core/offload.hpp) between the end of
+    // a transfer and its callback: parsing a body there keeps the main thread
+    // free for PostgreSQL. It must not call PostgreSQL; if it throws, the
+    // callback sees a failed transfer (status 0) with the reason.
+    using Prepare = std::function<void(HttpResponse &)>;
 
     explicit HttpClient(HttpOptions options);
     ~HttpClient();
@@ -62,15 +80,23 @@ public:
         std::function<void(const std::string &key)> started;
     };
     void set_gate(Gate gate) { gate_ = std::move(gate); }
-    // submit queues a request; `done` is called from pump() with the result.
-    void submit(HttpRequest request, Callback done);
-    // pump starts queued transfers, waits up to wait_ms for network activity,
-    // and calls the callbacks of finished transfers. An exception thrown by a
-    // callback propagates after the transfer was cleaned up.
+    // submit queues a request; `done` is called from pump() with the result,
+    // after `prepare` (if any) ran on the helper thread.
+    void submit(HttpRequest request, Callback done, Prepare prepare = nullptr);
+    // dispose destroys what `holder` captured on the helper thread (freeing a
+    // parsed page of 2,500 events is not free); holder should do nothing.
+    void dispose(std::function<void()> holder) { offload_->run(std::move(holder), nullptr); }
+    // pump starts queued transfers, waits up to wait_ms for network activity
+    // or a prepared response, and calls the callbacks of finished transfers.
+    // An exception thrown by a callback propagates after the transfer was
+    // cleaned up.
     void pump(int wait_ms);
-    // pending is the number of queued and running transfers.
-    std::size_t pending() const { return queue_.size() + running_; }
-    std::size_t running() const { return running_; }
+    // pending is the number of requests queued, running or being prepared.
+    std::size_t pending() const { return queue_.size() + running(); }
+    // running is the number of transfers running or being prepared: work
+    // that ends without anything else happening.
+    std::size_t running() const { return running_ + offload_->pending(); }
+    bool threaded() const { return offload_->threaded(); }
 
     struct Transfer;  // one request in flight (public for libcurl's callbacks)
 
@@ -84,6 +110,8 @@ private:
     std::deque<std::unique_ptr<Transfer>> queue_;
     std::vector<std::unique_ptr<Transfer>> active_;
     std::size_t running_ = 0;
+    int bulky_held_ = 0;  // bulky responses downloading or being prepared
+    std::unique_ptr<Offload> offload_;  // after multi_: its thread wakes multi_
 };
 
 }  // namespace gcal::core

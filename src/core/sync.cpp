@@ -9,9 +9,13 @@ namespace gcal::core {
 
 namespace {
 
-// A round may start this often per owner within one run(); more means the
-// schedule did not move (a bug or a race), and the owner waits for the next run.
-constexpr int kMaxStartsPerRun = 3;
+// An owner's rounds start at least this far apart unless new work was asked
+// for (gcal_sync_now, gcal_link, ...): an owner whose schedule did not move
+// (a race, or a bug) costs one round a second, never a busy loop.
+constexpr Micros kMinRoundGap = kSecond;
+// While rounds run, the schedule is read again this often for owners that
+// fell due meanwhile (and at once when a gcal_* call wakes the worker).
+constexpr Micros kLookInterval = 200 * 1000;
 // Owners started per query of the schedule.
 constexpr std::size_t kOwnerBatch = 500;
 // An access token is renewed when it has less than this left.
@@ -64,6 +68,9 @@ struct SyncEngine::Round {
     std::string error;
     std::optional<int64_t> retry_after_s;
     std::vector<std::string> listed;  // live calendars seen in list pages: fetch their resource
+    std::vector<CalendarDone> calendars_done;  // listings completed: their schedule is written at the end
+    Micros next_at = 0;  // the next check of the owner and of the calendars this round syncs
+    std::vector<TokenMove> tokens;  // new tokens of idle checks, stored at the end
 };
 
 // Listing walks one paged resource: the calendar list, or one calendar's events.
@@ -98,10 +105,11 @@ void SyncEngine::configure(EngineConfig config)
 
 void SyncEngine::run()
 {
-    starts_.clear();
     stop_tried_.clear();
     stop_channels();
     start_due_owners();
+    Micros next_look = now() + kLookInterval;
+    Micros next_housekeeping = now() + kSecond;
     for (;;) {
         if (rounds_.empty() && http_.pending() == 0) {
             // Everything started has ended; start what fell due meanwhile.
@@ -116,13 +124,25 @@ void SyncEngine::run()
         // held back by the request ceilings, sleep on the latch instead.
         http_.pump(100);
         bool woken = hooks_.wait(http_.running() > 0 ? 0 : 100);
-        if (woken) {
+        if (woken || now() >= next_look) {
             start_due_owners();
-            if (stops_in_flight_ == 0)
-                stop_channels();
+            next_look = now() + kLookInterval;
+        }
+        if (woken && stops_in_flight_ == 0)
+            stop_channels();
+        if (hooks_.housekeeping && now() >= next_housekeeping) {
+            next_housekeeping = now() + kSecond;
+            try {
+                hooks_.housekeeping();
+            } catch (const std::exception &ex) {
+                hooks_.log(std::string("housekeeping failed: ") + ex.what());
+            }
         }
     }
     pacer_.forget_idle(now());
+    // Forget round starts too old to hold anyone back.
+    for (auto it = last_start_.begin(); it != last_start_.end();)
+        it = now() - it->second.at >= kMinRoundGap ? last_start_.erase(it) : std::next(it);
     // Access tokens of owners no longer linked would otherwise pile up.
     if (tokens_.size() > 10000)
         tokens_.clear();
@@ -133,12 +153,11 @@ void SyncEngine::start_due_owners()
     for (const OwnerLink &link : store_.due_owners(kOwnerBatch)) {
         if (rounds_.count(link.owner))
             continue;
-        if (++starts_[link.owner] > kMaxStartsPerRun) {
-            if (starts_[link.owner] == kMaxStartsPerRun + 1)
-                hooks_.log("owner \"" + link.owner + "\" stays due after " +
-                           std::to_string(kMaxStartsPerRun) + " rounds; it waits for the next run");
-            continue;
-        }
+        auto last = last_start_.find(link.owner);
+        if (last != last_start_.end() && now() - last->second.at < kMinRoundGap &&
+            link.requested_seq == last->second.requested_seq)
+            continue;  // looked at again in the next pass
+        last_start_[link.owner] = RoundStart{now(), link.requested_seq};
         start_round(link);
     }
 }
@@ -147,6 +166,9 @@ void SyncEngine::start_round(const OwnerLink &link)
 {
     auto r = std::make_shared<Round>();
     r->link = link;
+    // The list and the calendars synced with it are next due together, so an
+    // idle owner stays one round (and one schedule write) per interval.
+    r->next_at = now() + jittered(config_.poll_interval, rng_);
     rounds_[link.owner] = r;
     begin(r);
     guarded(r, [&]() {
@@ -178,12 +200,15 @@ void SyncEngine::end(const RoundPtr &r)
         return;
     try {
         if (r->failed) {
+            for (const auto &c : r->calendars_done)
+                store_.calendar_synced(r->link, c.calendar_id, c.next_at);
             Micros retry_at = now();
             if (r->fail_state == OwnerState::Backoff)
                 retry_at += backoff_delay(r->link.failures + 1, rng_, r->retry_after_s);
             store_.owner_failed(r->link, r->fail_state, r->error, retry_at);
-        } else {
-            store_.owner_synced(r->link, r->list_synced, now() + jittered(config_.poll_interval, rng_));
+        } else if (r->list_synced || r->link.state != OwnerState::Active || r->link.failures != 0 ||
+                   !r->calendars_done.empty() || !r->tokens.empty()) {
+            store_.owner_synced(r->link, r->list_synced, r->next_at, r->calendars_done, r->tokens);
         }
     } catch (const std::exception &ex) {
         hooks_.log("could not record the sync result of owner \"" + r->link.owner + "\": " + ex.what());
@@ -223,14 +248,17 @@ void SyncEngine::fail_transport(const RoundPtr &r, const std::string &what, cons
 
 // send submits an API request of the round, paced by the project and
 // per-owner ceilings when it is about to leave (see the gate above).
-void SyncEngine::send(const RoundPtr &r, HttpRequest req, HttpClient::Callback done)
+void SyncEngine::send(const RoundPtr &r, HttpRequest req, HttpClient::Callback done, HttpClient::Prepare prepare)
 {
     req.pace_key = r->link.owner;
     begin(r);
-    http_.submit(std::move(req), [this, r, done = std::move(done)](HttpResponse &&resp) {
-        guarded(r, [&]() { done(std::move(resp)); });
-        end(r);
-    });
+    http_.submit(
+        std::move(req),
+        [this, r, done = std::move(done)](HttpResponse &&resp) {
+            guarded(r, [&]() { done(std::move(resp)); });
+            end(r);
+        },
+        std::move(prepare));
 }
 
 // with_token runs `then` with a valid access token for the round's owner,
@@ -298,13 +326,14 @@ void SyncEngine::with_token(const RoundPtr &r, std::function<void(const RoundPtr
 // api_get fetches url with the owner's access token; a 401 renews the token
 // once and retries.
 void SyncEngine::api_get(const RoundPtr &r, std::string url, BodyHandler ok, ErrorHandler on_error,
-                         bool retried_auth)
+                         HttpClient::Prepare prepare, bool bulky, bool retried_auth)
 {
     with_token(r, [=](const RoundPtr &r) {
         if (r->failed || r->dropped)
             return;
         HttpRequest req;
         req.url = url;
+        req.bulky = bulky;
         req.headers = {"Authorization: Bearer " + tokens_[r->link.owner].access_token,
                        "Accept: application/json"};
         send(r, std::move(req), [=](HttpResponse &&resp) {
@@ -321,7 +350,7 @@ void SyncEngine::api_get(const RoundPtr &r, std::string url, BodyHandler ok, Err
             ApiError e = parse_api_error(resp.status, resp.body);
             if (e.unauthorized && !retried_auth) {
                 tokens_.erase(r->link.owner);
-                api_get(r, url, ok, on_error, true);
+                api_get(r, url, ok, on_error, prepare, bulky, true);
                 return;
             }
             if (e.unauthorized) {
@@ -329,12 +358,20 @@ void SyncEngine::api_get(const RoundPtr &r, std::string url, BodyHandler ok, Err
                 return;
             }
             on_error(r, e, parse_retry_after(resp.retry_after, now() / kSecond));
-        });
+        }, prepare);
     });
 }
 
+// ParsedPage is a listing page parsed on the helper thread.
+struct ParsedPage {
+    std::optional<CalendarListPage> list;
+    std::optional<EventsPage> events;
+    std::string error;
+};
+
 // list_page fetches and stores the next page of a listing, then the next,
-// until the page that carries the new sync token.
+// until the page that carries the new sync token. The page is parsed on the
+// helper thread; here, on the main thread, it is only written.
 void SyncEngine::list_page(const std::shared_ptr<Listing> &l)
 {
     const RoundPtr &r = l->round;
@@ -344,46 +381,62 @@ void SyncEngine::list_page(const std::shared_ptr<Listing> &l)
     std::string url = lists ? calendar_list_url(config_.api_base, l->cursor.page_token, l->cursor.sync_token)
                             : events_url(config_.api_base, l->calendar_id, l->cursor.page_token,
                                          l->cursor.sync_token);
+    auto parsed = std::make_shared<ParsedPage>();
+    HttpClient::Prepare prepare = [parsed, lists](HttpResponse &resp) {
+        if (!is_2xx(resp.status))
+            return;  // an error body is read on the main thread
+        parsed->error.clear();
+        if (lists)
+            parsed->list = parse_calendar_list_page(resp.body, &parsed->error);
+        else
+            parsed->events = parse_events_page(resp.body, &parsed->error);
+        std::string().swap(resp.body);  // freed here, off the main thread
+    };
+    // The pages of a full listing are the big ones (2,500 events, megabytes).
+    bool bulky = !lists && l->cursor.sync_token.empty();
     api_get(
         r, std::move(url),
-        [this, l, lists](const RoundPtr &r, std::string &&body) {
-            std::string error;
+        [this, l, lists, parsed](const RoundPtr &r, std::string &&) {
             PageStep step;
             step.full = l->cursor.sync_token.empty();
             step.first = l->first;
-            bool written;
-            if (lists) {
-                auto page = parse_calendar_list_page(body, &error);
-                if (!page) {
-                    fail(r, OwnerState::Backoff, "malformed calendar list page: " + error);
-                    return;
-                }
-                step.next_page_token = page->next_page_token.value_or("");
-                step.next_sync_token = page->next_sync_token.value_or("");
-                if (step.next_page_token.empty() && step.next_sync_token.empty()) {
-                    fail(r, OwnerState::Backoff, "calendar list page has neither nextPageToken nor nextSyncToken");
-                    return;
-                }
-                written = store_.write_calendar_list(r->link, *page, step);
-                for (const auto &e : page->items)
+            const char *what = lists ? "calendar list page" : "events page";
+            if (lists ? !parsed->list : !parsed->events) {
+                fail(r, OwnerState::Backoff,
+                     lists ? "malformed calendar list page: " + parsed->error
+                           : "malformed events page of calendar \"" + l->calendar_id + "\": " + parsed->error);
+                return;
+            }
+            const OptText &next_page = lists ? parsed->list->next_page_token : parsed->events->next_page_token;
+            const OptText &next_sync = lists ? parsed->list->next_sync_token : parsed->events->next_sync_token;
+            step.next_page_token = next_page.value_or("");
+            step.next_sync_token = next_sync.value_or("");
+            if (step.next_page_token.empty() && step.next_sync_token.empty()) {
+                fail(r, OwnerState::Backoff,
+                     lists ? std::string(what) + " has neither nextPageToken nor nextSyncToken"
+                           : "events page of calendar \"" + l->calendar_id +
+                                 "\" has neither nextPageToken nor nextSyncToken");
+                return;
+            }
+            // An incremental check that found nothing writes no page: only
+            // the round's schedule is written at its end, with the new token
+            // if Google handed out another one.
+            bool empty = lists ? parsed->list->items.empty() : parsed->events->items.empty();
+            bool idle = !step.full && empty && l->cursor.page_token.empty() && step.next_page_token.empty();
+            bool written = true;
+            if (idle) {
+                if (step.next_sync_token != l->cursor.sync_token)
+                    r->tokens.push_back(TokenMove{l->resource, l->calendar_id, l->cursor.sync_token,
+                                                  step.next_sync_token});
+            } else if (lists) {
+                written = store_.write_calendar_list(r->link, *parsed->list, step);
+                for (const auto &e : parsed->list->items)
                     if (!e.deleted)
                         r->listed.push_back(e.calendar_id);
             } else {
-                auto page = parse_events_page(body, &error);
-                if (!page) {
-                    fail(r, OwnerState::Backoff,
-                         "malformed events page of calendar \"" + l->calendar_id + "\": " + error);
-                    return;
-                }
-                step.next_page_token = page->next_page_token.value_or("");
-                step.next_sync_token = page->next_sync_token.value_or("");
-                if (step.next_page_token.empty() && step.next_sync_token.empty()) {
-                    fail(r, OwnerState::Backoff, "events page of calendar \"" + l->calendar_id +
-                                                     "\" has neither nextPageToken nor nextSyncToken");
-                    return;
-                }
-                written = store_.write_events(r->link, l->calendar_id, *page, step);
+                written = store_.write_events(r->link, l->calendar_id, *parsed->events, step);
             }
+            http_.dispose([list = std::move(parsed->list), events = std::move(parsed->events)]() {});
             if (!written) {
                 r->dropped = true;
                 return;
@@ -397,12 +450,13 @@ void SyncEngine::list_page(const std::shared_ptr<Listing> &l)
                 start_calendars(r);
                 maintain_channels(r);
             } else {
-                store_.calendar_synced(r->link, l->calendar_id, now() + jittered(config_.poll_interval, rng_));
+                r->calendars_done.push_back(CalendarDone{l->calendar_id, r->next_at});
             }
         },
         [this, l](const RoundPtr &, const ApiError &e, std::optional<int64_t> retry_after) {
             on_listing_error(l, e, retry_after);
-        });
+        },
+        std::move(prepare), bulky);
 }
 
 // on_listing_error decides what an error response means for a listing.
@@ -464,7 +518,11 @@ void SyncEngine::start_calendars(const RoundPtr &r)
     listed.erase(std::unique(listed.begin(), listed.end()), listed.end());
     for (const auto &id : listed)
         fetch_calendar(r, id);
-    for (const auto &id : store_.due_calendars(r->link)) {
+    // A round that synced the list also takes the calendars due within a
+    // quarter of the poll interval: an idle owner costs one round per
+    // interval, not one for its list and one for each calendar's own jitter.
+    Micros due_by = now() + (r->list_synced ? config_.poll_interval / 4 : 0);
+    for (const auto &id : store_.due_calendars(r->link, due_by)) {
         auto l = std::make_shared<Listing>();
         l->round = r;
         l->resource = Resource::Events;

@@ -86,6 +86,20 @@ struct ChannelStop {
     std::string channel_id, resource_id, refresh_token;
 };
 
+// CalendarDone is a calendar whose listing completed, and its next check.
+struct CalendarDone {
+    std::string calendar_id;
+    Micros next_at = 0;
+};
+
+// TokenMove is a sync token an idle incremental check got back in place of
+// `from`, with no changes: stored with the round's schedule, not on its own.
+struct TokenMove {
+    Resource kind = Resource::Events;
+    std::string calendar_id;  // "" for the calendar list
+    std::string from, to;
+};
+
 class Store {
 public:
     virtual ~Store() = default;
@@ -94,8 +108,9 @@ public:
     // next_due is when the earliest scheduled work falls due (nullopt: none).
     virtual std::optional<Micros> next_due() = 0;
     virtual std::optional<Credentials> credentials() = 0;
-    // due_calendars lists the owner's enabled calendars whose events are due.
-    virtual std::vector<std::string> due_calendars(const OwnerLink &link) = 0;
+    // due_calendars lists the owner's enabled calendars whose events are due
+    // by due_by (a round that synced the list takes calendars due soon along).
+    virtual std::vector<std::string> due_calendars(const OwnerLink &link, Micros due_by) = 0;
     virtual Cursor cursor(const OwnerLink &link, Resource r, const std::string &calendar_id) = 0;
     // reset_cursor forgets sync and page tokens: the next listing is full.
     virtual void reset_cursor(const OwnerLink &link, Resource r, const std::string &calendar_id) = 0;
@@ -111,9 +126,15 @@ public:
     virtual void calendar_gone(const OwnerLink &link, const std::string &calendar_id) = 0;
     virtual void calendar_failed(const OwnerLink &link, const std::string &calendar_id,
                                  const std::string &error, Micros retry_at) = 0;
-    // owner_synced ends a successful round: state active; when the list was
-    // synced, the owner's requested work is complete and next_at is its next check.
-    virtual void owner_synced(const OwnerLink &link, bool list_synced, Micros next_at) = 0;
+    // owner_synced ends a successful round in one transaction: state active;
+    // when the list was synced, the owner's requested work is complete and
+    // next_at is its next check; each calendar whose listing completed in the
+    // round gets its next check (as calendar_synced does), and each token move
+    // is stored where the resource's token still is `from`. The engine does
+    // not call it for a round with nothing of this to record.
+    virtual void owner_synced(const OwnerLink &link, bool list_synced, Micros next_at,
+                              const std::vector<CalendarDone> &calendars,
+                              const std::vector<TokenMove> &tokens) = 0;
     virtual void owner_failed(const OwnerLink &link, OwnerState state, const std::string &error,
                               Micros retry_at) = 0;
 
@@ -138,6 +159,9 @@ struct Hooks {
     std::function<bool(int wait_ms)> wait;
     // log writes an operational message (never a secret).
     std::function<void(const std::string &)> log;
+    // housekeeping runs about once a second from run(), which may not return
+    // for a long time while owners keep falling due (may be empty).
+    std::function<void()> housekeeping;
 };
 
 struct EngineConfig {
@@ -168,9 +192,11 @@ private:
     void start_due_owners();
     void start_round(const OwnerLink &link);
     void with_token(const RoundPtr &r, std::function<void(const RoundPtr &)> then);
+    // api_get fetches url; `prepare` (if any) runs on the helper thread on a
+    // 2xx response before `ok`; bulky marks a response of megabytes.
     void api_get(const RoundPtr &r, std::string url, BodyHandler ok, ErrorHandler on_error,
-                 bool retried_auth = false);
-    void send(const RoundPtr &r, HttpRequest req, HttpClient::Callback done);
+                 HttpClient::Prepare prepare = nullptr, bool bulky = false, bool retried_auth = false);
+    void send(const RoundPtr &r, HttpRequest req, HttpClient::Callback done, HttpClient::Prepare prepare = nullptr);
     void list_page(const std::shared_ptr<Listing> &l);
     void on_listing_error(const std::shared_ptr<Listing> &l, const ApiError &e,
                           std::optional<int64_t> retry_after_s);
@@ -200,7 +226,11 @@ private:
         Micros expires_at = 0;
     };
     std::unordered_map<std::string, Token> tokens_;
-    std::unordered_map<std::string, int> starts_;              // rounds started per owner in one run()
+    struct RoundStart {
+        Micros at = 0;
+        int64_t requested_seq = 0;
+    };
+    std::unordered_map<std::string, RoundStart> last_start_;  // recent round starts per owner
     int stops_in_flight_ = 0;                                  // channels.stop requests running
     std::unordered_map<std::string, bool> stop_tried_;         // channel ids tried in this run()
 };

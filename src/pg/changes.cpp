@@ -136,4 +136,9 @@ void forget_changes(const std::string &owner)
                   pending.end());
 }
 
+bool changes_pending()
+{
+    return !pending.empty();
+}
+
 }  // namespace gcal::pg

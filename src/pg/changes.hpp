@@ -18,5 +18,7 @@ void record_change(core::ChangeNotice notice);
 // forget_changes drops what the current transaction queued for `owner`
 // (gcal_unlink: the feed keeps only the unlink of an owner).
 void forget_changes(const std::string &owner);
+// changes_pending: the current transaction has announcements to publish.
+bool changes_pending();
 
 }  // namespace gcal::pg

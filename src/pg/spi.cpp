@@ -1,9 +1,12 @@
 // spi.cpp — SPI access for C++ code; every PostgreSQL call is under pg_guard.
 #include "pg/spi.hpp"
 
+#include "pg/changes.hpp"
+
 extern "C" {
 #include "pgstat.h"
 #include "storage/ipc.h"
+#include "utils/guc.h"
 #include "utils/snapmgr.h"
 }
 
@@ -225,6 +228,16 @@ void Transaction::commit()
         pgstat_report_activity(STATE_IDLE, nullptr);
     });
     done_ = true;
+}
+
+void Transaction::commit_schedule()
+{
+    if (!changes_pending())
+        pg_guard([]() {
+            (void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
+                                     true, 0, false);
+        });
+    commit();
 }
 
 Transaction::~Transaction()

@@ -98,6 +98,11 @@ public:
     explicit Transaction(const char *activity);
     ~Transaction();
     void commit();
+    // commit_schedule commits without waiting for the WAL flush
+    // (synchronous_commit = off for this transaction) when it only moved the
+    // worker's bookkeeping: losing it in a crash means one more check, never
+    // lost data. A transaction with changes to announce commits as commit() does.
+    void commit_schedule();
     Transaction(const Transaction &) = delete;
     Transaction &operator=(const Transaction &) = delete;
 

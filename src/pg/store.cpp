@@ -184,15 +184,20 @@ void save_step(Spi &spi, const core::OwnerLink &link, core::Resource r, const st
                       SPI_OK_INSERT);
 }
 
-// run_alone runs one statement in a transaction of its own.
-void run_alone(const char *activity, const char *sql, const std::vector<SqlArg> &args, int expected)
+// run_alone runs one statement in a transaction of its own; `schedule`:
+// the statement only moves the worker's bookkeeping (Transaction::commit_schedule).
+void run_alone(const char *activity, const char *sql, const std::vector<SqlArg> &args, int expected,
+               bool schedule = false)
 {
     Transaction xact(activity);
     {
         Spi spi;
         spi.exec_prepared(sql, args, expected);
     }
-    xact.commit();
+    if (schedule)
+        xact.commit_schedule();
+    else
+        xact.commit();
 }
 
 // texts_alone runs one query in a transaction of its own and returns its
@@ -234,13 +239,20 @@ void wake_waiters()
 std::vector<core::OwnerLink> SpiStore::due_owners(std::size_t limit)
 {
     static const char *const kSql =
+        // Both halves walk a partial index on next_sync_at from its start and
+        // stop at the first row not yet due: the cost grows with what is due,
+        // not with the number of owners.
+        "WITH due AS ("
+        "  (SELECT owner FROM gcalsync.owner WHERE state IN ('pending', 'active', 'backoff') "
+        "   AND next_sync_at <= now() ORDER BY next_sync_at LIMIT $1) "
+        "  UNION "
+        "  (SELECT c.owner FROM gcalsync.calendar_sync c WHERE c.enabled AND c.next_sync_at <= now() "
+        "   AND EXISTS (SELECT 1 FROM gcalsync.owner a WHERE a.owner = c.owner AND a.state = 'active') "
+        "   ORDER BY c.next_sync_at LIMIT $1)) "
         "SELECT o.owner, o.generation, o.refresh_token, o.state, o.failures, o.requested_seq, "
         "       o.next_sync_at <= now(), o.resync_requested_at "
-        "FROM gcalsync.owner o "
-        "WHERE o.state IN ('pending', 'active', 'backoff') "
-        "  AND (o.next_sync_at <= now() "
-        "       OR (o.state = 'active' AND EXISTS (SELECT 1 FROM gcalsync.calendar_sync c "
-        "           WHERE c.owner = o.owner AND c.enabled AND c.next_sync_at <= now()))) "
+        "FROM due JOIN gcalsync.owner o USING (owner) "
+        "WHERE o.state IN ('pending', 'active', 'backoff') AND (o.next_sync_at <= now() OR o.state = 'active') "
         "ORDER BY o.next_sync_at LIMIT $1";
     Transaction xact("gcalsync: reading the schedule");
     std::vector<core::OwnerLink> out;
@@ -281,8 +293,9 @@ std::optional<core::Micros> SpiStore::next_due()
     static const char *const kSql =
         "SELECT least((SELECT min(next_sync_at) FROM gcalsync.owner "
         "              WHERE state IN ('pending', 'active', 'backoff')), "
-        "             (SELECT min(c.next_sync_at) FROM gcalsync.calendar_sync c "
-        "              JOIN gcalsync.owner o USING (owner) WHERE c.enabled AND o.state = 'active'))";
+        "             (SELECT c.next_sync_at FROM gcalsync.calendar_sync c WHERE c.enabled "
+        "              AND EXISTS (SELECT 1 FROM gcalsync.owner o WHERE o.owner = c.owner AND o.state = 'active') "
+        "              ORDER BY c.next_sync_at LIMIT 1))";
     Transaction xact("gcalsync: reading the schedule");
     std::optional<Micros> out;
     if (extension_installed()) {
@@ -317,12 +330,12 @@ std::optional<core::Credentials> SpiStore::credentials()
     return out;
 }
 
-std::vector<std::string> SpiStore::due_calendars(const core::OwnerLink &link)
+std::vector<std::string> SpiStore::due_calendars(const core::OwnerLink &link, Micros due_by)
 {
     static const char *const kSql =
         "SELECT calendar_id FROM gcalsync.calendar_sync "
-        "WHERE owner = $1 AND enabled AND next_sync_at <= now() ORDER BY calendar_id";
-    return texts_alone("gcalsync: reading the schedule", kSql, {link.owner});
+        "WHERE owner = $1 AND enabled AND next_sync_at <= greatest(now(), $2) ORDER BY calendar_id";
+    return texts_alone("gcalsync: reading the schedule", kSql, {link.owner, time_arg(due_by)});
 }
 
 core::Cursor SpiStore::cursor(const core::OwnerLink &link, core::Resource r, const std::string &calendar_id)
@@ -599,7 +612,8 @@ void SpiStore::calendar_synced(const core::OwnerLink &link, const std::string &c
     static const char *const kSql =
         "UPDATE gcalsync.calendar_sync SET last_sync_at = now(), next_sync_at = $3, failures = 0, "
         "last_error = NULL WHERE owner = $1 AND calendar_id = $2";
-    run_alone("gcalsync: scheduling a calendar", kSql, {link.owner, calendar_id, time_arg(next_at)}, SPI_OK_UPDATE);
+    run_alone("gcalsync: scheduling a calendar", kSql, {link.owner, calendar_id, time_arg(next_at)}, SPI_OK_UPDATE,
+              true);
 }
 
 void SpiStore::calendar_gone(const core::OwnerLink &link, const std::string &calendar_id)
@@ -630,7 +644,7 @@ void SpiStore::calendar_failed(const core::OwnerLink &link, const std::string &c
         "UPDATE gcalsync.calendar_sync SET failures = failures + 1, last_error = $3, next_sync_at = $4 "
         "WHERE owner = $1 AND calendar_id = $2";
     run_alone("gcalsync: scheduling a calendar", kSql, {link.owner, calendar_id, error, time_arg(retry_at)},
-              SPI_OK_UPDATE);
+              SPI_OK_UPDATE, true);
 }
 
 namespace {
@@ -650,7 +664,9 @@ void announce_state(const std::string &owner, const std::string &old_state, cons
 
 }  // namespace
 
-void SpiStore::owner_synced(const core::OwnerLink &link, bool list_synced, Micros next_at)
+void SpiStore::owner_synced(const core::OwnerLink &link, bool list_synced, Micros next_at,
+                            const std::vector<core::CalendarDone> &calendars,
+                            const std::vector<core::TokenMove> &tokens)
 {
     // When work was requested during the round (gcal_sync_now, gcal_resync),
     // the owner and its calendars are due again at once instead.
@@ -662,21 +678,82 @@ void SpiStore::owner_synced(const core::OwnerLink &link, bool list_synced, Micro
         "completed_seq = CASE WHEN $3 THEN greatest(o.completed_seq, $5) ELSE o.completed_seq END "
         "FROM old WHERE o.owner = $1 AND o.generation = $2 "
         "RETURNING (SELECT state FROM old), o.requested_seq > $5";
+    // An owner that was active without failures stays so: only its schedule
+    // moves, and no old state needs reading (nothing to announce). A state
+    // change meanwhile comes with a new generation, or is not one this
+    // statement matches (then the statement above runs).
+    static const char *const kSchedule =
+        "UPDATE gcalsync.owner o SET last_sync_at = now(), "
+        "next_sync_at = CASE WHEN o.requested_seq > $3 THEN now() ELSE $4 END, "
+        "completed_seq = greatest(o.completed_seq, $3) "
+        "WHERE o.owner = $1 AND o.generation = $2 AND o.state = 'active' AND o.failures = 0 "
+        "RETURNING o.requested_seq > $3";
     static const char *const kCalendarsDue =
         "UPDATE gcalsync.calendar_sync SET next_sync_at = now() WHERE owner = $1 AND enabled";
+    static const char *const kCalendarsSynced =
+        "UPDATE gcalsync.calendar_sync c SET last_sync_at = now(), next_sync_at = u.next_at, failures = 0, "
+        "last_error = NULL FROM unnest($2::text[], $3::timestamptz[]) AS u(id, next_at) "
+        "WHERE c.owner = $1 AND c.calendar_id = u.id";
+    // A token moves only where it still is the one the check was made with
+    // (a gcal_resync, gcal_link or unlink meanwhile reset or removed it), and
+    // only for the link the round was made for.
+    static const char *const kTokens =
+        "UPDATE gcalsync.sync_token t SET sync_token = u.to_token, updated_at = now() "
+        "FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) "
+        "  AS u(kind, calendar_id, params, from_token, to_token) "
+        "WHERE t.owner = $1 AND t.kind = u.kind AND t.calendar_id = u.calendar_id AND t.params = u.params "
+        "AND t.sync_token = u.from_token AND t.page_token IS NULL "
+        "AND EXISTS (SELECT 1 FROM gcalsync.owner o WHERE o.owner = $1 AND o.generation = $2)";
     Transaction xact("gcalsync: recording a sync");
     {
         Spi spi;
-        if (spi.exec_prepared(kSql, {link.owner, link.generation, list_synced, time_arg(next_at), link.requested_seq},
-                              SPI_OK_UPDATE_RETURNING) > 0) {
-            std::string old = spi.get_text(0, 0).value_or("");
-            bool again = spi.get_bool(0, 1).value_or(false);
-            announce_state(link.owner, old, "active");
-            if (again && list_synced)
-                spi.exec_prepared(kCalendarsDue, {link.owner}, SPI_OK_UPDATE);
+        if (!tokens.empty()) {
+            std::vector<std::string> kinds;
+            TextColumn kind, calendar, params, from, to;
+            for (const auto &t : tokens) {
+                kind.push_back(nullptr);  // filled below, once kinds stops growing
+                kinds.push_back(kind_of(t.kind));
+                calendar.push_back(&t.calendar_id);
+                params.push_back(&params_of(t.kind));
+                from.push_back(&t.from);
+                to.push_back(&t.to);
+            }
+            for (std::size_t i = 0; i < kinds.size(); i++)
+                kind[i] = &kinds[i];
+            spi.exec_prepared(kTokens, {link.owner, link.generation, arg(kind), arg(calendar), arg(params),
+                                        arg(from), arg(to)},
+                              SPI_OK_UPDATE);
         }
+        if (!calendars.empty()) {
+            TextColumn ids;
+            TimeColumn next;
+            for (const auto &c : calendars) {
+                ids.push_back(&c.calendar_id);
+                next.push_back(c.next_at);
+            }
+            spi.exec_prepared(kCalendarsSynced, {link.owner, arg(ids), arg(next)}, SPI_OK_UPDATE);
+        }
+        bool owner_unchanged = !list_synced && link.state == core::OwnerState::Active && link.failures == 0;
+        bool found = false, again = false;
+        if (owner_unchanged) {
+            // only the calendars' schedule moved
+        } else if (list_synced && link.state == core::OwnerState::Active && link.failures == 0 &&
+            spi.exec_prepared(kSchedule, {link.owner, link.generation, link.requested_seq, time_arg(next_at)},
+                              SPI_OK_UPDATE_RETURNING) > 0) {
+            found = true;
+            again = spi.get_bool(0, 0).value_or(false);
+        } else if (spi.exec_prepared(kSql,
+                                     {link.owner, link.generation, list_synced, time_arg(next_at), link.requested_seq},
+                                     SPI_OK_UPDATE_RETURNING) > 0) {
+            found = true;
+            std::string old = spi.get_text(0, 0).value_or("");
+            again = spi.get_bool(0, 1).value_or(false);
+            announce_state(link.owner, old, "active");
+        }
+        if (found && again && list_synced)
+            spi.exec_prepared(kCalendarsDue, {link.owner}, SPI_OK_UPDATE);
     }
-    xact.commit();
+    xact.commit_schedule();
     wake_waiters();
 }
 
@@ -696,7 +773,7 @@ void SpiStore::owner_failed(const core::OwnerLink &link, core::OwnerState state,
                               SPI_OK_UPDATE_RETURNING) > 0)
             announce_state(link.owner, spi.get_text(0, 0).value_or(""), new_state);
     }
-    xact.commit();
+    xact.commit_schedule();
     wake_waiters();
 }
 

@@ -12,7 +12,7 @@ public:
     std::vector<core::OwnerLink> due_owners(std::size_t limit) override;
     std::optional<core::Micros> next_due() override;
     std::optional<core::Credentials> credentials() override;
-    std::vector<std::string> due_calendars(const core::OwnerLink &link) override;
+    std::vector<std::string> due_calendars(const core::OwnerLink &link, core::Micros due_by) override;
     core::Cursor cursor(const core::OwnerLink &link, core::Resource r, const std::string &calendar_id) override;
     void reset_cursor(const core::OwnerLink &link, core::Resource r, const std::string &calendar_id) override;
     bool write_calendar_list(const core::OwnerLink &link, const core::CalendarListPage &page,
@@ -25,7 +25,9 @@ public:
     void calendar_gone(const core::OwnerLink &link, const std::string &calendar_id) override;
     void calendar_failed(const core::OwnerLink &link, const std::string &calendar_id,
                          const std::string &error, core::Micros retry_at) override;
-    void owner_synced(const core::OwnerLink &link, bool list_synced, core::Micros next_at) override;
+    void owner_synced(const core::OwnerLink &link, bool list_synced, core::Micros next_at,
+                      const std::vector<core::CalendarDone> &calendars,
+                      const std::vector<core::TokenMove> &tokens) override;
     void owner_failed(const core::OwnerLink &link, core::OwnerState state, const std::string &error,
                       core::Micros retry_at) override;
 

@@ -174,6 +174,7 @@ private:
         h.log = [](const std::string &m) {
             pg_guard([&]() { ereport(LOG, (errmsg("gcalsync: %s", m.c_str()))); });
         };
+        h.housekeeping = [this]() { prune_changes(); };
         return h;
     }
 

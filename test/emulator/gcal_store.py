@@ -68,6 +68,7 @@ DEFAULT_SETTINGS = {
     "gzip_level": 1,               # compression level when a client accepts gzip
     "log_limit": 100000,           # request log entries kept (oldest dropped)
     "push_timeout": 5.0,           # seconds a push delivery may take
+    "fresh_sync_tokens": False,    # events.list: a new nextSyncToken on every listing, changes or not
 }
 
 
@@ -1248,8 +1249,15 @@ class Store:
                 since = self._check_sync_token(p.sync_token, uid, cal.id) if p.sync_token else None
                 snap, offset, index = self._events_snapshot(cal, p, since), 0, 0
             end, next_page = self._page_bounds(p, snap, offset, index)
+            token_seq = snap.seq
+            if self.settings["fresh_sync_tokens"] and not next_page:
+                # A token at the current change counter: right as long as this
+                # calendar did not change after the snapshot was taken.
+                latest = next(reversed(cal.events.values())).seq if cal.events else 0
+                if latest <= snap.seq:
+                    token_seq = self.seq
             cache_key = ("events", snap.id, uid, entry.etag, cal.meta_version, offset, end,
-                         next_page)
+                         next_page, token_seq)
             page = self.page_cache.get(cache_key)
             if page is not None:
                 return page, end - offset, cache_key
@@ -1265,7 +1273,7 @@ class Store:
             if next_page:
                 env["nextPageToken"] = next_page
             else:
-                env["nextSyncToken"] = self._make_sync_token(uid, cal.id, snap.seq)
+                env["nextSyncToken"] = self._make_sync_token(uid, cal.id, token_seq)
         page = self._assemble(env, snap.items[offset:end])
         self.page_cache.put(cache_key, page)
         return page, end - offset, cache_key

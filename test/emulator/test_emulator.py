@@ -402,6 +402,27 @@ class CalendarListTest(EmulatorTest):
         items, _, _ = self.sync(token, LIST_PATH, {"syncToken": sync})
         self.assertEqual([(e["id"], e["summary"]) for e in items], [(TEAM, "Renamed again")])
 
+    def test_fresh_sync_tokens_move_without_changes(self):
+        self.c.load("generate", users=1, calendars=2, events=5, seed=4)
+        token = self.c.token("gen-refresh-user0001")
+        cal = "user0001@example.com"
+        listed, _, _ = self.sync(token, LIST_PATH, {})
+        other = [e["id"] for e in listed if e["id"] != cal][0]
+        _, sync, _ = self.sync(token, events_path(cal), GCALSYNC_PARAMS)
+        self.c.settings(fresh_sync_tokens=True)
+        self.c.insert_events(other, [timed_event("elsewhere 1")])
+        items, fresh, _ = self.sync(token, events_path(cal), {**GCALSYNC_PARAMS, "syncToken": sync})
+        self.assertEqual(items, [])
+        self.assertNotEqual(fresh, sync)                          # no change here, a new token
+        self.c.insert_events(other, [timed_event("elsewhere 2")])
+        items, fresher, _ = self.sync(token, events_path(cal), {**GCALSYNC_PARAMS, "syncToken": fresh})
+        self.assertEqual(items, [])
+        self.assertNotEqual(fresher, fresh)
+        self.c.insert_events(cal, [timed_event("here, after the fresh tokens")])
+        for t in (sync, fresh, fresher):                           # every token still finds it
+            items, _, _ = self.sync(token, events_path(cal), {**GCALSYNC_PARAMS, "syncToken": t})
+            self.assertEqual([e["summary"] for e in items], ["here, after the fresh tokens"])
+
     def test_parameters_forbidden_with_sync_token(self):
         token = self.token("alice")
         _, sync, _ = self.sync(token, LIST_PATH, {})
