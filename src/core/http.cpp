@@ -96,9 +96,11 @@ std::optional<std::string> gunzip(std::string_view in, std::size_t max_bytes, bo
     z.avail_in = static_cast<uInt>(in.size());  // bodies are capped far below 4 GB
     int rc = Z_OK;
     while (rc != Z_STREAM_END) {
+        // Never more room than the cap allows (plus one byte to notice it).
         if (out.size() == out.capacity())
-            out.reserve(out.size() < (1u << 16) ? (1u << 16) : out.size() * 2);
-        std::size_t room = std::min(out.capacity() - out.size(), std::size_t(1) << 30);
+            out.reserve(std::min(out.size() < (1u << 16) ? std::size_t(1) << 16 : out.size() * 2, max_bytes + 1));
+        std::size_t room = std::min({out.capacity() - out.size(), max_bytes + 1 - out.size(),
+                                     std::size_t(1) << 30});
         std::size_t old = out.size();
         out.resize(old + room);
         z.next_out = reinterpret_cast<Bytef *>(&out[old]);
@@ -162,6 +164,15 @@ void HttpClient::submit(HttpRequest request, Callback done, Prepare prepare)
     queue_.push_back(std::move(t));
 }
 
+int HttpClient::bulky_allowed() const
+{
+    int most = std::max(1, options_.max_bulky);
+    if (bulky_size_ <= 0)
+        return most;
+    double fits = static_cast<double>(options_.bulky_budget_bytes) / (bulky_size_ * 2.5);
+    return fits >= most ? most : std::max(1, static_cast<int>(fits));
+}
+
 // start_queued hands queued requests to libcurl while fewer than
 // max_connections run, so a request's timeout counts from its real start.
 // Requests the gate holds back stay queued, in order, for a later pump.
@@ -170,7 +181,7 @@ void HttpClient::start_queued()
     auto *m = static_cast<CURLM *>(multi_);
     for (auto it = queue_.begin(); it != queue_.end() && running_ < std::size_t(options_.max_connections);) {
         Transfer *t = it->get();
-        if (t->request.bulky && bulky_held_ >= std::max(1, options_.max_bulky)) {
+        if (t->request.bulky && bulky_held_ >= bulky_allowed()) {
             ++it;
             continue;
         }
@@ -250,7 +261,13 @@ void HttpClient::pump(int wait_ms)
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char **>(&raw));
         finish(raw, msg->data.result);
     }
-    offload_->drain();
+    // One prepared response at a time: its callback may take a while (the
+    // worker writes a page), and meanwhile the transfers it made room for
+    // should already be running, and the running ones reading their sockets.
+    while (offload_->drain(1) > 0) {
+        start_queued();
+        curl_multi_perform(m, &still);
+    }
     // The callbacks usually queue the next request (the next page, the
     // calendars of a list): start it now, not after the caller's next wait.
     if (!queue_.empty()) {
@@ -295,6 +312,7 @@ void HttpClient::finish(Transfer *raw, int code)
     bool bulky = t->request.bulky;
     bool gzipped = t->gzipped && r.status != 0;
     std::size_t max_body = t->max_body;
+
     HttpResponse response = std::move(r);
     t.reset();
     if (!prepare) {
@@ -308,24 +326,32 @@ void HttpClient::finish(Transfer *raw, int code)
     auto held = std::make_shared<HttpResponse>(std::move(response));
     offload_->run(
         [held, gzipped, max_body, prepare = std::move(prepare)]() {
-            if (gzipped) {
+            if (gzipped && !held->body.empty()) {
                 bool too_large;
                 auto decoded = gunzip(held->body, max_body, &too_large);
-                if (!decoded) {
+                if (decoded) {
+                    held->body = std::move(*decoded);
+                } else if (held->status >= 200 && held->status < 300) {
                     held->status = 0;
                     held->too_large = too_large;
                     held->error = too_large ? "response larger than " + std::to_string(max_body) + " bytes"
                                             : "could not decode the gzip body";
                     std::string().swap(held->body);
                     return;
+                } else {
+                    // An error response keeps its status (401, 410, 429 and
+                    // Retry-After still mean what they mean) without its body.
+                    std::string().swap(held->body);
                 }
-                held->body = std::move(*decoded);
             }
+            held->body_bytes = held->body.size();  // before prepare consumes the body
             prepare(*held);
         },
                   [this, held, bulky, done = std::move(done)](std::exception_ptr failure) {
-                      if (bulky)
+                      if (bulky) {
                           bulky_held_--;
+                          bulky_size_ = std::max(static_cast<double>(held->body_bytes), bulky_size_ * 0.9);
+                      }
                       if (failure) {
                           held->status = 0;
                           held->body.clear();

@@ -38,6 +38,7 @@ struct HttpResponse {
     bool timed_out = false;
     bool too_large = false;
     double seconds = 0;       // total time of the transfer
+    std::size_t body_bytes = 0;  // size of the (decoded) body before a prepare step consumed it
 };
 
 struct HttpOptions {
@@ -47,9 +48,14 @@ struct HttpOptions {
     std::string ca_file;                                  // extra CA bundle, "" = system's
     std::string user_agent = "gcalsync/1.0 (gzip)";
     // Bulky responses held at once, downloading or waiting for their prepare
-    // step: the worker's memory is bounded by this many pages, not by the
-    // number of connections. Other requests are not held back by it.
-    int max_bulky = 4;
+    // step (the engine marks the pages of full listings and the continuation
+    // pages of incremental ones): they, not the number of connections, bound
+    // the worker's memory. As many run as bulky_budget_bytes allows for pages
+    // the size of the largest lately seen (body and what it is parsed into,
+    // about 2.5 times the body), at least 1 and at most max_bulky. Other
+    // requests are not held back by it.
+    int max_bulky = 6;
+    std::size_t bulky_budget_bytes = std::size_t(48) << 20;
 };
 
 // gunzip decodes a gzip body; nullopt when it is not valid gzip, or (then
@@ -60,9 +66,10 @@ class HttpClient {
 public:
     using Callback = std::function<void(HttpResponse &&)>;
     // Prepare runs on the helper thread (core/offload.hpp) between the end of
-    // a transfer and its callback: parsing a body there keeps the main thread
-    // free for PostgreSQL. It must not call PostgreSQL; if it throws, the
-    // callback sees a failed transfer (status 0) with the reason.
+    // a transfer and its callback, for every outcome (also status 0 and error
+    // statuses): parsing a body there keeps the main thread free for
+    // PostgreSQL. It must not call PostgreSQL; if it throws, the callback
+    // sees a failed transfer (status 0) with the reason.
     using Prepare = std::function<void(HttpResponse &)>;
 
     explicit HttpClient(HttpOptions options);
@@ -97,6 +104,9 @@ public:
     // that ends without anything else happening.
     std::size_t running() const { return running_ + offload_->pending(); }
     bool threaded() const { return offload_->threaded(); }
+    // stop_helper ends the helper thread (work given to it later runs inline):
+    // for a process about to exit without unwinding (PostgreSQL's FATAL).
+    void stop_helper() { offload_->stop(); }
 
     struct Transfer;  // one request in flight (public for libcurl's callbacks)
 
@@ -111,6 +121,8 @@ private:
     std::vector<std::unique_ptr<Transfer>> active_;
     std::size_t running_ = 0;
     int bulky_held_ = 0;  // bulky responses downloading or being prepared
+    double bulky_size_ = 0;  // bytes of the largest bulky body lately (decays by 10 % per body)
+    int bulky_allowed() const;
     std::unique_ptr<Offload> offload_;  // after multi_: its thread wakes multi_
 };
 

@@ -48,7 +48,9 @@ Offload::Offload(std::function<void()> wake, bool threaded) : wake_(std::move(wa
     }
 }
 
-Offload::~Offload()
+Offload::~Offload() { stop(); }
+
+void Offload::stop()
 {
     {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -57,26 +59,31 @@ Offload::~Offload()
     cv_.notify_all();
     if (thread_.joinable())
         thread_.join();
+    std::lock_guard<std::mutex> lock(mutex_);
+    todo_.clear();
 }
 
 void Offload::run(Job job, Then then)
 {
-    if (!thread_.joinable()) {
-        std::exception_ptr failure;
-        try {
-            job();
-        } catch (...) {
-            failure = std::current_exception();
-        }
-        std::lock_guard<std::mutex> lock(mutex_);
-        done_.push_back(Item{nullptr, std::move(then), failure});
-        return;
-    }
+    std::list<Item> node;  // allocated here, on the caller's thread
+    node.push_back(Item{std::move(job), std::move(then), nullptr});
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        todo_.push_back(Item{std::move(job), std::move(then), nullptr});
+        if (thread_.joinable() && !stop_) {
+            todo_.splice(todo_.end(), node);
+            cv_.notify_one();
+            return;
+        }
     }
-    cv_.notify_one();
+    Item &item = node.front();
+    try {
+        item.job();
+    } catch (...) {
+        item.failure = std::current_exception();
+    }
+    item.job = nullptr;
+    std::lock_guard<std::mutex> lock(mutex_);
+    done_.splice(done_.end(), node);
 }
 
 void Offload::loop()
@@ -86,9 +93,8 @@ void Offload::loop()
         cv_.wait(lock, [this]() { return stop_ || !todo_.empty(); });
         if (stop_)
             return;
-        Item item = std::move(todo_.front());
-        todo_.pop_front();
-        running_++;
+        busy_.splice(busy_.end(), todo_, todo_.begin());
+        Item &item = busy_.front();  // the list node stays put while unlocked
         lock.unlock();
         try {
             item.job();
@@ -97,8 +103,7 @@ void Offload::loop()
         }
         item.job = nullptr;  // what the job captured is released here, off the main thread
         lock.lock();
-        running_--;
-        done_.push_back(std::move(item));
+        done_.splice(done_.end(), busy_, busy_.begin());
         lock.unlock();
         if (wake_)
             wake_();
@@ -106,28 +111,29 @@ void Offload::loop()
     }
 }
 
-std::size_t Offload::drain()
+std::size_t Offload::drain(std::size_t limit)
 {
     std::size_t n = 0;
-    for (;;) {
-        Item item;
+    while (n < limit) {
+        std::list<Item> node;
         {
             std::lock_guard<std::mutex> lock(mutex_);
             if (done_.empty())
                 return n;
-            item = std::move(done_.front());
-            done_.pop_front();
+            node.splice(node.end(), done_, done_.begin());
         }
+        Item &item = node.front();
         n++;
         if (item.then)
             item.then(item.failure);
     }
+    return n;
 }
 
 std::size_t Offload::pending() const
 {
     std::lock_guard<std::mutex> lock(mutex_);
-    return todo_.size() + running_ + done_.size();
+    return todo_.size() + busy_.size() + done_.size();
 }
 
 }  // namespace gcal::core

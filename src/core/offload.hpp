@@ -13,15 +13,19 @@
 //   - a job that throws does not unwind anything of the main thread: the
 //     exception is caught on the helper thread and handed to `then`;
 //   - `then` runs on the thread that calls drain(), in the order jobs finished;
-//   - the destructor stops and joins the thread (queued jobs are dropped
-//     without calling `then`).
+//   - stop() (and the destructor) stops and joins the thread; queued jobs
+//     are dropped without calling `then`;
+//   - the helper thread never allocates: a job's queue node is made by run()
+//     and moved between the lists, so running out of memory cannot end the
+//     process from the helper thread.
 // When the thread cannot be created, jobs run inline in run() (same results).
 #pragma once
 #include "core/pure.hpp"
 
 #include <condition_variable>
 #include <cstddef>
-#include <deque>
+#include <cstdint>
+#include <list>
 #include <exception>
 #include <functional>
 #include <mutex>
@@ -45,12 +49,16 @@ public:
     // run queues job for the helper thread; then(nullptr or the job's
     // exception) runs later, in drain() on the calling thread.
     void run(Job job, Then then);
-    // drain calls `then` of every finished job and returns how many. An
-    // exception thrown by a `then` propagates; the others stay for the next drain.
-    std::size_t drain();
+    // drain calls `then` of finished jobs (at most `limit`) and returns how
+    // many. An exception thrown by a `then` propagates; the others stay for
+    // the next drain.
+    std::size_t drain(std::size_t limit = SIZE_MAX);
     // pending counts jobs queued, running or finished but not drained.
     std::size_t pending() const;
     bool threaded() const { return thread_.joinable(); }
+    // stop ends the helper thread after the job it runs (idempotent). Jobs
+    // queued later run inline.
+    void stop();
 
 private:
     struct Item {
@@ -63,8 +71,7 @@ private:
     std::function<void()> wake_;
     mutable std::mutex mutex_;
     std::condition_variable cv_;
-    std::deque<Item> todo_, done_;
-    std::size_t running_ = 0;
+    std::list<Item> todo_, busy_, done_;  // busy_: the job the helper runs
     bool stop_ = false;
     std::thread thread_;
 };

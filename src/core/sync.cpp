@@ -16,6 +16,9 @@ constexpr Micros kMinRoundGap = kSecond;
 // While rounds run, the schedule is read again this often for owners that
 // fell due meanwhile (and at once when a gcal_* call wakes the worker).
 constexpr Micros kLookInterval = 200 * 1000;
+// Bookkeeping of run() that would otherwise only happen when it returns
+// (which it may not do for a long time under load) runs this often.
+constexpr Micros kTidyInterval = 30 * kSecond;
 // Owners started per query of the schedule.
 constexpr std::size_t kOwnerBatch = 500;
 // An access token is renewed when it has less than this left.
@@ -69,7 +72,7 @@ struct SyncEngine::Round {
     std::optional<int64_t> retry_after_s;
     std::vector<std::string> listed;  // live calendars seen in list pages: fetch their resource
     std::vector<CalendarDone> calendars_done;  // listings completed: their schedule is written at the end
-    Micros next_at = 0;  // the next check of the owner and of the calendars this round syncs
+    Micros next_at = 0;  // the next check of the owner and of the calendars this round syncs (set at the end)
     std::vector<TokenMove> tokens;  // new tokens of idle checks, stored at the end
 };
 
@@ -78,6 +81,7 @@ struct SyncEngine::Listing {
     RoundPtr round;
     Resource resource = Resource::Events;
     std::string calendar_id;
+    Micros seen = 0;  // the calendar's next_sync_at when the round took it
     Cursor cursor;
     bool first = false;
     int full_restarts = 0;
@@ -105,11 +109,11 @@ void SyncEngine::configure(EngineConfig config)
 
 void SyncEngine::run()
 {
-    stop_tried_.clear();
     stop_channels();
     start_due_owners();
     Micros next_look = now() + kLookInterval;
     Micros next_housekeeping = now() + kSecond;
+    Micros next_tidy = now() + kTidyInterval;
     for (;;) {
         if (rounds_.empty() && http_.pending() == 0) {
             // Everything started has ended; start what fell due meanwhile.
@@ -130,6 +134,10 @@ void SyncEngine::run()
         }
         if (woken && stops_in_flight_ == 0)
             stop_channels();
+        if (now() >= next_tidy) {
+            next_tidy = now() + kTidyInterval;
+            tidy();
+        }
         if (hooks_.housekeeping && now() >= next_housekeeping) {
             next_housekeeping = now() + kSecond;
             try {
@@ -139,18 +147,26 @@ void SyncEngine::run()
             }
         }
     }
+    tidy();
+}
+
+// tidy forgets what no longer matters: idle pacing windows, round starts too
+// old to hold anyone back, channel stops tried (they are tried again), and
+// access tokens of owners no longer linked (which would otherwise pile up).
+void SyncEngine::tidy()
+{
     pacer_.forget_idle(now());
-    // Forget round starts too old to hold anyone back.
     for (auto it = last_start_.begin(); it != last_start_.end();)
         it = now() - it->second.at >= kMinRoundGap ? last_start_.erase(it) : std::next(it);
-    // Access tokens of owners no longer linked would otherwise pile up.
+    stop_tried_.clear();
     if (tokens_.size() > 10000)
         tokens_.clear();
 }
 
 void SyncEngine::start_due_owners()
 {
-    for (const OwnerLink &link : store_.due_owners(kOwnerBatch)) {
+    auto busy = [this](const std::string &owner) { return rounds_.count(owner) > 0; };
+    for (const OwnerLink &link : store_.due_owners(kOwnerBatch, busy)) {
         if (rounds_.count(link.owner))
             continue;
         auto last = last_start_.find(link.owner);
@@ -166,9 +182,6 @@ void SyncEngine::start_round(const OwnerLink &link)
 {
     auto r = std::make_shared<Round>();
     r->link = link;
-    // The list and the calendars synced with it are next due together, so an
-    // idle owner stays one round (and one schedule write) per interval.
-    r->next_at = now() + jittered(config_.poll_interval, rng_);
     rounds_[link.owner] = r;
     begin(r);
     guarded(r, [&]() {
@@ -199,9 +212,14 @@ void SyncEngine::end(const RoundPtr &r)
     if (r->dropped)
         return;
     try {
+        // The list and the calendars synced with it are next due together, so
+        // an idle owner stays one round (and one schedule write) per interval.
+        r->next_at = now() + jittered(config_.poll_interval, rng_);
+        for (auto &c : r->calendars_done)
+            c.next_at = r->next_at;
         if (r->failed) {
-            for (const auto &c : r->calendars_done)
-                store_.calendar_synced(r->link, c.calendar_id, c.next_at);
+            if (!r->calendars_done.empty())
+                store_.calendars_synced(r->link, r->calendars_done);
             Micros retry_at = now();
             if (r->fail_state == OwnerState::Backoff)
                 retry_at += backoff_delay(r->link.failures + 1, rng_, r->retry_after_s);
@@ -392,8 +410,9 @@ void SyncEngine::list_page(const std::shared_ptr<Listing> &l)
             parsed->events = parse_events_page(resp.body, &parsed->error);
         std::string().swap(resp.body);  // freed here, off the main thread
     };
-    // The pages of a full listing are the big ones (2,500 events, megabytes).
-    bool bulky = !lists && l->cursor.sync_token.empty();
+    // The pages of a full listing are the big ones (2,500 events, megabytes),
+    // and so are the pages after the first of an incremental one.
+    bool bulky = !lists && (l->cursor.sync_token.empty() || !l->cursor.page_token.empty());
     api_get(
         r, std::move(url),
         [this, l, lists, parsed](const RoundPtr &r, std::string &&) {
@@ -450,7 +469,7 @@ void SyncEngine::list_page(const std::shared_ptr<Listing> &l)
                 start_calendars(r);
                 maintain_channels(r);
             } else {
-                r->calendars_done.push_back(CalendarDone{l->calendar_id, r->next_at});
+                r->calendars_done.push_back(CalendarDone{l->calendar_id, l->seen, 0});
             }
         },
         [this, l](const RoundPtr &, const ApiError &e, std::optional<int64_t> retry_after) {
@@ -522,12 +541,13 @@ void SyncEngine::start_calendars(const RoundPtr &r)
     // quarter of the poll interval: an idle owner costs one round per
     // interval, not one for its list and one for each calendar's own jitter.
     Micros due_by = now() + (r->list_synced ? config_.poll_interval / 4 : 0);
-    for (const auto &id : store_.due_calendars(r->link, due_by)) {
+    for (auto &due : store_.due_calendars(r->link, due_by)) {
         auto l = std::make_shared<Listing>();
         l->round = r;
         l->resource = Resource::Events;
-        l->calendar_id = id;
-        l->cursor = store_.cursor(r->link, Resource::Events, id);
+        l->calendar_id = std::move(due.calendar_id);
+        l->seen = due.seen;
+        l->cursor = store_.cursor(r->link, Resource::Events, l->calendar_id);
         l->first = l->cursor.sync_token.empty() && l->cursor.page_token.empty();
         list_page(l);
     }

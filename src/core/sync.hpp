@@ -86,9 +86,19 @@ struct ChannelStop {
     std::string channel_id, resource_id, refresh_token;
 };
 
+// DueCalendar is a calendar whose events are due, with the next_sync_at the
+// schedule held when it was read.
+struct DueCalendar {
+    std::string calendar_id;
+    Micros seen = 0;
+};
+
 // CalendarDone is a calendar whose listing completed, and its next check.
+// The schedule moves to next_at only if it still is `seen`: a push,
+// gcal_sync_now or gcal_resync that made the calendar due meanwhile wins.
 struct CalendarDone {
     std::string calendar_id;
+    Micros seen = 0;
     Micros next_at = 0;
 };
 
@@ -103,14 +113,16 @@ struct TokenMove {
 class Store {
 public:
     virtual ~Store() = default;
-    // due_owners lists owners with work due now, most overdue first.
-    virtual std::vector<OwnerLink> due_owners(std::size_t limit) = 0;
+    // due_owners lists owners with work due now: requested work first, then the most overdue.
+    // Owners for which busy(owner) is true (a round is running) are left out.
+    virtual std::vector<OwnerLink> due_owners(std::size_t limit,
+                                              const std::function<bool(const std::string &)> &busy) = 0;
     // next_due is when the earliest scheduled work falls due (nullopt: none).
     virtual std::optional<Micros> next_due() = 0;
     virtual std::optional<Credentials> credentials() = 0;
     // due_calendars lists the owner's enabled calendars whose events are due
     // by due_by (a round that synced the list takes calendars due soon along).
-    virtual std::vector<std::string> due_calendars(const OwnerLink &link, Micros due_by) = 0;
+    virtual std::vector<DueCalendar> due_calendars(const OwnerLink &link, Micros due_by) = 0;
     virtual Cursor cursor(const OwnerLink &link, Resource r, const std::string &calendar_id) = 0;
     // reset_cursor forgets sync and page tokens: the next listing is full.
     virtual void reset_cursor(const OwnerLink &link, Resource r, const std::string &calendar_id) = 0;
@@ -121,7 +133,9 @@ public:
     virtual bool write_calendar(const OwnerLink &link, const CalendarResource &calendar) = 0;
     virtual bool write_events(const OwnerLink &link, const std::string &calendar_id,
                               const EventsPage &page, const PageStep &step) = 0;
-    virtual void calendar_synced(const OwnerLink &link, const std::string &calendar_id, Micros next_at) = 0;
+    // calendars_synced records completed listings (see CalendarDone) of the
+    // link (nothing when the owner was relinked meanwhile).
+    virtual void calendars_synced(const OwnerLink &link, const std::vector<CalendarDone> &calendars) = 0;
     // calendar_gone marks a calendar deleted (404) and stops syncing it.
     virtual void calendar_gone(const OwnerLink &link, const std::string &calendar_id) = 0;
     virtual void calendar_failed(const OwnerLink &link, const std::string &calendar_id,
@@ -129,9 +143,11 @@ public:
     // owner_synced ends a successful round in one transaction: state active;
     // when the list was synced, the owner's requested work is complete and
     // next_at is its next check; each calendar whose listing completed in the
-    // round gets its next check (as calendar_synced does), and each token move
+    // round gets its next check (as calendars_synced does), and each token move
     // is stored where the resource's token still is `from`. The engine does
-    // not call it for a round with nothing of this to record.
+    // not call it for a round with nothing of this to record. (A failed round
+    // records its completed calendars with calendars_synced; its token moves
+    // are dropped: the old tokens stay valid.)
     virtual void owner_synced(const OwnerLink &link, bool list_synced, Micros next_at,
                               const std::vector<CalendarDone> &calendars,
                               const std::vector<TokenMove> &tokens) = 0;
@@ -190,6 +206,7 @@ private:
         std::function<void(const RoundPtr &, const ApiError &, std::optional<int64_t> retry_after_s)>;
 
     void start_due_owners();
+    void tidy();
     void start_round(const OwnerLink &link);
     void with_token(const RoundPtr &r, std::function<void(const RoundPtr &)> then);
     // api_get fetches url; `prepare` (if any) runs on the helper thread on a
@@ -232,7 +249,7 @@ private:
     };
     std::unordered_map<std::string, RoundStart> last_start_;  // recent round starts per owner
     int stops_in_flight_ = 0;                                  // channels.stop requests running
-    std::unordered_map<std::string, bool> stop_tried_;         // channel ids tried in this run()
+    std::unordered_map<std::string, bool> stop_tried_;         // channel ids tried lately (see tidy)
 };
 
 }  // namespace gcal::core

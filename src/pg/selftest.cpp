@@ -25,6 +25,10 @@ struct Tracker {
 //   pg_error       an ERROR raised by PostgreSQL inside pg_guard -> PgError -> ERROR 22P02
 //   spi_error      failing SQL inside an open SPI connection -> ERROR 42P01
 //   bad_alloc      std::bad_alloc -> ERROR 53200
+//   subtransaction a failing statement inside a Subtransaction is rolled back
+//                  to it and the same SPI connection goes on: of the rows 1,
+//                  then 2 and a duplicate 1 (rolled back), then 3 (committed
+//                  savepoint), returns how many are there (2)
 //   ok             returns 42 through a guarded call
 //   live           returns the number of Tracker objects alive (0 after errors)
 GCAL_FUNCTION(gcal_boundary_selftest)
@@ -50,6 +54,33 @@ GCAL_FUNCTION(gcal_boundary_selftest)
         Spi spi;
         Tracker inner;
         spi.exec("SELECT * FROM gcalsync.no_such_table");
+    }
+    if (mode == "subtransaction") {
+        Spi spi;
+        spi.exec("CREATE TEMP TABLE IF NOT EXISTS gcal_selftest_sub (v int PRIMARY KEY)");
+        spi.exec("TRUNCATE gcal_selftest_sub");
+        spi.exec("INSERT INTO gcal_selftest_sub VALUES (1)");
+        try {
+            Subtransaction sub;
+            Tracker inner;
+            spi.exec("INSERT INTO gcal_selftest_sub VALUES (2)");
+            spi.exec("INSERT INTO gcal_selftest_sub VALUES (1)");  // unique violation
+            sub.commit();
+        } catch (const PgError &e) {
+            if (e.sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
+                throw;
+        }
+        {
+            Subtransaction sub;
+            spi.exec("INSERT INTO gcal_selftest_sub VALUES (3)");
+            sub.commit();
+        }
+        spi.exec("SELECT count(*)::int8 FROM gcal_selftest_sub WHERE v IN (1, 3)");
+        int64_t rows = spi.get_int64(0, 0).value_or(-1);
+        spi.exec("SELECT count(*)::int8 FROM gcal_selftest_sub");
+        if (spi.get_int64(0, 0).value_or(-1) != rows)
+            rows = -1;  // row 2 survived the rollback
+        PG_RETURN_INT64(rows);
     }
     if (mode == "ok")
         PG_RETURN_INT64(pg_guard([]() { return DatumGetInt32(DirectFunctionCall1(int4in, CStringGetDatum("42"))); }));

@@ -256,4 +256,41 @@ Transaction::~Transaction()
     }
 }
 
+Subtransaction::Subtransaction()
+{
+    pg_guard([this]() {
+        cxt_ = CurrentMemoryContext;
+        owner_ = CurrentResourceOwner;
+        BeginInternalSubTransaction(nullptr);
+        MemoryContextSwitchTo(cxt_);  // allocations stay where the caller made them
+    });
+}
+
+void Subtransaction::commit()
+{
+    pg_guard([this]() {
+        ReleaseCurrentSubTransaction();
+        MemoryContextSwitchTo(cxt_);
+        CurrentResourceOwner = owner_;
+    });
+    done_ = true;
+}
+
+Subtransaction::~Subtransaction()
+{
+    if (done_)
+        return;
+    try {
+        // (the failed statement's error state was flushed by pg_guard)
+        pg_guard([this]() {
+            RollbackAndReleaseCurrentSubTransaction();
+            MemoryContextSwitchTo(cxt_);
+            CurrentResourceOwner = owner_;
+        });
+    } catch (...) {
+        // Rollback itself failed: this process cannot go on safely (see ~Transaction).
+        proc_exit(1);
+    }
+}
+
 }  // namespace gcal::pg

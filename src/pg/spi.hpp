@@ -110,4 +110,22 @@ private:
     bool done_ = false;
 };
 
+// Subtransaction is a savepoint for the statements of its scope: commit()
+// keeps their work; otherwise (an exception, e.g. the PgError of a failed
+// statement, leaves the scope) it is rolled back, and the transaction goes on
+// as it was before. The SPI connection must have been opened before it.
+class Subtransaction {
+public:
+    Subtransaction();
+    ~Subtransaction();
+    void commit();
+    Subtransaction(const Subtransaction &) = delete;
+    Subtransaction &operator=(const Subtransaction &) = delete;
+
+private:
+    MemoryContext cxt_ = nullptr;
+    ResourceOwner owner_ = nullptr;
+    bool done_ = false;
+};
+
 }  // namespace gcal::pg

@@ -1,10 +1,12 @@
 // store.cpp — SpiStore: how synced data reaches the tables (DESIGN.md §3–§5).
 //
-// Each write runs in its own transaction and first locks the owner's row
+// Each page write runs in its own transaction and first locks the owner's row
 // (FOR SHARE) and checks the link generation, so a page fetched before a
 // gcal_unlink or gcal_link of that owner never resurrects or mixes rows: the
 // unlink waits for the page's commit, or the page sees the new generation and
-// is dropped. Rows go in with one statement per page (unnest of column
+// is dropped. The schedule writes at the end of a round check the generation
+// in their statements and move a calendar's schedule only if nobody else
+// moved it meanwhile. Rows go in with one statement per page (unnest of column
 // arrays), typed values built in C++ so PostgreSQL parses only the jsonb.
 #include "pg/store.hpp"
 
@@ -214,6 +216,30 @@ std::vector<std::string> texts_alone(const char *activity, const char *sql, cons
     return out;
 }
 
+// write_calendars_synced records completed calendar listings: their next
+// check moves to next_at where the schedule still holds what the round read
+// (a push, gcal_sync_now or gcal_resync meanwhile keeps it due), for the
+// link the round was made for only.
+void write_calendars_synced(Spi &spi, const core::OwnerLink &link, const std::vector<core::CalendarDone> &calendars)
+{
+    static const char *const kSql =
+        "UPDATE gcalsync.calendar_sync c SET last_sync_at = now(), failures = 0, last_error = NULL, "
+        "next_sync_at = CASE WHEN c.next_sync_at = u.seen THEN u.next_at ELSE c.next_sync_at END "
+        "FROM unnest($2::text[], $3::timestamptz[], $4::timestamptz[]) AS u(id, seen, next_at) "
+        "WHERE c.owner = $1 AND c.calendar_id = u.id "
+        "AND EXISTS (SELECT 1 FROM gcalsync.owner o WHERE o.owner = $1 AND o.generation = $5)";
+    if (calendars.empty())
+        return;
+    TextColumn ids;
+    TimeColumn seen, next;
+    for (const auto &c : calendars) {
+        ids.push_back(&c.calendar_id);
+        seen.push_back(c.seen);
+        next.push_back(c.next_at);
+    }
+    spi.exec_prepared(kSql, {link.owner, arg(ids), arg(seen), arg(next), link.generation}, SPI_OK_UPDATE);
+}
+
 }  // namespace
 
 core::Micros now_micros()
@@ -236,24 +262,28 @@ void wake_waiters()
     pg_guard([]() { ConditionVariableBroadcast(&shared->owner_done); });
 }
 
-std::vector<core::OwnerLink> SpiStore::due_owners(std::size_t limit)
+std::vector<core::OwnerLink> SpiStore::due_owners(std::size_t limit,
+                                                  const std::function<bool(const std::string &)> &busy)
 {
     static const char *const kSql =
-        // Both halves walk a partial index on next_sync_at from its start and
-        // stop at the first row not yet due: the cost grows with what is due,
-        // not with the number of owners.
+        // Both halves walk a partial index on next_sync_at and read only rows
+        // that are due: the cost grows with what is due, not with the number
+        // of owners. (Calendars of owners that are not active, e.g. revoked,
+        // stay "due" and are read and discarded each time.) Owners with work
+        // requested (gcal_sync_now, gcal_link, ...) come first, then the most
+        // overdue.
         "WITH due AS ("
         "  (SELECT owner FROM gcalsync.owner WHERE state IN ('pending', 'active', 'backoff') "
-        "   AND next_sync_at <= now() ORDER BY next_sync_at LIMIT $1) "
+        "   AND next_sync_at <= now() ORDER BY requested_seq > completed_seq DESC, next_sync_at LIMIT $1) "
         "  UNION "
         "  (SELECT c.owner FROM gcalsync.calendar_sync c WHERE c.enabled AND c.next_sync_at <= now() "
         "   AND EXISTS (SELECT 1 FROM gcalsync.owner a WHERE a.owner = c.owner AND a.state = 'active') "
-        "   ORDER BY c.next_sync_at LIMIT $1)) "
+        "   GROUP BY c.owner ORDER BY min(c.next_sync_at) LIMIT $1)) "
         "SELECT o.owner, o.generation, o.refresh_token, o.state, o.failures, o.requested_seq, "
         "       o.next_sync_at <= now(), o.resync_requested_at "
         "FROM due JOIN gcalsync.owner o USING (owner) "
         "WHERE o.state IN ('pending', 'active', 'backoff') AND (o.next_sync_at <= now() OR o.state = 'active') "
-        "ORDER BY o.next_sync_at LIMIT $1";
+        "ORDER BY o.requested_seq > o.completed_seq DESC, o.next_sync_at LIMIT $1";
     Transaction xact("gcalsync: reading the schedule");
     std::vector<core::OwnerLink> out;
     std::vector<std::pair<core::OwnerLink, std::string>> unreadable;
@@ -264,6 +294,8 @@ std::vector<core::OwnerLink> SpiStore::due_owners(std::size_t limit)
         for (uint64_t i = 0; i < n; i++) {
             core::OwnerLink l;
             l.owner = spi.get_text(i, 0).value_or("");
+            if (busy && busy(l.owner))
+                continue;  // its round is running: no need to open its token
             l.generation = spi.get_int64(i, 1).value_or(0);
             std::string why;
             auto token = open_secret(spi.get_text(i, 2).value_or(""), core::refresh_token_aad(l.owner), &why);
@@ -330,12 +362,23 @@ std::optional<core::Credentials> SpiStore::credentials()
     return out;
 }
 
-std::vector<std::string> SpiStore::due_calendars(const core::OwnerLink &link, Micros due_by)
+std::vector<core::DueCalendar> SpiStore::due_calendars(const core::OwnerLink &link, Micros due_by)
 {
     static const char *const kSql =
-        "SELECT calendar_id FROM gcalsync.calendar_sync "
+        "SELECT calendar_id, next_sync_at FROM gcalsync.calendar_sync "
         "WHERE owner = $1 AND enabled AND next_sync_at <= greatest(now(), $2) ORDER BY calendar_id";
-    return texts_alone("gcalsync: reading the schedule", kSql, {link.owner, time_arg(due_by)});
+    Transaction xact("gcalsync: reading the schedule");
+    std::vector<core::DueCalendar> out;
+    {
+        Spi spi;
+        uint64_t n = spi.exec_prepared(kSql, {link.owner, time_arg(due_by)}, SPI_OK_SELECT);
+        out.reserve(n);
+        for (uint64_t i = 0; i < n; i++)
+            out.push_back(core::DueCalendar{spi.get_text(i, 0).value_or(""),
+                                            from_timestamptz(spi.get_int64(i, 1).value_or(0))});
+    }
+    xact.commit();
+    return out;
 }
 
 core::Cursor SpiStore::cursor(const core::OwnerLink &link, core::Resource r, const std::string &calendar_id)
@@ -487,6 +530,26 @@ bool SpiStore::write_calendar(const core::OwnerLink &link, const core::CalendarR
 bool SpiStore::write_events(const core::OwnerLink &link, const std::string &calendar_id,
                             const core::EventsPage &page, const core::PageStep &step)
 {
+    // kInsert is kUpsert without ON CONFLICT (see below).
+    static const char *const kInsert =
+        "INSERT INTO gcalsync.event AS e (owner, calendar_id, event_id, status, summary, description, location, "
+        "start_at, end_at, start_date, end_date, time_zone, recurrence, recurring_event_id, original_start_at, "
+        "original_start_date, ical_uid, sequence, event_type, transparency, visibility, organizer_email, "
+        "creator_email, html_link, created, updated, data, synced_at) "
+        "SELECT $1, $2, u.id, u.status, u.summary, u.description, u.location, u.start_at, u.end_at, u.start_date, "
+        "u.end_date, u.time_zone, "
+        "CASE WHEN u.recurrence IS NOT NULL THEN "
+        "  ARRAY(SELECT jsonb_array_elements_text(u.recurrence::jsonb)) END, "
+        "u.recurring_event_id, u.original_start_at, u.original_start_date, u.ical_uid, u.sequence, u.event_type, "
+        "u.transparency, u.visibility, u.organizer_email, u.creator_email, u.html_link, u.created, u.updated, "
+        "u.data::jsonb, now() "
+        "FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], "
+        "$9::timestamptz[], $10::date[], $11::date[], $12::text[], $13::text[], $14::text[], $15::timestamptz[], "
+        "$16::date[], $17::text[], $18::int4[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], "
+        "$24::text[], $25::timestamptz[], $26::timestamptz[], $27::text[]) "
+        "AS u(id, status, summary, description, location, start_at, end_at, start_date, end_date, time_zone, "
+        "recurrence, recurring_event_id, original_start_at, original_start_date, ical_uid, sequence, event_type, "
+        "transparency, visibility, organizer_email, creator_email, html_link, created, updated, data) ";
     static const char *const kUpsert =
         "INSERT INTO gcalsync.event AS e (owner, calendar_id, event_id, status, summary, description, location, "
         "start_at, end_at, start_date, end_date, time_zone, recurrence, recurring_event_id, original_start_at, "
@@ -584,15 +647,31 @@ bool SpiStore::write_events(const core::OwnerLink &link, const std::string &cale
             data.push_back(&e->data);
             (e->status == "cancelled" ? cancelled : upserted).push_back(e->event_id);
         }
-        if (n > 0)
-            spi.exec_prepared(kUpsert,
-                              {link.owner, calendar_id, arg(id), arg(status), arg(summary), arg(description),
-                               arg(location), arg(start_at), arg(end_at), date_arg(start_date), date_arg(end_date),
-                               arg(time_zone), arg(recurrence), arg(recurring_event_id), arg(original_start_at),
-                               date_arg(original_start_date), arg(ical_uid), arg(sequence), arg(event_type),
-                               arg(transparency), arg(visibility), arg(organizer_email), arg(creator_email),
-                               arg(html_link), arg(created), arg(updated), arg(data)},
-                              SPI_OK_INSERT);
+        const std::vector<SqlArg> args = {
+            link.owner, calendar_id, arg(id), arg(status), arg(summary), arg(description), arg(location),
+            arg(start_at), arg(end_at), date_arg(start_date), date_arg(end_date), arg(time_zone), arg(recurrence),
+            arg(recurring_event_id), arg(original_start_at), date_arg(original_start_date), arg(ical_uid),
+            arg(sequence), arg(event_type), arg(transparency), arg(visibility), arg(organizer_email),
+            arg(creator_email), arg(html_link), arg(created), arg(updated), arg(data)};
+        // A full listing usually brings rows the table does not have yet (a
+        // first sync): a plain INSERT saves ON CONFLICT's speculative
+        // insertion (a unique-index probe and an extra WAL record per row).
+        // If a row exists after all (a resync, an event that moved between
+        // pages), the savepoint undoes it and the upsert below runs.
+        bool inserted = false;
+        if (n > 0 && step.full) {
+            try {
+                Subtransaction sub;
+                spi.exec_prepared(kInsert, args, SPI_OK_INSERT);
+                sub.commit();
+                inserted = true;
+            } catch (const PgError &e) {
+                if (e.sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
+                    throw;
+            }
+        }
+        if (n > 0 && !inserted)
+            spi.exec_prepared(kUpsert, args, SPI_OK_INSERT);
         if (step.full && !step.next_sync_token.empty()) {
             uint64_t swept = spi.exec_prepared(
                 kSweep, {link.owner, calendar_id, params_of(core::Resource::Events)}, SPI_OK_UPDATE_RETURNING);
@@ -607,13 +686,14 @@ bool SpiStore::write_events(const core::OwnerLink &link, const std::string &cale
     return true;
 }
 
-void SpiStore::calendar_synced(const core::OwnerLink &link, const std::string &calendar_id, Micros next_at)
+void SpiStore::calendars_synced(const core::OwnerLink &link, const std::vector<core::CalendarDone> &calendars)
 {
-    static const char *const kSql =
-        "UPDATE gcalsync.calendar_sync SET last_sync_at = now(), next_sync_at = $3, failures = 0, "
-        "last_error = NULL WHERE owner = $1 AND calendar_id = $2";
-    run_alone("gcalsync: scheduling a calendar", kSql, {link.owner, calendar_id, time_arg(next_at)}, SPI_OK_UPDATE,
-              true);
+    Transaction xact("gcalsync: scheduling calendars");
+    {
+        Spi spi;
+        write_calendars_synced(spi, link, calendars);
+    }
+    xact.commit_schedule();
 }
 
 void SpiStore::calendar_gone(const core::OwnerLink &link, const std::string &calendar_id)
@@ -690,10 +770,6 @@ void SpiStore::owner_synced(const core::OwnerLink &link, bool list_synced, Micro
         "RETURNING o.requested_seq > $3";
     static const char *const kCalendarsDue =
         "UPDATE gcalsync.calendar_sync SET next_sync_at = now() WHERE owner = $1 AND enabled";
-    static const char *const kCalendarsSynced =
-        "UPDATE gcalsync.calendar_sync c SET last_sync_at = now(), next_sync_at = u.next_at, failures = 0, "
-        "last_error = NULL FROM unnest($2::text[], $3::timestamptz[]) AS u(id, next_at) "
-        "WHERE c.owner = $1 AND c.calendar_id = u.id";
     // A token moves only where it still is the one the check was made with
     // (a gcal_resync, gcal_link or unlink meanwhile reset or removed it), and
     // only for the link the round was made for.
@@ -724,15 +800,7 @@ void SpiStore::owner_synced(const core::OwnerLink &link, bool list_synced, Micro
                                         arg(from), arg(to)},
                               SPI_OK_UPDATE);
         }
-        if (!calendars.empty()) {
-            TextColumn ids;
-            TimeColumn next;
-            for (const auto &c : calendars) {
-                ids.push_back(&c.calendar_id);
-                next.push_back(c.next_at);
-            }
-            spi.exec_prepared(kCalendarsSynced, {link.owner, arg(ids), arg(next)}, SPI_OK_UPDATE);
-        }
+        write_calendars_synced(spi, link, calendars);
         bool owner_unchanged = !list_synced && link.state == core::OwnerState::Active && link.failures == 0;
         bool found = false, again = false;
         if (owner_unchanged) {

@@ -9,10 +9,11 @@ namespace gcal::pg {
 
 class SpiStore : public core::Store {
 public:
-    std::vector<core::OwnerLink> due_owners(std::size_t limit) override;
+    std::vector<core::OwnerLink> due_owners(std::size_t limit,
+                                            const std::function<bool(const std::string &)> &busy) override;
     std::optional<core::Micros> next_due() override;
     std::optional<core::Credentials> credentials() override;
-    std::vector<std::string> due_calendars(const core::OwnerLink &link, core::Micros due_by) override;
+    std::vector<core::DueCalendar> due_calendars(const core::OwnerLink &link, core::Micros due_by) override;
     core::Cursor cursor(const core::OwnerLink &link, core::Resource r, const std::string &calendar_id) override;
     void reset_cursor(const core::OwnerLink &link, core::Resource r, const std::string &calendar_id) override;
     bool write_calendar_list(const core::OwnerLink &link, const core::CalendarListPage &page,
@@ -20,8 +21,7 @@ public:
     bool write_calendar(const core::OwnerLink &link, const core::CalendarResource &calendar) override;
     bool write_events(const core::OwnerLink &link, const std::string &calendar_id,
                       const core::EventsPage &page, const core::PageStep &step) override;
-    void calendar_synced(const core::OwnerLink &link, const std::string &calendar_id,
-                         core::Micros next_at) override;
+    void calendars_synced(const core::OwnerLink &link, const std::vector<core::CalendarDone> &calendars) override;
     void calendar_gone(const core::OwnerLink &link, const std::string &calendar_id) override;
     void calendar_failed(const core::OwnerLink &link, const std::string &calendar_id,
                          const std::string &error, core::Micros retry_at) override;

@@ -96,13 +96,24 @@ core::HttpOptions http_options()
     return o;
 }
 
+class Worker;
+// The worker of this process while it exists (for stop_helper_at_exit).
+Worker *live_worker = nullptr;
+
 // Worker is the process's state: libcurl, the store, the engine.
 class Worker {
 public:
     Worker() : http_(http_options()), engine_(store_, http_, hooks())
     {
         engine_.configure(engine_config());
+        live_worker = this;
     }
+    ~Worker() { live_worker = nullptr; }
+    Worker(const Worker &) = delete;
+    Worker &operator=(const Worker &) = delete;
+
+    // stop_helper joins the HTTP client's helper thread (see stop_helper_at_exit).
+    void stop_helper() { http_.stop_helper(); }
 
     // check_signals handles SIGTERM (exits) and SIGHUP (reloads settings).
     void check_signals()
@@ -184,6 +195,15 @@ private:
     core::SyncEngine engine_;
 };
 
+// stop_helper_at_exit: a FATAL (SIGTERM, postmaster death) ends the process
+// through proc_exit without unwinding the stack, so ~Worker never runs; the
+// helper thread is joined here, before exit() runs static destructors.
+void stop_helper_at_exit(int, Datum)
+{
+    if (live_worker)
+        live_worker->stop_helper();
+}
+
 // wait_for_work sleeps on the latch until woken or until `next` (0: no timeout).
 void wait_for_work(Worker &worker, TimestampTz next)
 {
@@ -217,6 +237,7 @@ void worker_main(Datum)
     });
     CurlGlobal curl;
     Worker worker;
+    pg_guard([]() { before_shmem_exit(stop_helper_at_exit, 0); });
     MemoryContext loop_cxt = pg_guard([]() {
         return AllocSetContextCreate(TopMemoryContext, "gcalsync worker cycle", ALLOCSET_DEFAULT_SIZES);
     });

@@ -7,6 +7,9 @@ SELECT try($$SELECT gcalsync.boundary_selftest('bad_alloc')$$);
 SELECT try($$SELECT gcalsync.boundary_selftest('pg_error')$$);
 SELECT try($$SELECT gcalsync.boundary_selftest('spi_error')$$);
 SELECT try($$SELECT gcalsync.boundary_selftest('no_such_mode')$$);
+-- A savepoint made in C++ (Subtransaction, used by the worker's page writes):
+-- the failing statement is undone back to it, the rest stays (rows 1 and 3).
+SELECT gcalsync.boundary_selftest('subtransaction') AS rows_kept;
 -- Every C++ object created on the failing paths was destroyed.
 SELECT gcalsync.boundary_selftest('live') AS live_objects;
 
