@@ -209,8 +209,9 @@ private:
     void tidy();
     void start_round(const OwnerLink &link);
     void with_token(const RoundPtr &r, std::function<void(const RoundPtr &)> then);
-    // api_get fetches url; `prepare` (if any) runs on the helper thread on a
-    // 2xx response before `ok`; bulky marks a response of megabytes.
+    // api_get fetches url; `prepare` (if any) runs on the helper thread when the
+    // response is in (whatever its status), before `ok` or `on_error`; bulky
+    // marks a response of megabytes.
     void api_get(const RoundPtr &r, std::string url, BodyHandler ok, ErrorHandler on_error,
                  HttpClient::Prepare prepare = nullptr, bool bulky = false, bool retried_auth = false);
     void send(const RoundPtr &r, HttpRequest req, HttpClient::Callback done, HttpClient::Prepare prepare = nullptr);
