@@ -51,6 +51,9 @@ CREATE TABLE gcalsync.owner (
 COMMENT ON TABLE gcalsync.owner IS 'linked owners: refresh token, state and schedule; readable by the extension owner only';
 CREATE INDEX owner_next_sync_idx ON gcalsync.owner (next_sync_at)
     WHERE state IN ('pending', 'active', 'backoff');
+-- Owners with requested work (gcal_link, gcal_sync_now, ...) are served first.
+CREATE INDEX owner_requested_idx ON gcalsync.owner (next_sync_at)
+    WHERE requested_seq > completed_seq AND state IN ('pending', 'active', 'backoff');
 
 -- Per (owner, calendar): whether and when the calendar's events are synced.
 CREATE TABLE gcalsync.calendar_sync (

@@ -253,6 +253,28 @@ void HttpClient::pump(int wait_ms)
         curl_multi_poll(m, nullptr, 0, wait_ms, nullptr);
         curl_multi_perform(m, &still);
     }
+    collect_finished();
+    // One prepared response at a time: its callback may take a while (the
+    // worker writes a page), and meanwhile the transfers it made room for
+    // should already be running, the running ones reading their sockets, and
+    // the finished ones on their way to the helper thread.
+    while (offload_->drain(1) > 0) {
+        start_queued();
+        curl_multi_perform(m, &still);
+        collect_finished();
+    }
+    // The callbacks usually queue the next request (the next page, the
+    // calendars of a list): start it now, not after the caller's next wait.
+    if (!queue_.empty()) {
+        start_queued();
+        curl_multi_perform(m, &still);
+    }
+}
+
+// collect_finished finishes every transfer libcurl reports done.
+void HttpClient::collect_finished()
+{
+    auto *m = static_cast<CURLM *>(multi_);
     int left = 0;
     while (CURLMsg *msg = curl_multi_info_read(m, &left)) {
         if (msg->msg != CURLMSG_DONE)
@@ -260,19 +282,6 @@ void HttpClient::pump(int wait_ms)
         Transfer *raw = nullptr;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char **>(&raw));
         finish(raw, msg->data.result);
-    }
-    // One prepared response at a time: its callback may take a while (the
-    // worker writes a page), and meanwhile the transfers it made room for
-    // should already be running, and the running ones reading their sockets.
-    while (offload_->drain(1) > 0) {
-        start_queued();
-        curl_multi_perform(m, &still);
-    }
-    // The callbacks usually queue the next request (the next page, the
-    // calendars of a list): start it now, not after the caller's next wait.
-    if (!queue_.empty()) {
-        start_queued();
-        curl_multi_perform(m, &still);
     }
 }
 

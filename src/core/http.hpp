@@ -52,8 +52,9 @@ struct HttpOptions {
     // pages of incremental ones): they, not the number of connections, bound
     // the worker's memory. As many run as bulky_budget_bytes allows for pages
     // the size of the largest lately seen (body and what it is parsed into,
-    // about 2.5 times the body), at least 1 and at most max_bulky. Other
-    // requests are not held back by it.
+    // about 2.5 times the body), at least 1 and at most max_bulky; the page
+    // whose callback runs (being written) is not counted. Other requests are
+    // not held back by it.
     int max_bulky = 6;
     std::size_t bulky_budget_bytes = std::size_t(48) << 20;
 };
@@ -67,7 +68,8 @@ public:
     using Callback = std::function<void(HttpResponse &&)>;
     // Prepare runs on the helper thread (core/offload.hpp) between the end of
     // a transfer and its callback, for every outcome (also status 0 and error
-    // statuses): parsing a body there keeps the main thread free for
+    // statuses) except a 2xx body that could not be decoded (then the callback
+    // sees status 0 with the reason): parsing a body there keeps the main thread free for
     // PostgreSQL. It must not call PostgreSQL; if it throws, the callback
     // sees a failed transfer (status 0) with the reason.
     using Prepare = std::function<void(HttpResponse &)>;
@@ -113,6 +115,7 @@ public:
 private:
     void start_queued();
     void finish(Transfer *t, int curl_code);
+    void collect_finished();
 
     HttpOptions options_;
     Gate gate_;
@@ -121,7 +124,9 @@ private:
     std::vector<std::unique_ptr<Transfer>> active_;
     std::size_t running_ = 0;
     int bulky_held_ = 0;  // bulky responses downloading or being prepared
-    double bulky_size_ = 0;  // bytes of the largest bulky body lately (decays by 10 % per body)
+    // Bytes of the largest bulky body lately (decays by 10 % per body); until
+    // one was seen, a guess of 4 MB (2,500 events of 1.6 kB).
+    double bulky_size_ = 4 << 20;
     int bulky_allowed() const;
     std::unique_ptr<Offload> offload_;  // after multi_: its thread wakes multi_
 };

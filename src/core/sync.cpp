@@ -152,15 +152,16 @@ void SyncEngine::run()
 
 // tidy forgets what no longer matters: idle pacing windows, round starts too
 // old to hold anyone back, channel stops tried (they are tried again), and
-// access tokens of owners no longer linked (which would otherwise pile up).
+// expired access tokens (also those of owners no longer linked, which would
+// otherwise pile up).
 void SyncEngine::tidy()
 {
     pacer_.forget_idle(now());
     for (auto it = last_start_.begin(); it != last_start_.end();)
         it = now() - it->second.at >= kMinRoundGap ? last_start_.erase(it) : std::next(it);
     stop_tried_.clear();
-    if (tokens_.size() > 10000)
-        tokens_.clear();
+    for (auto it = tokens_.begin(); it != tokens_.end();)
+        it = it->second.expires_at <= now() ? tokens_.erase(it) : std::next(it);
 }
 
 void SyncEngine::start_due_owners()

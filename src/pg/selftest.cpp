@@ -26,9 +26,10 @@ struct Tracker {
 //   spi_error      failing SQL inside an open SPI connection -> ERROR 42P01
 //   bad_alloc      std::bad_alloc -> ERROR 53200
 //   subtransaction a failing statement inside a Subtransaction is rolled back
-//                  to it and the same SPI connection goes on: of the rows 1,
-//                  then 2 and a duplicate 1 (rolled back), then 3 (committed
-//                  savepoint), returns how many are there (2)
+//                  to it and the same SPI connection and prepared plan go on:
+//                  of the rows 1, then 2 and a duplicate 1 (rolled back), then
+//                  -1 and a division by zero (rolled back, error passed on),
+//                  then 3 (committed savepoint), returns how many are there (2)
 //   ok             returns 42 through a guarded call
 //   live           returns the number of Tracker objects alive (0 after errors)
 GCAL_FUNCTION(gcal_boundary_selftest)
@@ -60,19 +61,33 @@ GCAL_FUNCTION(gcal_boundary_selftest)
         spi.exec("CREATE TEMP TABLE IF NOT EXISTS gcal_selftest_sub (v int PRIMARY KEY)");
         spi.exec("TRUNCATE gcal_selftest_sub");
         spi.exec("INSERT INTO gcal_selftest_sub VALUES (1)");
+        // A plan prepared inside the savepoint that fails stays usable after it.
+        static const char *const kInsert = "INSERT INTO gcal_selftest_sub VALUES ($1)";
         try {
             Subtransaction sub;
             Tracker inner;
-            spi.exec("INSERT INTO gcal_selftest_sub VALUES (2)");
-            spi.exec("INSERT INTO gcal_selftest_sub VALUES (1)");  // unique violation
+            spi.exec_prepared(kInsert, {int64_t(2)}, SPI_OK_INSERT);
+            spi.exec_prepared(kInsert, {int64_t(1)}, SPI_OK_INSERT);  // unique violation
             sub.commit();
         } catch (const PgError &e) {
             if (e.sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
                 throw;
         }
+        // Another error inside a savepoint still reaches the caller (after the rollback).
+        bool other_error = false;
+        try {
+            Subtransaction sub;
+            spi.exec_prepared(kInsert, {int64_t(-1)}, SPI_OK_INSERT);
+            spi.exec("SELECT 1 / 0");
+            sub.commit();
+        } catch (const PgError &e) {
+            other_error = e.sqlerrcode == ERRCODE_DIVISION_BY_ZERO;
+        }
+        if (!other_error)
+            throw std::runtime_error("an error inside a savepoint was lost");
         {
             Subtransaction sub;
-            spi.exec("INSERT INTO gcal_selftest_sub VALUES (3)");
+            spi.exec_prepared(kInsert, {int64_t(3)}, SPI_OK_INSERT);
             sub.commit();
         }
         spi.exec("SELECT count(*)::int8 FROM gcal_selftest_sub WHERE v IN (1, 3)");

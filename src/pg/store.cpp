@@ -266,19 +266,24 @@ std::vector<core::OwnerLink> SpiStore::due_owners(std::size_t limit,
                                                   const std::function<bool(const std::string &)> &busy)
 {
     static const char *const kSql =
-        // Both halves walk a partial index on next_sync_at and read only rows
-        // that are due: the cost grows with what is due, not with the number
-        // of owners. (Calendars of owners that are not active, e.g. revoked,
-        // stay "due" and are read and discarded each time.) Owners with work
-        // requested (gcal_sync_now, gcal_link, ...) come first, then the most
-        // overdue.
+        // Owners with work requested (gcal_sync_now, gcal_link, ...), then the
+        // most overdue owners, then owners with a calendar due: each part walks
+        // a partial index on next_sync_at and stops after $1 rows (the
+        // calendars' after 4 x $1), so the cost does not grow with the number
+        // of owners or of what is due. (Calendars of owners that are not
+        // active, e.g. revoked, stay "due" and are read and discarded.)
         "WITH due AS ("
         "  (SELECT owner FROM gcalsync.owner WHERE state IN ('pending', 'active', 'backoff') "
-        "   AND next_sync_at <= now() ORDER BY requested_seq > completed_seq DESC, next_sync_at LIMIT $1) "
+        "   AND requested_seq > completed_seq AND next_sync_at <= now() ORDER BY next_sync_at LIMIT $1) "
         "  UNION "
-        "  (SELECT c.owner FROM gcalsync.calendar_sync c WHERE c.enabled AND c.next_sync_at <= now() "
-        "   AND EXISTS (SELECT 1 FROM gcalsync.owner a WHERE a.owner = c.owner AND a.state = 'active') "
-        "   GROUP BY c.owner ORDER BY min(c.next_sync_at) LIMIT $1)) "
+        "  (SELECT owner FROM gcalsync.owner WHERE state IN ('pending', 'active', 'backoff') "
+        "   AND next_sync_at <= now() ORDER BY next_sync_at LIMIT $1) "
+        "  UNION "
+        "  (SELECT owner FROM (SELECT c.owner, c.next_sync_at FROM gcalsync.calendar_sync c "
+        "     WHERE c.enabled AND c.next_sync_at <= now() "
+        "     AND EXISTS (SELECT 1 FROM gcalsync.owner a WHERE a.owner = c.owner AND a.state = 'active') "
+        "     ORDER BY c.next_sync_at LIMIT $1 * 4) AS cal "
+        "   GROUP BY owner ORDER BY min(next_sync_at) LIMIT $1)) "
         "SELECT o.owner, o.generation, o.refresh_token, o.state, o.failures, o.requested_seq, "
         "       o.next_sync_at <= now(), o.resync_requested_at "
         "FROM due JOIN gcalsync.owner o USING (owner) "
@@ -658,8 +663,12 @@ bool SpiStore::write_events(const core::OwnerLink &link, const std::string &cale
         // insertion (a unique-index probe and an extra WAL record per row).
         // If a row exists after all (a resync, an event that moved between
         // pages), the savepoint undoes it and the upsert below runs.
+        // (After a conflict, the rest of that listing goes straight to the upsert.)
+        std::string listing = link.owner + '\x1f' + calendar_id;
+        if (step.first)
+            upsert_listings_.erase(listing);
         bool inserted = false;
-        if (n > 0 && step.full) {
+        if (n > 0 && step.full && !upsert_listings_.count(listing)) {
             try {
                 Subtransaction sub;
                 spi.exec_prepared(kInsert, args, SPI_OK_INSERT);
@@ -668,8 +677,11 @@ bool SpiStore::write_events(const core::OwnerLink &link, const std::string &cale
             } catch (const PgError &e) {
                 if (e.sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
                     throw;
+                upsert_listings_.insert(listing);
             }
         }
+        if (!step.next_sync_token.empty())
+            upsert_listings_.erase(listing);
         if (n > 0 && !inserted)
             spi.exec_prepared(kUpsert, args, SPI_OK_INSERT);
         if (step.full && !step.next_sync_token.empty()) {

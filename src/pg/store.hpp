@@ -3,6 +3,8 @@
 // page or sync token, and its NOTIFY.
 #pragma once
 
+#include <unordered_set>
+
 #include "pg/spi.hpp"
 
 namespace gcal::pg {
@@ -42,6 +44,11 @@ public:
     // prune_changes deletes change-feed entries older than the retention and
     // records the highest pruned sequence number; returns the count.
     uint64_t prune_changes(int retention_s);
+
+private:
+    // Full listings (owner \x1f calendar) whose page met a row that already
+    // existed: their later pages go straight to the upsert (see write_events).
+    std::unordered_set<std::string> upsert_listings_;
 };
 
 // Conversions between Unix microseconds (src/core) and PostgreSQL's epoch.

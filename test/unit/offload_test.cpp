@@ -130,6 +130,37 @@ TEST(Offload, InlineModeGivesTheSameResults)
     EXPECT_FALSE(failed);
 }
 
+TEST(Offload, DrainTakesAtMostItsLimit)
+{
+    Offload o(nullptr);
+    int thens = 0;
+    for (int i = 0; i < 3; i++)
+        o.run([]() {}, [&](std::exception_ptr) { thens++; });
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (o.pending() > 0 && thens == 0 && std::chrono::steady_clock::now() < deadline) {
+        if (o.drain(1) == 1)
+            EXPECT_EQ(thens, 1);  // one at a time
+        else
+            std::this_thread::yield();
+    }
+    EXPECT_EQ(drain_until(o, 2), 2u);
+    EXPECT_EQ(thens, 3);
+    EXPECT_EQ(o.drain(5), 0u);
+}
+
+TEST(Offload, AfterStopJobsRunInline)
+{
+    Offload o(nullptr);
+    ASSERT_TRUE(o.threaded());
+    o.stop();
+    o.stop();  // idempotent
+    EXPECT_FALSE(o.threaded());
+    std::thread::id where;
+    o.run([&]() { where = std::this_thread::get_id(); }, nullptr);
+    EXPECT_EQ(where, std::this_thread::get_id());
+    EXPECT_EQ(o.drain(), 1u);
+}
+
 TEST(Offload, DestructionWithQueuedWorkJoinsCleanly)
 {
     std::atomic<int> ran{0};
