@@ -5,6 +5,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 
@@ -249,7 +250,7 @@ void HttpClient::pump(int wait_ms)
     curl_multi_perform(m, &still);
     // Without transfers, curl_multi_poll still sleeps until the helper
     // thread's curl_multi_wakeup: a prepared response is ready.
-    if ((still > 0 || offload_->pending() > 0) && wait_ms > 0) {
+    if ((still > 0 || offload_->pending() > 0) && wait_ms > 0 && !offload_->ready()) {
         curl_multi_poll(m, nullptr, 0, wait_ms, nullptr);
         curl_multi_perform(m, &still);
     }
@@ -258,10 +259,16 @@ void HttpClient::pump(int wait_ms)
     // worker writes a page), and meanwhile the transfers it made room for
     // should already be running, the running ones reading their sockets, and
     // the finished ones on their way to the helper thread.
+    // (For at most 50 ms, so the caller still looks at its schedule and
+    // signals while a long sync keeps the helper thread busy; what is left
+    // is drained on the next pump, which then does not wait.)
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
     while (offload_->drain(1) > 0) {
         start_queued();
         curl_multi_perform(m, &still);
         collect_finished();
+        if (std::chrono::steady_clock::now() >= until)
+            break;
     }
     // The callbacks usually queue the next request (the next page, the
     // calendars of a list): start it now, not after the caller's next wait.

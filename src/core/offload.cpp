@@ -130,6 +130,12 @@ std::size_t Offload::drain(std::size_t limit)
     return n;
 }
 
+bool Offload::ready() const
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    return !done_.empty();
+}
+
 std::size_t Offload::pending() const
 {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -55,6 +55,8 @@ public:
     std::size_t drain(std::size_t limit = SIZE_MAX);
     // pending counts jobs queued, running or finished but not drained.
     std::size_t pending() const;
+    // ready: some finished job waits for drain().
+    bool ready() const;
     bool threaded() const { return thread_.joinable(); }
     // stop ends the helper thread after the job it runs (idempotent). Jobs
     // queued later run inline.

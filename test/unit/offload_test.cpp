@@ -145,6 +145,7 @@ TEST(Offload, DrainTakesAtMostItsLimit)
     }
     EXPECT_EQ(drain_until(o, 2), 2u);
     EXPECT_EQ(thens, 3);
+    EXPECT_FALSE(o.ready());
     EXPECT_EQ(o.drain(5), 0u);
 }
 
