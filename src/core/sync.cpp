@@ -420,11 +420,10 @@ void SyncEngine::list_page(const std::shared_ptr<Listing> &l)
             PageStep step;
             step.full = l->cursor.sync_token.empty();
             step.first = l->first;
-            const char *what = lists ? "calendar list page" : "events page";
+            std::string what = lists ? std::string("calendar list page")
+                                     : "events page of calendar \"" + l->calendar_id + "\"";
             if (lists ? !parsed->list : !parsed->events) {
-                fail(r, OwnerState::Backoff,
-                     lists ? "malformed calendar list page: " + parsed->error
-                           : "malformed events page of calendar \"" + l->calendar_id + "\": " + parsed->error);
+                fail(r, OwnerState::Backoff, "malformed " + what + ": " + parsed->error);
                 return;
             }
             const OptText &next_page = lists ? parsed->list->next_page_token : parsed->events->next_page_token;
@@ -432,10 +431,7 @@ void SyncEngine::list_page(const std::shared_ptr<Listing> &l)
             step.next_page_token = next_page.value_or("");
             step.next_sync_token = next_sync.value_or("");
             if (step.next_page_token.empty() && step.next_sync_token.empty()) {
-                fail(r, OwnerState::Backoff,
-                     lists ? std::string(what) + " has neither nextPageToken nor nextSyncToken"
-                           : "events page of calendar \"" + l->calendar_id +
-                                 "\" has neither nextPageToken nor nextSyncToken");
+                fail(r, OwnerState::Backoff, what + " has neither nextPageToken nor nextSyncToken");
                 return;
             }
             // An incremental check that found nothing writes no page: only

@@ -532,48 +532,35 @@ bool SpiStore::write_calendar(const core::OwnerLink &link, const core::CalendarR
     return true;
 }
 
+// The events INSERT of a page, without and (kUpsert) with ON CONFLICT (one
+// text: a string literal macro, because exec_prepared keys plans by address).
+#define GCAL_EVENTS_INSERT \
+    "INSERT INTO gcalsync.event AS e (owner, calendar_id, event_id, status, summary, description, location, " \
+    "start_at, end_at, start_date, end_date, time_zone, recurrence, recurring_event_id, original_start_at, " \
+    "original_start_date, ical_uid, sequence, event_type, transparency, visibility, organizer_email, " \
+    "creator_email, html_link, created, updated, data, synced_at) " \
+    "SELECT $1, $2, u.id, u.status, u.summary, u.description, u.location, u.start_at, u.end_at, u.start_date, " \
+    "u.end_date, u.time_zone, " \
+    "CASE WHEN u.recurrence IS NOT NULL THEN " \
+    "  ARRAY(SELECT jsonb_array_elements_text(u.recurrence::jsonb)) END, " \
+    "u.recurring_event_id, u.original_start_at, u.original_start_date, u.ical_uid, u.sequence, u.event_type, " \
+    "u.transparency, u.visibility, u.organizer_email, u.creator_email, u.html_link, u.created, u.updated, " \
+    "u.data::jsonb, now() " \
+    "FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], " \
+    "$9::timestamptz[], $10::date[], $11::date[], $12::text[], $13::text[], $14::text[], $15::timestamptz[], " \
+    "$16::date[], $17::text[], $18::int4[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], " \
+    "$24::text[], $25::timestamptz[], $26::timestamptz[], $27::text[]) " \
+    "AS u(id, status, summary, description, location, start_at, end_at, start_date, end_date, time_zone, " \
+    "recurrence, recurring_event_id, original_start_at, original_start_date, ical_uid, sequence, event_type, " \
+    "transparency, visibility, organizer_email, creator_email, html_link, created, updated, data) "
+
 bool SpiStore::write_events(const core::OwnerLink &link, const std::string &calendar_id,
                             const core::EventsPage &page, const core::PageStep &step)
 {
     // kInsert is kUpsert without ON CONFLICT (see below).
-    static const char *const kInsert =
-        "INSERT INTO gcalsync.event AS e (owner, calendar_id, event_id, status, summary, description, location, "
-        "start_at, end_at, start_date, end_date, time_zone, recurrence, recurring_event_id, original_start_at, "
-        "original_start_date, ical_uid, sequence, event_type, transparency, visibility, organizer_email, "
-        "creator_email, html_link, created, updated, data, synced_at) "
-        "SELECT $1, $2, u.id, u.status, u.summary, u.description, u.location, u.start_at, u.end_at, u.start_date, "
-        "u.end_date, u.time_zone, "
-        "CASE WHEN u.recurrence IS NOT NULL THEN "
-        "  ARRAY(SELECT jsonb_array_elements_text(u.recurrence::jsonb)) END, "
-        "u.recurring_event_id, u.original_start_at, u.original_start_date, u.ical_uid, u.sequence, u.event_type, "
-        "u.transparency, u.visibility, u.organizer_email, u.creator_email, u.html_link, u.created, u.updated, "
-        "u.data::jsonb, now() "
-        "FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], "
-        "$9::timestamptz[], $10::date[], $11::date[], $12::text[], $13::text[], $14::text[], $15::timestamptz[], "
-        "$16::date[], $17::text[], $18::int4[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], "
-        "$24::text[], $25::timestamptz[], $26::timestamptz[], $27::text[]) "
-        "AS u(id, status, summary, description, location, start_at, end_at, start_date, end_date, time_zone, "
-        "recurrence, recurring_event_id, original_start_at, original_start_date, ical_uid, sequence, event_type, "
-        "transparency, visibility, organizer_email, creator_email, html_link, created, updated, data) ";
+    static const char *const kInsert = GCAL_EVENTS_INSERT;
     static const char *const kUpsert =
-        "INSERT INTO gcalsync.event AS e (owner, calendar_id, event_id, status, summary, description, location, "
-        "start_at, end_at, start_date, end_date, time_zone, recurrence, recurring_event_id, original_start_at, "
-        "original_start_date, ical_uid, sequence, event_type, transparency, visibility, organizer_email, "
-        "creator_email, html_link, created, updated, data, synced_at) "
-        "SELECT $1, $2, u.id, u.status, u.summary, u.description, u.location, u.start_at, u.end_at, u.start_date, "
-        "u.end_date, u.time_zone, "
-        "CASE WHEN u.recurrence IS NOT NULL THEN "
-        "  ARRAY(SELECT jsonb_array_elements_text(u.recurrence::jsonb)) END, "
-        "u.recurring_event_id, u.original_start_at, u.original_start_date, u.ical_uid, u.sequence, u.event_type, "
-        "u.transparency, u.visibility, u.organizer_email, u.creator_email, u.html_link, u.created, u.updated, "
-        "u.data::jsonb, now() "
-        "FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], "
-        "$9::timestamptz[], $10::date[], $11::date[], $12::text[], $13::text[], $14::text[], $15::timestamptz[], "
-        "$16::date[], $17::text[], $18::int4[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], "
-        "$24::text[], $25::timestamptz[], $26::timestamptz[], $27::text[]) "
-        "AS u(id, status, summary, description, location, start_at, end_at, start_date, end_date, time_zone, "
-        "recurrence, recurring_event_id, original_start_at, original_start_date, ical_uid, sequence, event_type, "
-        "transparency, visibility, organizer_email, creator_email, html_link, created, updated, data) "
+        GCAL_EVENTS_INSERT
         "ON CONFLICT (owner, calendar_id, event_id) DO UPDATE SET status = excluded.status, "
         "summary = excluded.summary, description = excluded.description, location = excluded.location, "
         "start_at = excluded.start_at, end_at = excluded.end_at, start_date = excluded.start_date, "
@@ -698,6 +685,8 @@ bool SpiStore::write_events(const core::OwnerLink &link, const std::string &cale
     return true;
 }
 
+#undef GCAL_EVENTS_INSERT
+
 void SpiStore::calendars_synced(const core::OwnerLink &link, const std::vector<core::CalendarDone> &calendars)
 {
     Transaction xact("gcalsync: scheduling calendars");
@@ -797,40 +786,36 @@ void SpiStore::owner_synced(const core::OwnerLink &link, bool list_synced, Micro
         Spi spi;
         if (!tokens.empty()) {
             std::vector<std::string> kinds;
+            kinds.reserve(tokens.size());  // no reallocation: `kind` points into it
             TextColumn kind, calendar, params, from, to;
             for (const auto &t : tokens) {
-                kind.push_back(nullptr);  // filled below, once kinds stops growing
                 kinds.push_back(kind_of(t.kind));
+                kind.push_back(&kinds.back());
                 calendar.push_back(&t.calendar_id);
                 params.push_back(&params_of(t.kind));
                 from.push_back(&t.from);
                 to.push_back(&t.to);
             }
-            for (std::size_t i = 0; i < kinds.size(); i++)
-                kind[i] = &kinds[i];
             spi.exec_prepared(kTokens, {link.owner, link.generation, arg(kind), arg(calendar), arg(params),
                                         arg(from), arg(to)},
                               SPI_OK_UPDATE);
         }
         write_calendars_synced(spi, link, calendars);
-        bool owner_unchanged = !list_synced && link.state == core::OwnerState::Active && link.failures == 0;
-        bool found = false, again = false;
-        if (owner_unchanged) {
+        bool was_active = link.state == core::OwnerState::Active && link.failures == 0;
+        bool again = false;  // work was requested during the round
+        if (!list_synced && was_active) {
             // only the calendars' schedule moved
-        } else if (list_synced && link.state == core::OwnerState::Active && link.failures == 0 &&
-            spi.exec_prepared(kSchedule, {link.owner, link.generation, link.requested_seq, time_arg(next_at)},
-                              SPI_OK_UPDATE_RETURNING) > 0) {
-            found = true;
+        } else if (list_synced && was_active &&
+                   spi.exec_prepared(kSchedule, {link.owner, link.generation, link.requested_seq, time_arg(next_at)},
+                                     SPI_OK_UPDATE_RETURNING) > 0) {
             again = spi.get_bool(0, 0).value_or(false);
         } else if (spi.exec_prepared(kSql,
                                      {link.owner, link.generation, list_synced, time_arg(next_at), link.requested_seq},
                                      SPI_OK_UPDATE_RETURNING) > 0) {
-            found = true;
-            std::string old = spi.get_text(0, 0).value_or("");
+            announce_state(link.owner, spi.get_text(0, 0).value_or(""), "active");
             again = spi.get_bool(0, 1).value_or(false);
-            announce_state(link.owner, old, "active");
         }
-        if (found && again && list_synced)
+        if (again && list_synced)
             spi.exec_prepared(kCalendarsDue, {link.owner}, SPI_OK_UPDATE);
     }
     xact.commit_schedule();

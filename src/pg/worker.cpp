@@ -200,8 +200,13 @@ private:
 // helper thread is joined here, before exit() runs static destructors.
 void stop_helper_at_exit(int, Datum)
 {
-    if (live_worker)
-        live_worker->stop_helper();
+    try {
+        if (live_worker)
+            live_worker->stop_helper();
+    } catch (...) {
+        // (std::thread::join failing): the process is exiting anyway, and no
+        // exception may reach PostgreSQL's exit path.
+    }
 }
 
 // wait_for_work sleeps on the latch until woken or until `next` (0: no timeout).
