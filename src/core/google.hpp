@@ -51,7 +51,7 @@ struct QueryParam {
 // with_query appends "?a=1&b=2" (percent-encoded) to a URL; no '?' if empty.
 std::string with_query(std::string url, const std::vector<QueryParam> &params);
 
-// The fixed request parameters gcalsync syncs with (DESIGN.md §5). Sync tokens
+// The fixed request parameters gcalsync syncs with (README: How syncing works). Sync tokens
 // are only valid for the same parameters, so they are stored together with
 // params_key() of these lists.
 std::vector<QueryParam> calendar_list_params();  // showDeleted=true, showHidden=true, maxResults=250

@@ -1,4 +1,4 @@
-// notify.hpp — the JSON payload of `NOTIFY gcalsync` (DESIGN.md §4).
+// notify.hpp — the JSON payload of `NOTIFY gcalsync` (README: Notifications).
 //
 // PostgreSQL refuses payloads of 8000 bytes or more, and a refused NOTIFY would
 // fail the transaction that wrote the rows. So the payload is built to fit:

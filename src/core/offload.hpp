@@ -3,8 +3,8 @@
 // The worker is one PostgreSQL backend: everything that touches PostgreSQL
 // (SPI, palloc, elog, latches) runs on its main thread. Parsing a 3 MB page of
 // events does not, so it runs here, on the machine's other core, while the
-// main thread writes the previous page (DESIGN.md §6: "HTTP and JSON work
-// overlapped with writing, and both cores used").
+// main thread writes the previous page: HTTP and JSON work overlap writing,
+// and both cores of a small machine are used.
 //
 // Rules of the helper thread, enforced by this class:
 //   - it runs only the jobs given to run(), which must not call PostgreSQL;

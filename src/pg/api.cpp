@@ -1,4 +1,4 @@
-// api.cpp — the SQL API of DESIGN.md §2: gcal_set_client, gcal_link,
+// api.cpp — the SQL API (README: SQL API): gcal_set_client, gcal_link,
 // gcal_refresh, gcal_unlink, gcal_resync. Every bad input is refused with an
 // SQLSTATE before anything is changed; secrets never appear in messages.
 #include "pg/module.hpp"

@@ -10,7 +10,7 @@ extern "C" {
 
 namespace gcal::pg {
 
-// Settings (GUCs, DESIGN.md §1). Defined in settings.cpp.
+// Settings (GUCs, README: Configuration). Defined in settings.cpp.
 extern char *database_name;
 extern char *google_api_url;
 extern char *google_token_url;

@@ -1,4 +1,4 @@
-// settings.cpp — the GUCs of DESIGN.md §1 and their validation.
+// settings.cpp — the GUCs (README: Configuration) and their validation.
 #include <cctype>
 
 #include "pg/module.hpp"

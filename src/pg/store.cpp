@@ -1,4 +1,4 @@
-// store.cpp — SpiStore: how synced data reaches the tables (DESIGN.md §3–§5).
+// store.cpp — SpiStore: how synced data reaches the tables (README: Tables, How syncing works).
 //
 // Each page write runs in its own transaction and first locks the owner's row
 // (FOR SHARE) and checks the link generation, so a page fetched before a

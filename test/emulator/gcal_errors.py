@@ -1,7 +1,7 @@
 """Google's error bodies, exactly as documented, and the ApiError that carries them.
 
 Every error the emulator answers with comes from here, so the wording and shape of
-Google's documented bodies live in one place (see shared/reference/google-calendar-api.md).
+Google's documented bodies live in one place (see docs/google-calendar-api.md).
 The fault presets reuse the same bodies so a test can inject "what Google sends".
 """
 

@@ -4,7 +4,7 @@ CREATE EXTENSION gcalsync;
 
 SELECT extname, extversion, extrelocatable FROM pg_extension WHERE extname = 'gcalsync';
 
--- Data tables: exactly the columns of DESIGN.md §3, in order, with types.
+-- Data tables: exactly the columns of the contract (README: Tables), in order, with types.
 SELECT table_name, string_agg(column_name || ' ' || data_type || CASE WHEN is_nullable = 'NO' THEN ' not null' ELSE '' END, ', ' ORDER BY ordinal_position)
   FROM information_schema.columns
  WHERE table_schema = 'gcalsync' AND table_name IN ('calendar_list', 'calendar', 'event', 'status')
