@@ -14,6 +14,7 @@ extern "C" {
 
 #include "pg/changes.hpp"
 #include "pg/secrets.hpp"
+#include "pg/statements.hpp"
 #include "pg/store.hpp"
 
 namespace gcal::pg {
@@ -102,10 +103,7 @@ void warn_if_other_database()
 // token that cannot be opened (lost key) leaves the channel to expire.
 void queue_channel_stops(Spi &spi, const std::string &owner)
 {
-    uint64_t n = spi.exec("SELECT c.channel_id, c.resource_id, o.refresh_token "
-                          "FROM gcalsync.channel c JOIN gcalsync.owner o USING (owner) "
-                          "WHERE c.owner = $1 AND c.resource_id IS NOT NULL",
-                          {owner}, SPI_OK_SELECT);
+    uint64_t n = spi.run(sql::kOwnerChannels, {owner});
     std::vector<std::array<std::string, 3>> stops;
     for (uint64_t i = 0; i < n; i++)
         stops.push_back({spi.get_text(i, 0).value_or(""), spi.get_text(i, 1).value_or(""),
@@ -115,11 +113,9 @@ void queue_channel_stops(Spi &spi, const std::string &owner)
         if (!token)
             continue;
         std::string resealed = seal_secret(*token, core::channel_stop_aad(channel_id));
-        spi.exec("INSERT INTO gcalsync.channel_stop (channel_id, resource_id, refresh_token) "
-                 "VALUES ($1, $2, $3) ON CONFLICT (channel_id) DO NOTHING",
-                 {channel_id, resource_id, bytea_arg(resealed)}, SPI_OK_INSERT);
+        spi.run(sql::kStopChannel, {channel_id, resource_id, bytea_arg(resealed)});
     }
-    spi.exec("DELETE FROM gcalsync.channel WHERE owner = $1", {owner}, SPI_OK_DELETE);
+    spi.run(sql::kDeleteOwnerChannels, {owner});
 }
 
 }  // namespace
@@ -132,14 +128,8 @@ GCAL_FUNCTION(gcal_set_client)
     std::string secret = secret_arg(fcinfo, 1, "client secret", core::kMaxClientFieldBytes);
     std::string sealed = seal_secret(secret, core::client_secret_aad(id));
     Spi spi;
-    spi.exec("INSERT INTO gcalsync.client (singleton, client_id, client_secret) VALUES (true, $1, $2) "
-             "ON CONFLICT (singleton) DO UPDATE SET client_id = excluded.client_id, "
-             "client_secret = excluded.client_secret, updated_at = now()",
-             {id, bytea_arg(sealed)}, SPI_OK_INSERT);
-    spi.exec("UPDATE gcalsync.owner SET state = CASE WHEN last_sync_at IS NULL THEN 'pending' ELSE 'active' END, "
-             "last_error = NULL, last_error_at = NULL, failures = 0, next_sync_at = now() "
-             "WHERE state = 'error'",
-             {}, SPI_OK_UPDATE);
+    spi.run(sql::kSetClient, {id, bytea_arg(sealed)});
+    spi.run(sql::kRetryFailedOwners);
     wake_worker_at_commit();
     PG_RETURN_VOID();
 }
@@ -152,25 +142,15 @@ GCAL_FUNCTION(gcal_link)
     std::string owner = owner_arg(fcinfo, 0);
     std::string token = secret_arg(fcinfo, 1, "refresh token", core::kMaxTokenBytes);
     Spi spi;
-    if (spi.exec("SELECT 1 FROM gcalsync.client", {}, SPI_OK_SELECT) == 0)
+    if (spi.run(sql::kClientExists) == 0)
         throw UserError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "OAuth client is not configured", {},
                         "Call gcal_set_client(client_id, client_secret) first.");
     warn_if_other_database();
     std::string sealed = seal_secret(token, core::refresh_token_aad(owner));
     queue_channel_stops(spi, owner);
-    spi.exec("INSERT INTO gcalsync.owner AS o (owner, refresh_token) VALUES ($1, $2) "
-             "ON CONFLICT (owner) DO UPDATE SET refresh_token = excluded.refresh_token, "
-             "generation = nextval('gcalsync.link_generation'), state = 'pending', "
-             "last_error = NULL, last_error_at = NULL, failures = 0, linked_at = now(), "
-             "last_sync_at = NULL, next_sync_at = now(), resync_requested_at = now(), "
-             "requested_seq = o.requested_seq + 1",
-             {owner, bytea_arg(sealed)}, SPI_OK_INSERT);
-    spi.exec("UPDATE gcalsync.sync_token SET sync_token = NULL, page_token = NULL, "
-             "full_sync_started_at = NULL, updated_at = now() WHERE owner = $1",
-             {owner}, SPI_OK_UPDATE);
-    spi.exec("UPDATE gcalsync.calendar_sync SET failures = 0, last_error = NULL, next_sync_at = now() "
-             "WHERE owner = $1",
-             {owner}, SPI_OK_UPDATE);
+    spi.run(sql::kLinkOwner, {owner, bytea_arg(sealed)});
+    spi.run(sql::kForgetOwnerTokens, {owner});
+    spi.run(sql::kResetOwnerCalendars, {owner});
     announce(owner, "state", "pending");
     wake_worker_at_commit();
     PG_RETURN_VOID();
@@ -184,22 +164,15 @@ GCAL_FUNCTION(gcal_refresh)
     std::string token = secret_arg(fcinfo, 1, "refresh token", core::kMaxTokenBytes);
     Spi spi;
     // Lock the row first: the channel stops must be queued with the old token.
-    if (spi.exec("SELECT 1 FROM gcalsync.owner WHERE owner = $1 FOR UPDATE", {owner},
-                 SPI_OK_SELECT) == 0)
+    if (spi.run(sql::kLockOwner, {owner}) == 0)
         throw_not_linked(owner);
     queue_channel_stops(spi, owner);
     std::string sealed = seal_secret(token, core::refresh_token_aad(owner));
     // A new token is a new generation: work under way with the old one is
     // dropped instead of recording its outcome (say, invalid_grant) over this.
-    spi.exec("UPDATE gcalsync.owner SET refresh_token = $2, generation = nextval('gcalsync.link_generation'), "
-             "state = CASE WHEN last_sync_at IS NULL THEN 'pending' ELSE 'active' END, "
-             "last_error = NULL, last_error_at = NULL, failures = 0, next_sync_at = now(), "
-             "requested_seq = requested_seq + 1 WHERE owner = $1 RETURNING state",
-             {owner, bytea_arg(sealed)}, SPI_OK_UPDATE_RETURNING);
+    spi.run(sql::kRefreshOwner, {owner, bytea_arg(sealed)});
     std::string state = spi.get_text(0, 0).value_or("pending");
-    spi.exec("UPDATE gcalsync.calendar_sync SET failures = 0, last_error = NULL, next_sync_at = now() "
-             "WHERE owner = $1",
-             {owner}, SPI_OK_UPDATE);
+    spi.run(sql::kResetOwnerCalendars, {owner});
     announce(owner, "state", state.c_str());
     wake_worker_at_commit();
     PG_RETURN_VOID();
@@ -212,25 +185,19 @@ GCAL_FUNCTION(gcal_unlink)
 {
     std::string owner = owner_arg(fcinfo, 0);
     Spi spi;
-    bool linked = spi.exec("SELECT 1 FROM gcalsync.owner WHERE owner = $1 FOR UPDATE", {owner},
-                           SPI_OK_SELECT) > 0;
+    bool linked = spi.run(sql::kLockOwner, {owner}) > 0;
     if (linked)
         queue_channel_stops(spi, owner);
-    static const char *const kDeletes[] = {
-        "DELETE FROM gcalsync.event WHERE owner = $1",
-        "DELETE FROM gcalsync.calendar WHERE owner = $1",
-        "DELETE FROM gcalsync.calendar_list WHERE owner = $1",
-        "DELETE FROM gcalsync.sync_token WHERE owner = $1",
-        "DELETE FROM gcalsync.calendar_sync WHERE owner = $1",
-        "DELETE FROM gcalsync.channel WHERE owner = $1",
-        "DELETE FROM gcalsync.owner WHERE owner = $1",
+    static const Statement *const kDeletes[] = {
+        &sql::kUnlinkEvents,       &sql::kUnlinkCalendars,    &sql::kUnlinkCalendarList,   &sql::kUnlinkSyncTokens,
+        &sql::kUnlinkCalendarSync, &sql::kDeleteOwnerChannels, &sql::kUnlinkOwner,
     };
     bool removed = linked;
-    for (const char *sql : kDeletes)
-        removed |= spi.exec(sql, {owner}, SPI_OK_DELETE) > 0;
+    for (const Statement *stmt : kDeletes)
+        removed |= spi.run(*stmt, {owner}) > 0;
     if (removed) {
         // The change feed keeps only the unlink itself of this owner.
-        spi.exec("DELETE FROM gcalsync.change WHERE owner = $1", {owner}, SPI_OK_DELETE);
+        spi.run(sql::kUnlinkChanges, {owner});
         forget_changes(owner);
         announce(owner, "unlink", nullptr);
         wake_worker_at_commit();
@@ -247,19 +214,11 @@ GCAL_FUNCTION(gcal_resync)
     if (!PG_ARGISNULL(0))
         owner = owner_arg(fcinfo, 0);
     Spi spi;
-    uint64_t owners = spi.exec(
-        "UPDATE gcalsync.owner SET resync_requested_at = now(), requested_seq = requested_seq + 1, "
-        "next_sync_at = CASE WHEN state IN ('pending', 'active') THEN now() ELSE next_sync_at END "
-        "WHERE $1::text IS NULL OR owner = $1",
-        {owner}, SPI_OK_UPDATE);
+    uint64_t owners = spi.run(sql::kResyncOwners, {owner});
     if (owner && owners == 0)
         throw_not_linked(*owner);
-    spi.exec("UPDATE gcalsync.sync_token SET sync_token = NULL, page_token = NULL, "
-             "full_sync_started_at = NULL, updated_at = now() WHERE $1::text IS NULL OR owner = $1",
-             {owner}, SPI_OK_UPDATE);
-    spi.exec("UPDATE gcalsync.calendar_sync SET next_sync_at = now() "
-             "WHERE $1::text IS NULL OR owner = $1",
-             {owner}, SPI_OK_UPDATE);
+    spi.run(sql::kResyncTokens, {owner});
+    spi.run(sql::kResyncCalendars, {owner});
     if (owners > 0)
         wake_worker_at_commit();
     PG_RETURN_INT32(static_cast<int32>(owners));
@@ -270,12 +229,9 @@ GCAL_FUNCTION(gcal_sync_now)
 {
     std::string owner = owner_arg(fcinfo, 0);
     Spi spi;
-    if (spi.exec("UPDATE gcalsync.owner SET next_sync_at = now(), requested_seq = requested_seq + 1 "
-                 "WHERE owner = $1",
-                 {owner}, SPI_OK_UPDATE) == 0)
+    if (spi.run(sql::kSyncOwnerNow, {owner}) == 0)
         throw_not_linked(owner);
-    spi.exec("UPDATE gcalsync.calendar_sync SET next_sync_at = now() WHERE owner = $1 AND enabled", {owner},
-             SPI_OK_UPDATE);
+    spi.run(sql::kSyncCalendarsNow, {owner});
     wake_worker_at_commit();
     PG_RETURN_VOID();
 }
@@ -318,15 +274,13 @@ GCAL_FUNCTION(gcal_wait)
     const TimestampTz deadline = pg_guard([=]() { return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms); });
 
     Spi spi;
-    static const char *const kSql =
-        "SELECT state, requested_seq, completed_seq FROM gcalsync.owner WHERE owner = $1";
     std::optional<int64_t> target;
     bool result = false;
     pg_guard([]() { ConditionVariablePrepareToSleep(&shared->owner_done); });
     try {
         for (;;) {
             // Each statement of a volatile function sees what committed before it.
-            if (spi.exec(kSql, {owner}, SPI_OK_SELECT) == 0) {
+            if (spi.run(sql::kOwnerProgress, {owner}) == 0) {
                 if (!target)
                     throw_not_linked(owner);
                 break;  // unlinked while waiting
@@ -396,9 +350,7 @@ GCAL_FUNCTION(gcal_push)
         PG_RETURN_BOOL(false);
 
     Spi spi;
-    if (spi.exec("SELECT owner, kind, calendar_id, coalesce(resource_id, ''), token, last_message_number "
-                 "FROM gcalsync.channel WHERE channel_id = $1 FOR UPDATE",
-                 {*channel_id}, SPI_OK_SELECT) == 0)
+    if (spi.run(sql::kPushChannel, {*channel_id}) == 0)
         PG_RETURN_BOOL(false);
     std::string owner = spi.get_text(0, 0).value_or("");
     std::string kind = spi.get_text(0, 1).value_or("");
@@ -411,8 +363,7 @@ GCAL_FUNCTION(gcal_push)
 
     bool stale = number && last && *number <= *last;
     if (number && !stale)
-        spi.exec("UPDATE gcalsync.channel SET last_message_number = $2 WHERE channel_id = $1",
-                 {*channel_id, *number}, SPI_OK_UPDATE);
+        spi.run(sql::kPushMessageNumber, {*channel_id, *number});
     if (*state == "sync" || stale)
         PG_RETURN_BOOL(true);
 
@@ -420,11 +371,9 @@ GCAL_FUNCTION(gcal_push)
     // is found by listing the calendar list; a change of events by listing
     // that calendar's events.
     if (kind == "calendar_list" || *state == "not_exists")
-        spi.exec("UPDATE gcalsync.owner SET next_sync_at = now() WHERE owner = $1", {owner}, SPI_OK_UPDATE);
+        spi.run(sql::kPushOwner, {owner});
     if (kind == "events")
-        spi.exec("UPDATE gcalsync.calendar_sync SET next_sync_at = now() "
-                 "WHERE owner = $1 AND calendar_id = $2 AND enabled",
-                 {owner, calendar_id}, SPI_OK_UPDATE);
+        spi.run(sql::kPushCalendar, {owner, calendar_id});
     wake_worker_at_commit();
     PG_RETURN_BOOL(true);
 }
@@ -437,25 +386,19 @@ GCAL_FUNCTION(gcal_rotate_key)
 {
     std::string key_id = add_new_key();
     struct Kind {
-        const char *select, *update;
+        const Statement &select, &update;
         std::string (*aad)(std::string_view);
         const char *what;
     };
     static const Kind kinds[] = {
-        {"SELECT owner, refresh_token FROM gcalsync.owner FOR UPDATE",
-         "UPDATE gcalsync.owner SET refresh_token = $2 WHERE owner = $1", core::refresh_token_aad,
-         "refresh token of owner"},
-        {"SELECT client_id, client_secret FROM gcalsync.client FOR UPDATE",
-         "UPDATE gcalsync.client SET client_secret = $2 WHERE client_id = $1", core::client_secret_aad,
-         "client secret of client"},
-        {"SELECT channel_id, refresh_token FROM gcalsync.channel_stop FOR UPDATE",
-         "UPDATE gcalsync.channel_stop SET refresh_token = $2 WHERE channel_id = $1", core::channel_stop_aad,
-         "refresh token of channel"},
+        {sql::kRefreshTokens, sql::kResealRefreshToken, core::refresh_token_aad, "refresh token of owner"},
+        {sql::kClientSecrets, sql::kResealClientSecret, core::client_secret_aad, "client secret of client"},
+        {sql::kStopTokens, sql::kResealStopToken, core::channel_stop_aad, "refresh token of channel"},
     };
     int64_t resealed = 0;
     Spi spi;
     for (const Kind &k : kinds) {
-        uint64_t n = spi.exec(k.select, {}, SPI_OK_SELECT);
+        uint64_t n = spi.run(k.select);
         std::vector<std::pair<std::string, std::string>> rows;
         for (uint64_t i = 0; i < n; i++)
             rows.emplace_back(spi.get_text(i, 0).value_or(""), spi.get_text(i, 1).value_or(""));
@@ -468,7 +411,7 @@ GCAL_FUNCTION(gcal_rotate_key)
                 continue;
             }
             std::string fresh = seal_secret(*plain, k.aad(key));
-            spi.exec(k.update, {key, bytea_arg(fresh)}, SPI_OK_UPDATE);
+            spi.run(k.update, {key, bytea_arg(fresh)});
             resealed++;
         }
     }

@@ -4,6 +4,7 @@
 #include "pg/changes.hpp"
 
 #include "pg/spi.hpp"
+#include "pg/statements.hpp"
 
 extern "C" {
 #include "commands/async.h"
@@ -32,10 +33,6 @@ bool callbacks_registered = false;
 // publish writes the pending changes to the feed and sends their NOTIFYs.
 void publish()
 {
-    static const char *const kLock = "SELECT pg_catalog.pg_advisory_xact_lock($1::int4, $2::int4)";
-    static const char *const kInsert =
-        "INSERT INTO gcalsync.change (owner, table_name, calendar_id, op, state, ids) "
-        "VALUES ($1, $2, NULLIF($3, ''), $4, NULLIF($5, ''), $6)";
     std::vector<Pending> work;
     work.swap(pending);
     // At pre-commit no snapshot is active any more, and the caller's own
@@ -50,15 +47,14 @@ void publish()
         PushActiveSnapshot(GetTransactionSnapshot());
     });
     Spi spi;
-    spi.exec_prepared(kLock, {int64_t(kFeedLockKey1), int64_t(kFeedLockKey2)}, SPI_OK_SELECT);
+    spi.run(sql::kFeedLock, {int64_t(kFeedLockKey1), int64_t(kFeedLockKey2)});
     for (const auto &p : work) {
         const core::ChangeNotice &n = p.notice;
         TextColumn ids;
         ids.reserve(n.ids.size());
         for (const auto &id : n.ids)
             ids.push_back(&id);
-        spi.exec_prepared(kInsert, {n.owner, n.table, n.calendar_id, n.op, n.state, text_array_arg(ids)},
-                          SPI_OK_INSERT);
+        spi.run(sql::kRecordChange, {n.owner, n.table, n.calendar_id, n.op, n.state, text_array_arg(ids)});
         std::string payload = core::notify_payload(n);
         pg_guard([&]() { Async_Notify("gcalsync", payload.c_str()); });
     }

@@ -2,6 +2,7 @@
 // C++/PostgreSQL boundary in both directions so the tests can prove that the
 // backend survives and that C++ destructors ran. Not granted to anyone.
 #include "pg/spi.hpp"
+#include "pg/statements.hpp"
 
 namespace gcal::pg {
 
@@ -32,6 +33,13 @@ struct Tracker {
 //                  then 3 (committed savepoint), returns how many are there (2)
 //   ok             returns 42 through a guarded call
 //   live           returns the number of Tracker objects alive (0 after errors)
+//   statements     prepares every statement of the statement table (each must
+//                  parse and plan against the installed schema) and returns
+//                  how many there are
+//   statement_unlisted, statement_other_text, statement_types
+//                  the wrong uses of a statement that must fail loudly (XX000):
+//                  one missing from the table, another text under a listed
+//                  name, an argument of another type than declared
 GCAL_FUNCTION(gcal_boundary_selftest)
 {
     std::string mode = pg_guard([&]() -> std::string { return text_to_cstring(PG_GETARG_TEXT_PP(0)); });
@@ -62,12 +70,11 @@ GCAL_FUNCTION(gcal_boundary_selftest)
         spi.exec("TRUNCATE gcal_selftest_sub");
         spi.exec("INSERT INTO gcal_selftest_sub VALUES (1)");
         // A plan prepared inside the savepoint that fails stays usable after it.
-        static const char *const kInsert = "INSERT INTO gcal_selftest_sub VALUES ($1)";
         try {
             Subtransaction sub;
             Tracker inner;
-            spi.exec_prepared(kInsert, {int64_t(2)}, SPI_OK_INSERT);
-            spi.exec_prepared(kInsert, {int64_t(1)}, SPI_OK_INSERT);  // unique violation
+            spi.run(sql::kSelftestInsert, {int64_t(2)});
+            spi.run(sql::kSelftestInsert, {int64_t(1)});  // unique violation
             sub.commit();
         } catch (const PgError &e) {
             if (e.sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
@@ -77,7 +84,7 @@ GCAL_FUNCTION(gcal_boundary_selftest)
         bool other_error = false;
         try {
             Subtransaction sub;
-            spi.exec_prepared(kInsert, {int64_t(-1)}, SPI_OK_INSERT);
+            spi.run(sql::kSelftestInsert, {int64_t(-1)});
             spi.exec("SELECT 1 / 0");
             sub.commit();
         } catch (const PgError &e) {
@@ -87,7 +94,7 @@ GCAL_FUNCTION(gcal_boundary_selftest)
             throw std::runtime_error("an error inside a savepoint was lost");
         {
             Subtransaction sub;
-            spi.exec_prepared(kInsert, {int64_t(3)}, SPI_OK_INSERT);
+            spi.run(sql::kSelftestInsert, {int64_t(3)});
             sub.commit();
         }
         spi.exec("SELECT count(*)::int8 FROM gcal_selftest_sub WHERE v IN (1, 3)");
@@ -96,6 +103,39 @@ GCAL_FUNCTION(gcal_boundary_selftest)
         if (spi.get_int64(0, 0).value_or(-1) != rows)
             rows = -1;  // row 2 survived the rollback
         PG_RETURN_INT64(rows);
+    }
+    if (mode == "statements") {
+        Spi spi;
+        spi.exec("CREATE TEMP TABLE IF NOT EXISTS gcal_selftest_sub (v int PRIMARY KEY)");  // selftest.insert's
+        for (int i = 0; i < statement_count(); i++) {
+            const Statement &stmt = statement_at(i);
+            pg_guard([&stmt]() {
+                SPIPlanPtr plan = SPI_prepare(stmt.sql, stmt.nparams, const_cast<Oid *>(stmt.types));
+                if (!plan)
+                    elog(ERROR, "could not prepare statement \"%s\": %s", stmt.name,
+                         SPI_result_code_string(SPI_result));
+                SPI_freeplan(plan);
+            });
+        }
+        PG_RETURN_INT64(statement_count());
+    }
+    if (mode == "statement_unlisted") {
+        static constexpr Statement kUnlisted{"selftest.unlisted", SPI_OK_SELECT, {}, "SELECT 1"};
+        Spi spi;
+        spi.run(kUnlisted);
+        throw std::runtime_error("an unlisted statement was run");
+    }
+    if (mode == "statement_other_text") {
+        static constexpr Statement kImpostor{"selftest.insert", SPI_OK_INSERT, {INT8OID},
+                                             "INSERT INTO gcal_selftest_sub VALUES ($1 + 1)"};
+        Spi spi;
+        spi.run(kImpostor, {int64_t(1)});
+        throw std::runtime_error("another text under a listed name was run");
+    }
+    if (mode == "statement_types") {
+        Spi spi;
+        spi.run(sql::kSelftestInsert, {"1"});
+        throw std::runtime_error("an argument of the wrong type was passed");
     }
     if (mode == "ok")
         PG_RETURN_INT64(pg_guard([]() { return DatumGetInt32(DirectFunctionCall1(int4in, CStringGetDatum("42"))); }));

@@ -2,6 +2,7 @@
 #include "pg/spi.hpp"
 
 #include "pg/changes.hpp"
+#include "pg/statements.hpp"
 
 extern "C" {
 #include "pgstat.h"
@@ -21,6 +22,8 @@ Datum SqlArg::datum() const
         return PointerGetDatum(cstring_to_text_with_len(text_.data(), static_cast<int>(text_.size())));
     case INT8OID:
         return Int64GetDatum(int_);
+    case INT4OID:
+        return Int32GetDatum(static_cast<int32>(int_));
     default:
         return BoolGetDatum(int_ != 0);
     }
@@ -98,7 +101,7 @@ struct Params {
         : args(args), n(static_cast<int>(args.size())), types(n), values(n), nulls(n + 1, ' ')
     {
         for (int i = 0; i < n; i++) {
-            types[i] = args[i].type();
+            types[i] = args[i].type() == InvalidOid ? TEXTOID : args[i].type();
             nulls[i] = args[i].is_null() ? 'n' : ' ';
         }
     }
@@ -115,11 +118,35 @@ struct Params {
     std::vector<char> nulls;
 };
 
-// check_result raises an ERROR when SPI did not do what the caller expected.
-void check_result(int rc, int expected, const char *sql)
+// check_result raises an ERROR when SPI did not do what the caller expected
+// (`what` names the statement).
+void check_result(int rc, int expected, const char *what)
 {
     if (rc < 0 || (expected != 0 && rc != expected))
-        elog(ERROR, "SPI returned %s for: %s", SPI_result_code_string(rc), sql);
+        elog(ERROR, "SPI returned %s for: %s", SPI_result_code_string(rc), what);
+}
+
+// type_name is a type's SQL name for messages (call under pg_guard).
+std::string type_name(Oid type)
+{
+    if (type == InvalidOid)
+        return "an untyped NULL";
+    return pg_guard([type]() -> std::string { return format_type_be(type); });
+}
+
+// check_arguments refuses arguments that do not match what the statement
+// declares (and was prepared with): a wrong count or type is a bug of ours.
+void check_arguments(const Statement &stmt, const std::vector<SqlArg> &args)
+{
+    if (static_cast<int>(args.size()) != stmt.nparams)
+        throw std::logic_error("statement \"" + std::string(stmt.name) + "\" takes " +
+                               std::to_string(stmt.nparams) + " parameters, not " + std::to_string(args.size()));
+    for (int i = 0; i < stmt.nparams; i++) {
+        Oid given = args[i].type();
+        if (given != stmt.types[i] && !(given == InvalidOid && args[i].is_null()))
+            throw std::logic_error("statement \"" + std::string(stmt.name) + "\": parameter $" + std::to_string(i + 1) +
+                                   " is declared " + type_name(stmt.types[i]) + " but given " + type_name(given));
+    }
 }
 
 }  // namespace
@@ -136,32 +163,33 @@ uint64_t Spi::exec(const char *sql, const std::vector<SqlArg> &args, int expecte
     });
 }
 
-uint64_t Spi::exec_prepared(const char *sql, const std::vector<SqlArg> &args, int expected)
+uint64_t Spi::run(const Statement &stmt, const std::vector<SqlArg> &args)
 {
+    check_arguments(stmt, args);
+    const int slot = statement_slot(stmt);
     // Plans live for the process; PostgreSQL's plan cache revalidates them
     // after DDL (e.g. DROP and CREATE EXTENSION).
-    static std::vector<std::pair<const char *, SPIPlanPtr>> plans;
+    static std::vector<SPIPlanPtr> plans;
+    if (plans.empty())
+        plans.resize(statement_count(), nullptr);
     Params p(args);
     Params *pp = &p;
-    SPIPlanPtr plan = nullptr;
-    for (const auto &entry : plans)
-        if (entry.first == sql)
-            plan = entry.second;
-    if (!plan) {
-        plan = pg_guard([=]() {
-            SPIPlanPtr prepared = SPI_prepare(sql, pp->n, pp->types.data());
+    if (!plans[slot]) {
+        plans[slot] = pg_guard([&stmt]() {
+            SPIPlanPtr prepared = SPI_prepare(stmt.sql, stmt.nparams, const_cast<Oid *>(stmt.types));
             if (!prepared)
-                elog(ERROR, "SPI_prepare failed (%s) for: %s", SPI_result_code_string(SPI_result), sql);
+                elog(ERROR, "SPI_prepare failed (%s) for statement \"%s\"", SPI_result_code_string(SPI_result),
+                     stmt.name);
             if (SPI_keepplan(prepared) != 0)
                 elog(ERROR, "SPI_keepplan failed");
             return prepared;
         });
-        plans.emplace_back(sql, plan);
     }
-    return pg_guard([=]() -> uint64_t {
+    SPIPlanPtr plan = plans[slot];
+    return pg_guard([=, &stmt]() -> uint64_t {
         pp->fill();
         int rc = SPI_execute_plan(plan, pp->values.data(), pp->nulls.data(), false, 0);
-        check_result(rc, expected, sql);
+        check_result(rc, stmt.expect, stmt.name);
         return SPI_processed;
     });
 }

@@ -5,23 +5,55 @@
 
 namespace gcal::pg {
 
-// SqlArg is one parameter of a statement: text, bigint, boolean, NULL, or
-// any other type built by a function (arrays, timestamps) at execution time.
+// Statement is one SQL text the extension runs: a unique name, the SPI
+// result it must produce (SPI_OK_SELECT, SPI_OK_INSERT, ...), the types of its
+// parameters ($1, $2, ... in order) and the text. Every statement is a named
+// constant of pg/statements.hpp and is listed in the statement table
+// (statements.cpp). Spi::run prepares it once per process and finds the plan
+// by its name; running a statement that is not in the table, a second text
+// under a known name, or an argument of another type than declared is an
+// internal error, never a silent re-plan or a plan of another statement.
+struct Statement {
+    static constexpr int kMaxParams = 32;
+
+    constexpr Statement(const char *name, int expect, std::initializer_list<Oid> params, const char *sql)
+        : name(name), expect(expect), sql(sql), nparams(static_cast<int>(params.size()))
+    {
+        if (params.size() > kMaxParams)
+            throw std::length_error("a statement takes at most 32 parameters");  // a compile error
+        int i = 0;
+        for (Oid t : params)
+            types[i++] = t;
+    }
+
+    const char *name;
+    int expect;
+    const char *sql;
+    int nparams;
+    Oid types[kMaxParams] = {};
+};
+
+// SqlArg is one parameter of a statement: text, bigint, integer, boolean,
+// NULL, or any other type built by a function (arrays, timestamps) at
+// execution time.
 class SqlArg {
 public:
     using Maker = Datum (*)(const void *);
     // SqlArg(type, maker, source): the value is maker(source), called under
     // pg_guard when the statement runs; source must outlive the call.
     SqlArg(Oid type, Maker maker, const void *source) : type_(type), maker_(maker), source_(source) {}
-    SqlArg(std::nullopt_t) : type_(TEXTOID), null_(true) {}
+    // A NULL of whatever type the statement declares for it.
+    SqlArg(std::nullopt_t) : type_(InvalidOid), null_(true) {}
     SqlArg(const char *s) : type_(TEXTOID), text_(s) {}
     SqlArg(std::string s) : type_(TEXTOID), text_(std::move(s)) {}
     SqlArg(std::string_view s) : type_(TEXTOID), text_(s) {}
     SqlArg(const std::optional<std::string> &s)
         : type_(TEXTOID), text_(s.value_or("")), null_(!s) {}
     SqlArg(int64_t v) : type_(INT8OID), int_(v) {}
+    SqlArg(int32_t v) : type_(INT4OID), int_(v) {}
     SqlArg(bool v) : type_(BOOLOID), int_(v) {}
 
+    // type is the argument's type (InvalidOid: an untyped NULL).
     Oid type() const { return type_; }
     bool is_null() const { return null_; }
     // datum converts the value; call inside pg_guard (it allocates).
@@ -71,13 +103,14 @@ public:
     // finish ends the connection now (the destructor does it otherwise).
     void finish();
 
-    // exec runs one statement and returns the number of rows processed.
+    // run executes a statement of the statement table with its plan,
+    // prepared on first use and kept for the process, and returns the number
+    // of rows processed. The arguments must have the declared types.
+    uint64_t run(const Statement &stmt, const std::vector<SqlArg> &args = {});
+    // exec runs SQL text that is planned for this call only (the
+    // self-test's; every statement of the extension is in the table).
     // expected is the SPI_OK_* code the statement must produce (0: any).
     uint64_t exec(const char *sql, const std::vector<SqlArg> &args = {}, int expected = 0);
-    // exec_prepared is exec with a plan prepared once per process and kept
-    // (keyed by the address of sql, which must be a string literal; the
-    // argument types must not change between calls).
-    uint64_t exec_prepared(const char *sql, const std::vector<SqlArg> &args, int expected);
 
     // Result accessors for the last exec (row and column are 0-based).
     std::optional<std::string> get_text(uint64_t row, int col) const;

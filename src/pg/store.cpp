@@ -13,6 +13,7 @@
 #include "pg/changes.hpp"
 #include "pg/module.hpp"
 #include "pg/secrets.hpp"
+#include "pg/statements.hpp"
 
 extern "C" {
 #include "commands/extension.h"
@@ -148,9 +149,7 @@ void record_ids(const std::string &owner, const char *table, const std::string &
 // the listing that a resync replaced must not put its old token back.
 bool lock_link(Spi &spi, const core::OwnerLink &link)
 {
-    static const char *const kSql =
-        "SELECT generation, resync_requested_at FROM gcalsync.owner WHERE owner = $1 FOR SHARE";
-    if (spi.exec_prepared(kSql, {link.owner}, SPI_OK_SELECT) == 0)
+    if (spi.run(sql::kLockLink, {link.owner}) == 0)
         return false;
     return spi.get_int64(0, 0) == link.generation && spi.get_int64(0, 1).value_or(0) == link.resync_mark;
 }
@@ -170,31 +169,19 @@ std::vector<std::string> column_texts(Spi &spi, uint64_t rows)
 void save_step(Spi &spi, const core::OwnerLink &link, core::Resource r, const std::string &calendar_id,
                const core::PageStep &step)
 {
-    static const char *const kSql =
-        "INSERT INTO gcalsync.sync_token AS t (owner, kind, calendar_id, params, sync_token, page_token, "
-        "full_sync_started_at, updated_at) "
-        "VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), CASE WHEN $7 THEN now() END, now()) "
-        "ON CONFLICT (owner, kind, calendar_id, params) DO UPDATE SET "
-        "sync_token = CASE WHEN $5 <> '' THEN $5 ELSE t.sync_token END, "
-        "page_token = NULLIF($6, ''), "
-        "full_sync_started_at = CASE WHEN $5 <> '' THEN NULL WHEN $7 THEN now() ELSE t.full_sync_started_at END, "
-        "updated_at = now()";
     bool starts_full = step.first && step.next_sync_token.empty();
-    spi.exec_prepared(kSql,
-                      {link.owner, kind_of(r), calendar_id, params_of(r), step.next_sync_token,
-                       step.next_page_token, starts_full},
-                      SPI_OK_INSERT);
+    spi.run(sql::kSaveStep, {link.owner, kind_of(r), calendar_id, params_of(r), step.next_sync_token,
+                             step.next_page_token, starts_full});
 }
 
 // run_alone runs one statement in a transaction of its own; `schedule`:
 // the statement only moves the worker's bookkeeping (Transaction::commit_schedule).
-void run_alone(const char *activity, const char *sql, const std::vector<SqlArg> &args, int expected,
-               bool schedule = false)
+void run_alone(const char *activity, const Statement &stmt, const std::vector<SqlArg> &args, bool schedule = false)
 {
     Transaction xact(activity);
     {
         Spi spi;
-        spi.exec_prepared(sql, args, expected);
+        spi.run(stmt, args);
     }
     if (schedule)
         xact.commit_schedule();
@@ -204,13 +191,13 @@ void run_alone(const char *activity, const char *sql, const std::vector<SqlArg> 
 
 // texts_alone runs one query in a transaction of its own and returns its
 // first column.
-std::vector<std::string> texts_alone(const char *activity, const char *sql, const std::vector<SqlArg> &args)
+std::vector<std::string> texts_alone(const char *activity, const Statement &stmt, const std::vector<SqlArg> &args)
 {
     Transaction xact(activity);
     std::vector<std::string> out;
     {
         Spi spi;
-        out = column_texts(spi, spi.exec_prepared(sql, args, SPI_OK_SELECT));
+        out = column_texts(spi, spi.run(stmt, args));
     }
     xact.commit();
     return out;
@@ -222,12 +209,6 @@ std::vector<std::string> texts_alone(const char *activity, const char *sql, cons
 // link the round was made for only.
 void write_calendars_synced(Spi &spi, const core::OwnerLink &link, const std::vector<core::CalendarDone> &calendars)
 {
-    static const char *const kSql =
-        "UPDATE gcalsync.calendar_sync c SET last_sync_at = now(), failures = 0, last_error = NULL, "
-        "next_sync_at = CASE WHEN c.next_sync_at = u.seen THEN u.next_at ELSE c.next_sync_at END "
-        "FROM unnest($2::text[], $3::timestamptz[], $4::timestamptz[]) AS u(id, seen, next_at) "
-        "WHERE c.owner = $1 AND c.calendar_id = u.id "
-        "AND EXISTS (SELECT 1 FROM gcalsync.owner o WHERE o.owner = $1 AND o.generation = $5)";
     if (calendars.empty())
         return;
     TextColumn ids;
@@ -237,7 +218,7 @@ void write_calendars_synced(Spi &spi, const core::OwnerLink &link, const std::ve
         seen.push_back(c.seen);
         next.push_back(c.next_at);
     }
-    spi.exec_prepared(kSql, {link.owner, arg(ids), arg(seen), arg(next), link.generation}, SPI_OK_UPDATE);
+    spi.run(sql::kCalendarsSynced, {link.owner, arg(ids), arg(seen), arg(next), link.generation});
 }
 
 }  // namespace
@@ -265,36 +246,12 @@ void wake_waiters()
 std::vector<core::OwnerLink> SpiStore::due_owners(std::size_t limit,
                                                   const std::function<bool(const std::string &)> &busy)
 {
-    static const char *const kSql =
-        // Owners with work requested (gcal_sync_now, gcal_link, ...), then the
-        // most overdue owners, then owners with a calendar due: each part walks
-        // a partial index on next_sync_at and stops after $1 rows (the
-        // calendars' after 4 x $1), so the cost does not grow with the number
-        // of owners or of what is due. (Calendars of owners that are not
-        // active, e.g. revoked, stay "due" and are read and discarded.)
-        "WITH due AS ("
-        "  (SELECT owner FROM gcalsync.owner WHERE state IN ('pending', 'active', 'backoff') "
-        "   AND requested_seq > completed_seq AND next_sync_at <= now() ORDER BY next_sync_at LIMIT $1) "
-        "  UNION "
-        "  (SELECT owner FROM gcalsync.owner WHERE state IN ('pending', 'active', 'backoff') "
-        "   AND next_sync_at <= now() ORDER BY next_sync_at LIMIT $1) "
-        "  UNION "
-        "  (SELECT owner FROM (SELECT c.owner, c.next_sync_at FROM gcalsync.calendar_sync c "
-        "     WHERE c.enabled AND c.next_sync_at <= now() "
-        "     AND EXISTS (SELECT 1 FROM gcalsync.owner a WHERE a.owner = c.owner AND a.state = 'active') "
-        "     ORDER BY c.next_sync_at LIMIT $1 * 4) AS cal "
-        "   GROUP BY owner ORDER BY min(next_sync_at) LIMIT $1)) "
-        "SELECT o.owner, o.generation, o.refresh_token, o.state, o.failures, o.requested_seq, "
-        "       o.next_sync_at <= now(), o.resync_requested_at "
-        "FROM due JOIN gcalsync.owner o USING (owner) "
-        "WHERE o.state IN ('pending', 'active', 'backoff') AND (o.next_sync_at <= now() OR o.state = 'active') "
-        "ORDER BY o.requested_seq > o.completed_seq DESC, o.next_sync_at LIMIT $1";
     Transaction xact("gcalsync: reading the schedule");
     std::vector<core::OwnerLink> out;
     std::vector<std::pair<core::OwnerLink, std::string>> unreadable;
     if (extension_installed()) {
         Spi spi;
-        uint64_t n = spi.exec_prepared(kSql, {static_cast<int64_t>(limit)}, SPI_OK_SELECT);
+        uint64_t n = spi.run(sql::kDueOwners, {static_cast<int64_t>(limit)});
         out.reserve(n);
         for (uint64_t i = 0; i < n; i++) {
             core::OwnerLink l;
@@ -327,17 +284,11 @@ std::vector<core::OwnerLink> SpiStore::due_owners(std::size_t limit,
 
 std::optional<core::Micros> SpiStore::next_due()
 {
-    static const char *const kSql =
-        "SELECT least((SELECT min(next_sync_at) FROM gcalsync.owner "
-        "              WHERE state IN ('pending', 'active', 'backoff')), "
-        "             (SELECT c.next_sync_at FROM gcalsync.calendar_sync c WHERE c.enabled "
-        "              AND EXISTS (SELECT 1 FROM gcalsync.owner o WHERE o.owner = c.owner AND o.state = 'active') "
-        "              ORDER BY c.next_sync_at LIMIT 1))";
     Transaction xact("gcalsync: reading the schedule");
     std::optional<Micros> out;
     if (extension_installed()) {
         Spi spi;
-        spi.exec_prepared(kSql, {}, SPI_OK_SELECT);
+        spi.run(sql::kNextDue);
         if (auto t = spi.get_int64(0, 0))
             out = from_timestamptz(*t);
     }
@@ -351,7 +302,7 @@ std::optional<core::Credentials> SpiStore::credentials()
     std::optional<core::Credentials> out;
     {
         Spi spi;
-        if (spi.exec_prepared("SELECT client_id, client_secret FROM gcalsync.client", {}, SPI_OK_SELECT) > 0) {
+        if (spi.run(sql::kClient) > 0) {
             core::Credentials c;
             c.client_id = spi.get_text(0, 0).value_or("");
             std::string why;
@@ -369,14 +320,11 @@ std::optional<core::Credentials> SpiStore::credentials()
 
 std::vector<core::DueCalendar> SpiStore::due_calendars(const core::OwnerLink &link, Micros due_by)
 {
-    static const char *const kSql =
-        "SELECT calendar_id, next_sync_at FROM gcalsync.calendar_sync "
-        "WHERE owner = $1 AND enabled AND next_sync_at <= greatest(now(), $2) ORDER BY calendar_id";
     Transaction xact("gcalsync: reading the schedule");
     std::vector<core::DueCalendar> out;
     {
         Spi spi;
-        uint64_t n = spi.exec_prepared(kSql, {link.owner, time_arg(due_by)}, SPI_OK_SELECT);
+        uint64_t n = spi.run(sql::kDueCalendars, {link.owner, time_arg(due_by)});
         out.reserve(n);
         for (uint64_t i = 0; i < n; i++)
             out.push_back(core::DueCalendar{spi.get_text(i, 0).value_or(""),
@@ -388,14 +336,11 @@ std::vector<core::DueCalendar> SpiStore::due_calendars(const core::OwnerLink &li
 
 core::Cursor SpiStore::cursor(const core::OwnerLink &link, core::Resource r, const std::string &calendar_id)
 {
-    static const char *const kSql =
-        "SELECT sync_token, page_token FROM gcalsync.sync_token "
-        "WHERE owner = $1 AND kind = $2 AND calendar_id = $3 AND params = $4";
     Transaction xact("gcalsync: reading sync tokens");
     core::Cursor c;
     {
         Spi spi;
-        if (spi.exec_prepared(kSql, {link.owner, kind_of(r), calendar_id, params_of(r)}, SPI_OK_SELECT) > 0) {
+        if (spi.run(sql::kCursor, {link.owner, kind_of(r), calendar_id, params_of(r)}) > 0) {
             c.sync_token = spi.get_text(0, 0).value_or("");
             c.page_token = spi.get_text(0, 1).value_or("");
         }
@@ -406,52 +351,12 @@ core::Cursor SpiStore::cursor(const core::OwnerLink &link, core::Resource r, con
 
 void SpiStore::reset_cursor(const core::OwnerLink &link, core::Resource r, const std::string &calendar_id)
 {
-    static const char *const kSql =
-        "UPDATE gcalsync.sync_token SET sync_token = NULL, page_token = NULL, "
-        "full_sync_started_at = NULL, updated_at = now() "
-        "WHERE owner = $1 AND kind = $2 AND calendar_id = $3 AND params = $4";
-    run_alone("gcalsync: full sync required", kSql, {link.owner, kind_of(r), calendar_id, params_of(r)},
-              SPI_OK_UPDATE);
+    run_alone("gcalsync: full sync required", sql::kResetCursor, {link.owner, kind_of(r), calendar_id, params_of(r)});
 }
 
 bool SpiStore::write_calendar_list(const core::OwnerLink &link, const core::CalendarListPage &page,
                                    const core::PageStep &step)
 {
-    static const char *const kUpsert =
-        "INSERT INTO gcalsync.calendar_list AS l (owner, calendar_id, summary, summary_override, description, "
-        "location, time_zone, access_role, is_primary, hidden, selected, deleted, color_id, background_color, "
-        "foreground_color, data, synced_at) "
-        "SELECT $1, u.id, u.summary, u.summary_override, u.description, u.location, u.time_zone, u.access_role, "
-        "u.is_primary, u.hidden, u.selected, u.deleted, u.color_id, u.background_color, u.foreground_color, "
-        "u.data::jsonb, now() "
-        "FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], "
-        "$9::bool[], $10::bool[], $11::bool[], $12::bool[], $13::text[], $14::text[], $15::text[], $16::text[]) "
-        "AS u(id, summary, summary_override, description, location, time_zone, access_role, is_primary, hidden, "
-        "selected, deleted, color_id, background_color, foreground_color, data) "
-        "ON CONFLICT (owner, calendar_id) DO UPDATE SET summary = excluded.summary, "
-        "summary_override = excluded.summary_override, description = excluded.description, "
-        "location = excluded.location, time_zone = excluded.time_zone, access_role = excluded.access_role, "
-        "is_primary = excluded.is_primary, hidden = excluded.hidden, selected = excluded.selected, "
-        "deleted = excluded.deleted, color_id = excluded.color_id, background_color = excluded.background_color, "
-        "foreground_color = excluded.foreground_color, data = excluded.data, synced_at = excluded.synced_at";
-    // New calendars are due at once; a calendar coming back from deletion too.
-    static const char *const kSchedule =
-        "INSERT INTO gcalsync.calendar_sync AS c (owner, calendar_id, enabled, next_sync_at) "
-        "SELECT $1, u.id, NOT u.deleted, now() FROM unnest($2::text[], $3::bool[]) AS u(id, deleted) "
-        "ON CONFLICT (owner, calendar_id) DO UPDATE SET enabled = excluded.enabled, "
-        "next_sync_at = CASE WHEN excluded.enabled AND NOT c.enabled THEN now() ELSE c.next_sync_at END";
-    // What a complete full listing did not return was deleted meanwhile.
-    static const char *const kSweep =
-        "WITH gone AS (UPDATE gcalsync.calendar_list SET deleted = true, "
-        "  data = data || '{\"deleted\": true}'::jsonb, synced_at = now() "
-        "  WHERE owner = $1 AND NOT deleted AND (synced_at IS NULL OR synced_at < coalesce("
-        "    (SELECT full_sync_started_at FROM gcalsync.sync_token "
-        "     WHERE owner = $1 AND kind = 'calendar_list' AND calendar_id = '' AND params = $2), now())) "
-        "  RETURNING calendar_id), "
-        "off AS (UPDATE gcalsync.calendar_sync c SET enabled = false FROM gone "
-        "  WHERE c.owner = $1 AND c.calendar_id = gone.calendar_id) "
-        "SELECT calendar_id FROM gone";
-
     Transaction xact("gcalsync: writing a calendar list page");
     {
         Spi spi;
@@ -487,17 +392,14 @@ bool SpiStore::write_calendar_list(const core::OwnerLink &link, const core::Cale
             (e->deleted ? removed : upserted).push_back(e->calendar_id);
         }
         if (n > 0) {
-            spi.exec_prepared(kUpsert,
-                              {link.owner, arg(id), arg(summary), arg(summary_override), arg(description),
-                               arg(location), arg(time_zone), arg(access_role), arg(is_primary), arg(hidden),
-                               arg(selected), arg(deleted), arg(color_id), arg(background_color),
-                               arg(foreground_color), arg(data)},
-                              SPI_OK_INSERT);
-            spi.exec_prepared(kSchedule, {link.owner, arg(id), arg(deleted)}, SPI_OK_INSERT);
+            spi.run(sql::kUpsertCalendarList,
+                    {link.owner, arg(id), arg(summary), arg(summary_override), arg(description), arg(location),
+                     arg(time_zone), arg(access_role), arg(is_primary), arg(hidden), arg(selected), arg(deleted),
+                     arg(color_id), arg(background_color), arg(foreground_color), arg(data)});
+            spi.run(sql::kScheduleCalendars, {link.owner, arg(id), arg(deleted)});
         }
         if (step.full && !step.next_sync_token.empty()) {
-            uint64_t swept = spi.exec_prepared(kSweep, {link.owner, params_of(core::Resource::CalendarList)},
-                                               SPI_OK_SELECT);
+            uint64_t swept = spi.run(sql::kSweepCalendarList, {link.owner, params_of(core::Resource::CalendarList)});
             auto gone = column_texts(spi, swept);
             removed.insert(removed.end(), gone.begin(), gone.end());
         }
@@ -511,75 +413,22 @@ bool SpiStore::write_calendar_list(const core::OwnerLink &link, const core::Cale
 
 bool SpiStore::write_calendar(const core::OwnerLink &link, const core::CalendarResource &cal)
 {
-    static const char *const kSql =
-        "INSERT INTO gcalsync.calendar (owner, calendar_id, summary, description, location, time_zone, data, "
-        "synced_at) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, now()) "
-        "ON CONFLICT (owner, calendar_id) DO UPDATE SET summary = excluded.summary, "
-        "description = excluded.description, location = excluded.location, time_zone = excluded.time_zone, "
-        "data = excluded.data, synced_at = excluded.synced_at";
     Transaction xact("gcalsync: writing a calendar");
     {
         Spi spi;
         if (!lock_link(spi, link))
             return false;
-        spi.exec_prepared(kSql,
-                          {link.owner, cal.calendar_id, cal.summary, cal.description, cal.location, cal.time_zone,
-                           cal.data},
-                          SPI_OK_INSERT);
+        spi.run(sql::kUpsertCalendar, {link.owner, cal.calendar_id, cal.summary, cal.description, cal.location,
+                                        cal.time_zone, cal.data});
         record_ids(link.owner, "calendar", "", "upsert", {cal.calendar_id});
     }
     xact.commit();
     return true;
 }
 
-// The events INSERT of a page, without and (kUpsert) with ON CONFLICT (one
-// text: a string literal macro, because exec_prepared keys plans by address).
-#define GCAL_EVENTS_INSERT \
-    "INSERT INTO gcalsync.event AS e (owner, calendar_id, event_id, status, summary, description, location, " \
-    "start_at, end_at, start_date, end_date, time_zone, recurrence, recurring_event_id, original_start_at, " \
-    "original_start_date, ical_uid, sequence, event_type, transparency, visibility, organizer_email, " \
-    "creator_email, html_link, created, updated, data, synced_at) " \
-    "SELECT $1, $2, u.id, u.status, u.summary, u.description, u.location, u.start_at, u.end_at, u.start_date, " \
-    "u.end_date, u.time_zone, " \
-    "CASE WHEN u.recurrence IS NOT NULL THEN " \
-    "  ARRAY(SELECT jsonb_array_elements_text(u.recurrence::jsonb)) END, " \
-    "u.recurring_event_id, u.original_start_at, u.original_start_date, u.ical_uid, u.sequence, u.event_type, " \
-    "u.transparency, u.visibility, u.organizer_email, u.creator_email, u.html_link, u.created, u.updated, " \
-    "u.data::jsonb, now() " \
-    "FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], " \
-    "$9::timestamptz[], $10::date[], $11::date[], $12::text[], $13::text[], $14::text[], $15::timestamptz[], " \
-    "$16::date[], $17::text[], $18::int4[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], " \
-    "$24::text[], $25::timestamptz[], $26::timestamptz[], $27::text[]) " \
-    "AS u(id, status, summary, description, location, start_at, end_at, start_date, end_date, time_zone, " \
-    "recurrence, recurring_event_id, original_start_at, original_start_date, ical_uid, sequence, event_type, " \
-    "transparency, visibility, organizer_email, creator_email, html_link, created, updated, data) "
-
 bool SpiStore::write_events(const core::OwnerLink &link, const std::string &calendar_id,
                             const core::EventsPage &page, const core::PageStep &step)
 {
-    // kInsert is kUpsert without ON CONFLICT (see below).
-    static const char *const kInsert = GCAL_EVENTS_INSERT;
-    static const char *const kUpsert =
-        GCAL_EVENTS_INSERT
-        "ON CONFLICT (owner, calendar_id, event_id) DO UPDATE SET status = excluded.status, "
-        "summary = excluded.summary, description = excluded.description, location = excluded.location, "
-        "start_at = excluded.start_at, end_at = excluded.end_at, start_date = excluded.start_date, "
-        "end_date = excluded.end_date, time_zone = excluded.time_zone, recurrence = excluded.recurrence, "
-        "recurring_event_id = excluded.recurring_event_id, original_start_at = excluded.original_start_at, "
-        "original_start_date = excluded.original_start_date, ical_uid = excluded.ical_uid, "
-        "sequence = excluded.sequence, event_type = excluded.event_type, transparency = excluded.transparency, "
-        "visibility = excluded.visibility, organizer_email = excluded.organizer_email, "
-        "creator_email = excluded.creator_email, html_link = excluded.html_link, created = excluded.created, "
-        "updated = excluded.updated, data = excluded.data, synced_at = excluded.synced_at";
-    // What a complete full listing did not return was deleted meanwhile.
-    static const char *const kSweep =
-        "UPDATE gcalsync.event SET status = 'cancelled', data = data || '{\"status\": \"cancelled\"}'::jsonb, "
-        "synced_at = now() "
-        "WHERE owner = $1 AND calendar_id = $2 AND status <> 'cancelled' "
-        "AND (synced_at IS NULL OR synced_at < coalesce((SELECT full_sync_started_at FROM gcalsync.sync_token "
-        "  WHERE owner = $1 AND kind = 'events' AND calendar_id = $2 AND params = $3), now())) "
-        "RETURNING event_id";
-
     Transaction xact("gcalsync: writing an events page");
     {
         Spi spi;
@@ -658,7 +507,7 @@ bool SpiStore::write_events(const core::OwnerLink &link, const std::string &cale
         if (n > 0 && step.full && !upsert_listings_.count(listing)) {
             try {
                 Subtransaction sub;
-                spi.exec_prepared(kInsert, args, SPI_OK_INSERT);
+                spi.run(sql::kInsertEvents, args);
                 sub.commit();
                 inserted = true;
             } catch (const PgError &e) {
@@ -670,10 +519,10 @@ bool SpiStore::write_events(const core::OwnerLink &link, const std::string &cale
         if (!step.next_sync_token.empty())
             upsert_listings_.erase(listing);
         if (n > 0 && !inserted)
-            spi.exec_prepared(kUpsert, args, SPI_OK_INSERT);
+            spi.run(sql::kUpsertEvents, args);
         if (step.full && !step.next_sync_token.empty()) {
-            uint64_t swept = spi.exec_prepared(
-                kSweep, {link.owner, calendar_id, params_of(core::Resource::Events)}, SPI_OK_UPDATE_RETURNING);
+            uint64_t swept =
+                spi.run(sql::kSweepEvents, {link.owner, calendar_id, params_of(core::Resource::Events)});
             auto gone = column_texts(spi, swept);
             cancelled.insert(cancelled.end(), gone.begin(), gone.end());
         }
@@ -684,8 +533,6 @@ bool SpiStore::write_events(const core::OwnerLink &link, const std::string &cale
     xact.commit();
     return true;
 }
-
-#undef GCAL_EVENTS_INSERT
 
 void SpiStore::calendars_synced(const core::OwnerLink &link, const std::vector<core::CalendarDone> &calendars)
 {
@@ -699,19 +546,13 @@ void SpiStore::calendars_synced(const core::OwnerLink &link, const std::vector<c
 
 void SpiStore::calendar_gone(const core::OwnerLink &link, const std::string &calendar_id)
 {
-    static const char *const kList =
-        "UPDATE gcalsync.calendar_list SET deleted = true, data = data || '{\"deleted\": true}'::jsonb, "
-        "synced_at = now() WHERE owner = $1 AND calendar_id = $2 AND NOT deleted";
-    static const char *const kSchedule =
-        "UPDATE gcalsync.calendar_sync SET enabled = false, last_error = 'calendar not found (404)' "
-        "WHERE owner = $1 AND calendar_id = $2";
     Transaction xact("gcalsync: marking a calendar deleted");
     {
         Spi spi;
         if (!lock_link(spi, link))
             return;
-        uint64_t changed = spi.exec_prepared(kList, {link.owner, calendar_id}, SPI_OK_UPDATE);
-        spi.exec_prepared(kSchedule, {link.owner, calendar_id}, SPI_OK_UPDATE);
+        uint64_t changed = spi.run(sql::kCalendarGoneList, {link.owner, calendar_id});
+        spi.run(sql::kCalendarGoneSchedule, {link.owner, calendar_id});
         if (changed > 0)
             record_ids(link.owner, "calendar_list", "", "delete", {calendar_id});
     }
@@ -721,11 +562,8 @@ void SpiStore::calendar_gone(const core::OwnerLink &link, const std::string &cal
 void SpiStore::calendar_failed(const core::OwnerLink &link, const std::string &calendar_id,
                                const std::string &error, Micros retry_at)
 {
-    static const char *const kSql =
-        "UPDATE gcalsync.calendar_sync SET failures = failures + 1, last_error = $3, next_sync_at = $4 "
-        "WHERE owner = $1 AND calendar_id = $2";
-    run_alone("gcalsync: scheduling a calendar", kSql, {link.owner, calendar_id, error, time_arg(retry_at)},
-              SPI_OK_UPDATE, true);
+    run_alone("gcalsync: scheduling a calendar", sql::kCalendarFailed,
+              {link.owner, calendar_id, error, time_arg(retry_at)}, true);
 }
 
 namespace {
@@ -749,38 +587,6 @@ void SpiStore::owner_synced(const core::OwnerLink &link, bool list_synced, Micro
                             const std::vector<core::CalendarDone> &calendars,
                             const std::vector<core::TokenMove> &tokens)
 {
-    // When work was requested during the round (gcal_sync_now, gcal_resync),
-    // the owner and its calendars are due again at once instead.
-    static const char *const kSql =
-        "WITH old AS (SELECT state FROM gcalsync.owner WHERE owner = $1 AND generation = $2 FOR UPDATE) "
-        "UPDATE gcalsync.owner o SET state = 'active', last_error = NULL, last_error_at = NULL, failures = 0, "
-        "last_sync_at = CASE WHEN $3 THEN now() ELSE o.last_sync_at END, "
-        "next_sync_at = CASE WHEN NOT $3 THEN o.next_sync_at WHEN o.requested_seq > $5 THEN now() ELSE $4 END, "
-        "completed_seq = CASE WHEN $3 THEN greatest(o.completed_seq, $5) ELSE o.completed_seq END "
-        "FROM old WHERE o.owner = $1 AND o.generation = $2 "
-        "RETURNING (SELECT state FROM old), o.requested_seq > $5";
-    // An owner that was active without failures stays so: only its schedule
-    // moves, and no old state needs reading (nothing to announce). A state
-    // change meanwhile comes with a new generation, or is not one this
-    // statement matches (then the statement above runs).
-    static const char *const kSchedule =
-        "UPDATE gcalsync.owner o SET last_sync_at = now(), "
-        "next_sync_at = CASE WHEN o.requested_seq > $3 THEN now() ELSE $4 END, "
-        "completed_seq = greatest(o.completed_seq, $3) "
-        "WHERE o.owner = $1 AND o.generation = $2 AND o.state = 'active' AND o.failures = 0 "
-        "RETURNING o.requested_seq > $3";
-    static const char *const kCalendarsDue =
-        "UPDATE gcalsync.calendar_sync SET next_sync_at = now() WHERE owner = $1 AND enabled";
-    // A token moves only where it still is the one the check was made with
-    // (a gcal_resync, gcal_link or unlink meanwhile reset or removed it), and
-    // only for the link the round was made for.
-    static const char *const kTokens =
-        "UPDATE gcalsync.sync_token t SET sync_token = u.to_token, updated_at = now() "
-        "FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) "
-        "  AS u(kind, calendar_id, params, from_token, to_token) "
-        "WHERE t.owner = $1 AND t.kind = u.kind AND t.calendar_id = u.calendar_id AND t.params = u.params "
-        "AND t.sync_token = u.from_token AND t.page_token IS NULL "
-        "AND EXISTS (SELECT 1 FROM gcalsync.owner o WHERE o.owner = $1 AND o.generation = $2)";
     Transaction xact("gcalsync: recording a sync");
     {
         Spi spi;
@@ -796,9 +602,8 @@ void SpiStore::owner_synced(const core::OwnerLink &link, bool list_synced, Micro
                 from.push_back(&t.from);
                 to.push_back(&t.to);
             }
-            spi.exec_prepared(kTokens, {link.owner, link.generation, arg(kind), arg(calendar), arg(params),
-                                        arg(from), arg(to)},
-                              SPI_OK_UPDATE);
+            spi.run(sql::kMoveTokens,
+                    {link.owner, link.generation, arg(kind), arg(calendar), arg(params), arg(from), arg(to)});
         }
         write_calendars_synced(spi, link, calendars);
         bool was_active = link.state == core::OwnerState::Active && link.failures == 0;
@@ -806,17 +611,16 @@ void SpiStore::owner_synced(const core::OwnerLink &link, bool list_synced, Micro
         if (!list_synced && was_active) {
             // only the calendars' schedule moved
         } else if (list_synced && was_active &&
-                   spi.exec_prepared(kSchedule, {link.owner, link.generation, link.requested_seq, time_arg(next_at)},
-                                     SPI_OK_UPDATE_RETURNING) > 0) {
+                   spi.run(sql::kOwnerScheduled,
+                           {link.owner, link.generation, link.requested_seq, time_arg(next_at)}) > 0) {
             again = spi.get_bool(0, 0).value_or(false);
-        } else if (spi.exec_prepared(kSql,
-                                     {link.owner, link.generation, list_synced, time_arg(next_at), link.requested_seq},
-                                     SPI_OK_UPDATE_RETURNING) > 0) {
+        } else if (spi.run(sql::kOwnerSynced,
+                           {link.owner, link.generation, list_synced, time_arg(next_at), link.requested_seq}) > 0) {
             announce_state(link.owner, spi.get_text(0, 0).value_or(""), "active");
             again = spi.get_bool(0, 1).value_or(false);
         }
         if (again && list_synced)
-            spi.exec_prepared(kCalendarsDue, {link.owner}, SPI_OK_UPDATE);
+            spi.run(sql::kCalendarsDue, {link.owner});
     }
     xact.commit_schedule();
     wake_waiters();
@@ -825,17 +629,11 @@ void SpiStore::owner_synced(const core::OwnerLink &link, bool list_synced, Micro
 void SpiStore::owner_failed(const core::OwnerLink &link, core::OwnerState state, const std::string &error,
                             Micros retry_at)
 {
-    static const char *const kSql =
-        "WITH old AS (SELECT state FROM gcalsync.owner WHERE owner = $1 AND generation = $2 FOR UPDATE) "
-        "UPDATE gcalsync.owner o SET state = $3, last_error = $4, last_error_at = now(), "
-        "failures = o.failures + 1, next_sync_at = $5 "
-        "FROM old WHERE o.owner = $1 AND o.generation = $2 RETURNING (SELECT state FROM old)";
     const char *new_state = core::to_string(state);
     Transaction xact("gcalsync: recording a failure");
     {
         Spi spi;
-        if (spi.exec_prepared(kSql, {link.owner, link.generation, new_state, error, time_arg(retry_at)},
-                              SPI_OK_UPDATE_RETURNING) > 0)
+        if (spi.run(sql::kOwnerFailed, {link.owner, link.generation, new_state, error, time_arg(retry_at)}) > 0)
             announce_state(link.owner, spi.get_text(0, 0).value_or(""), new_state);
     }
     xact.commit_schedule();
@@ -844,18 +642,11 @@ void SpiStore::owner_failed(const core::OwnerLink &link, core::OwnerState state,
 
 uint64_t SpiStore::prune_changes(int retention_s)
 {
-    static const char *const kSql =
-        "WITH gone AS (DELETE FROM gcalsync.change "
-        "  WHERE recorded_at < now() - make_interval(secs => $1) RETURNING seq) "
-        "INSERT INTO gcalsync.change_horizon AS h (singleton, pruned_through) "
-        "SELECT true, max(seq) FROM gone HAVING count(*) > 0 "
-        "ON CONFLICT (singleton) DO UPDATE SET pruned_through = greatest(h.pruned_through, excluded.pruned_through) "
-        "RETURNING (SELECT count(*) FROM gone)";
     Transaction xact("gcalsync: pruning the change feed");
     uint64_t pruned = 0;
     if (extension_installed()) {
         Spi spi;
-        if (spi.exec_prepared(kSql, {static_cast<int64_t>(retention_s)}, SPI_OK_INSERT_RETURNING) > 0)
+        if (spi.run(sql::kPruneChanges, {static_cast<int64_t>(retention_s)}) > 0)
             pruned = static_cast<uint64_t>(spi.get_int64(0, 0).value_or(0));
     }
     xact.commit();
@@ -864,14 +655,11 @@ uint64_t SpiStore::prune_changes(int retention_s)
 
 std::vector<core::Channel> SpiStore::channels(const core::OwnerLink &link)
 {
-    static const char *const kSql =
-        "SELECT channel_id, coalesce(resource_id, ''), kind, calendar_id, expires_at "
-        "FROM gcalsync.channel WHERE owner = $1 ORDER BY expires_at DESC NULLS LAST";
     Transaction xact("gcalsync: reading watch channels");
     std::vector<core::Channel> out;
     {
         Spi spi;
-        uint64_t n = spi.exec_prepared(kSql, {link.owner}, SPI_OK_SELECT);
+        uint64_t n = spi.run(sql::kChannels, {link.owner});
         for (uint64_t i = 0; i < n; i++) {
             core::Channel c;
             c.channel_id = spi.get_text(i, 0).value_or("");
@@ -889,34 +677,24 @@ std::vector<core::Channel> SpiStore::channels(const core::OwnerLink &link)
 
 std::vector<std::string> SpiStore::watchable_calendars(const core::OwnerLink &link)
 {
-    static const char *const kSql =
-        "SELECT calendar_id FROM gcalsync.calendar_sync WHERE owner = $1 AND enabled AND push_supported "
-        "ORDER BY calendar_id";
-    return texts_alone("gcalsync: reading watch channels", kSql, {link.owner});
+    return texts_alone("gcalsync: reading watch channels", sql::kWatchableCalendars, {link.owner});
 }
 
 bool SpiStore::save_channel(const core::OwnerLink &link, const core::Channel &c, const std::string &token)
 {
-    static const char *const kSql =
-        "INSERT INTO gcalsync.channel (channel_id, owner, kind, calendar_id, resource_id, token, expires_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7)";
     Transaction xact("gcalsync: recording a watch channel");
     {
         Spi spi;
         if (!lock_link(spi, link)) {
             // The owner went away meanwhile: Google still has the channel.
             std::string sealed = seal_secret(link.refresh_token, core::channel_stop_aad(c.channel_id));
-            spi.exec_prepared("INSERT INTO gcalsync.channel_stop (channel_id, resource_id, refresh_token) "
-                              "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                              {c.channel_id, c.resource_id, bytea_arg(sealed)}, SPI_OK_INSERT);
+            spi.run(sql::kQueueChannelStop, {c.channel_id, c.resource_id, bytea_arg(sealed)});
             spi.finish();
             xact.commit();
             return false;
         }
-        spi.exec_prepared(kSql,
-                          {c.channel_id, link.owner, kind_of(c.kind),
-                           c.calendar_id, c.resource_id, token, time_arg(c.expires_at)},
-                          SPI_OK_INSERT);
+        spi.run(sql::kSaveChannel, {c.channel_id, link.owner, kind_of(c.kind), c.calendar_id, c.resource_id, token,
+                                     time_arg(c.expires_at)});
     }
     xact.commit();
     return true;
@@ -924,38 +702,28 @@ bool SpiStore::save_channel(const core::OwnerLink &link, const core::Channel &c,
 
 void SpiStore::retire_channel(const core::OwnerLink &link, const std::string &channel_id)
 {
-    static const char *const kSql =
-        "WITH gone AS (DELETE FROM gcalsync.channel WHERE channel_id = $1 AND owner = $2 "
-        "  RETURNING channel_id, resource_id) "
-        "INSERT INTO gcalsync.channel_stop (channel_id, resource_id, refresh_token) "
-        "SELECT channel_id, resource_id, $3 FROM gone WHERE resource_id IS NOT NULL "
-        "ON CONFLICT (channel_id) DO NOTHING";
     std::string sealed = seal_secret(link.refresh_token, core::channel_stop_aad(channel_id));
     Transaction xact("gcalsync: retiring a watch channel");
     {
         Spi spi;
-        spi.exec_prepared(kSql, {channel_id, link.owner, bytea_arg(sealed)}, SPI_OK_INSERT);
+        spi.run(sql::kRetireChannel, {channel_id, link.owner, bytea_arg(sealed)});
     }
     xact.commit();
 }
 
 void SpiStore::push_unsupported(const core::OwnerLink &link, const std::string &calendar_id)
 {
-    static const char *const kSql =
-        "UPDATE gcalsync.calendar_sync SET push_supported = false WHERE owner = $1 AND calendar_id = $2";
-    run_alone("gcalsync: recording a calendar without push", kSql, {link.owner, calendar_id}, SPI_OK_UPDATE);
+    run_alone("gcalsync: recording a calendar without push", sql::kPushUnsupported, {link.owner, calendar_id});
 }
 
 std::vector<core::ChannelStop> SpiStore::channels_to_stop(std::size_t limit)
 {
-    static const char *const kSql =
-        "SELECT channel_id, resource_id, refresh_token FROM gcalsync.channel_stop ORDER BY queued_at LIMIT $1";
     Transaction xact("gcalsync: reading the channel stop queue");
     std::vector<core::ChannelStop> out;
     std::vector<std::string> unreadable;
     if (extension_installed()) {
         Spi spi;
-        uint64_t n = spi.exec_prepared(kSql, {static_cast<int64_t>(limit)}, SPI_OK_SELECT);
+        uint64_t n = spi.run(sql::kChannelsToStop, {static_cast<int64_t>(limit)});
         for (uint64_t i = 0; i < n; i++) {
             core::ChannelStop stop{spi.get_text(i, 0).value_or(""), spi.get_text(i, 1).value_or(""), ""};
             auto token = open_secret(spi.get_text(i, 2).value_or(""), core::channel_stop_aad(stop.channel_id), nullptr);
@@ -975,8 +743,7 @@ std::vector<core::ChannelStop> SpiStore::channels_to_stop(std::size_t limit)
 
 void SpiStore::channel_stopped(const std::string &channel_id)
 {
-    run_alone("gcalsync: channel stopped", "DELETE FROM gcalsync.channel_stop WHERE channel_id = $1", {channel_id},
-              SPI_OK_DELETE);
+    run_alone("gcalsync: channel stopped", sql::kChannelStopped, {channel_id});
 }
 
 }  // namespace gcal::pg

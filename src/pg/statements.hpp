@@ -1,0 +1,680 @@
+// statements.hpp — every SQL statement the extension runs, one named constant
+// each, grouped by the code that binds it (store.cpp, api.cpp, changes.cpp,
+// selftest.cpp). Each is a Statement (pg/spi.hpp): a unique name, the SPI
+// result it must produce, its parameter types in order, and its text. Spi::run
+// prepares a statement once per process and keeps the plan under its name.
+//
+// Adding one: write the constant here, next to its group, and list it in
+// kStatementTable (statements.cpp); a statement missing there fails loudly
+// on first use. Parameters are passed typed from C++ (SqlArg), so the SQL
+// needs no casts of them.
+#pragma once
+
+#include "pg/spi.hpp"
+
+namespace gcal::pg {
+
+// statement_count is the number of statements in the table; statement_slot
+// is the position of `stmt` in it, found by name. A name not in the table,
+// or listed twice, or a text that differs from the table's under that name,
+// is an internal error (std::logic_error).
+int statement_count();
+int statement_slot(const Statement &stmt);
+// statement_at is the table's statement at a position (0 <= i < statement_count()).
+const Statement &statement_at(int i);
+
+namespace sql {
+
+// ---- store.cpp: the worker's reads and page writes ------------------------------------------
+
+// $1 owner. The owner's row, locked against unlink/relink until commit, with
+// what tells whether it still is the link the work was done for.
+inline constexpr Statement kLockLink{"store.lock_link", SPI_OK_SELECT, {TEXTOID}, R"sql(
+    SELECT generation, resync_requested_at
+      FROM gcalsync.owner
+     WHERE owner = $1
+       FOR SHARE
+)sql"};
+
+// $1 owner, $2 kind, $3 calendar_id, $4 params, $5 next sync token ('' if
+// none), $6 next page token ('' if none), $7 whether this page starts a full
+// listing. A page's progress: the next page token, or on the last page the
+// new sync token.
+inline constexpr Statement kSaveStep{
+    "store.save_step", SPI_OK_INSERT, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID}, R"sql(
+    INSERT INTO gcalsync.sync_token AS t
+           (owner, kind, calendar_id, params, sync_token, page_token, full_sync_started_at, updated_at)
+    VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), CASE WHEN $7 THEN now() END, now())
+    ON CONFLICT (owner, kind, calendar_id, params) DO UPDATE
+       SET sync_token = CASE WHEN $5 <> '' THEN $5 ELSE t.sync_token END,
+           page_token = NULLIF($6, ''),
+           full_sync_started_at = CASE WHEN $5 <> '' THEN NULL
+                                       WHEN $7 THEN now()
+                                       ELSE t.full_sync_started_at END,
+           updated_at = now()
+)sql"};
+
+// $1 owner, $2 calendar ids, $3 each one's next_sync_at as the round read
+// it, $4 each one's next check, $5 the link's generation. Completed listings:
+// the next check moves only where nobody moved the schedule meanwhile.
+inline constexpr Statement kCalendarsSynced{
+    "store.calendars_synced", SPI_OK_UPDATE, {TEXTOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, INT8OID},
+    R"sql(
+    UPDATE gcalsync.calendar_sync c
+       SET last_sync_at = now(), failures = 0, last_error = NULL,
+           next_sync_at = CASE WHEN c.next_sync_at = u.seen THEN u.next_at ELSE c.next_sync_at END
+      FROM unnest($2::text[], $3::timestamptz[], $4::timestamptz[]) AS u(id, seen, next_at)
+     WHERE c.owner = $1 AND c.calendar_id = u.id
+       AND EXISTS (SELECT 1 FROM gcalsync.owner o WHERE o.owner = $1 AND o.generation = $5)
+)sql"};
+
+// $1 how many. Owners with work requested (gcal_sync_now, gcal_link, ...),
+// then the most overdue owners, then owners with a calendar due: each part
+// walks a partial index on next_sync_at and stops after $1 rows (the
+// calendars' after 4 x $1), so the cost does not grow with the number of
+// owners or of what is due. (Calendars of owners that are not active, e.g.
+// revoked, stay "due" and are read and discarded.)
+inline constexpr Statement kDueOwners{"store.due_owners", SPI_OK_SELECT, {INT8OID}, R"sql(
+    WITH due AS (
+        (SELECT owner FROM gcalsync.owner
+          WHERE state IN ('pending', 'active', 'backoff')
+            AND requested_seq > completed_seq AND next_sync_at <= now()
+          ORDER BY next_sync_at LIMIT $1)
+        UNION
+        (SELECT owner FROM gcalsync.owner
+          WHERE state IN ('pending', 'active', 'backoff') AND next_sync_at <= now()
+          ORDER BY next_sync_at LIMIT $1)
+        UNION
+        (SELECT owner
+           FROM (SELECT c.owner, c.next_sync_at FROM gcalsync.calendar_sync c
+                  WHERE c.enabled AND c.next_sync_at <= now()
+                    AND EXISTS (SELECT 1 FROM gcalsync.owner a WHERE a.owner = c.owner AND a.state = 'active')
+                  ORDER BY c.next_sync_at LIMIT $1 * 4) AS cal
+          GROUP BY owner ORDER BY min(next_sync_at) LIMIT $1))
+    SELECT o.owner, o.generation, o.refresh_token, o.state, o.failures, o.requested_seq,
+           o.next_sync_at <= now(), o.resync_requested_at
+      FROM due JOIN gcalsync.owner o USING (owner)
+     WHERE o.state IN ('pending', 'active', 'backoff') AND (o.next_sync_at <= now() OR o.state = 'active')
+     ORDER BY o.requested_seq > o.completed_seq DESC, o.next_sync_at
+     LIMIT $1
+)sql"};
+
+// When anything is due next: an owner, or a calendar of an active owner.
+inline constexpr Statement kNextDue{"store.next_due", SPI_OK_SELECT, {}, R"sql(
+    SELECT least((SELECT min(next_sync_at) FROM gcalsync.owner
+                   WHERE state IN ('pending', 'active', 'backoff')),
+                 (SELECT c.next_sync_at FROM gcalsync.calendar_sync c
+                   WHERE c.enabled
+                     AND EXISTS (SELECT 1 FROM gcalsync.owner o WHERE o.owner = c.owner AND o.state = 'active')
+                   ORDER BY c.next_sync_at LIMIT 1))
+)sql"};
+
+// The OAuth client (client_secret sealed).
+inline constexpr Statement kClient{"store.client", SPI_OK_SELECT, {}, R"sql(
+    SELECT client_id, client_secret FROM gcalsync.client
+)sql"};
+
+// $1 owner, $2 due by. The owner's calendars due by then.
+inline constexpr Statement kDueCalendars{"store.due_calendars", SPI_OK_SELECT, {TEXTOID, TIMESTAMPTZOID}, R"sql(
+    SELECT calendar_id, next_sync_at
+      FROM gcalsync.calendar_sync
+     WHERE owner = $1 AND enabled AND next_sync_at <= greatest(now(), $2)
+     ORDER BY calendar_id
+)sql"};
+
+// $1 owner, $2 kind, $3 calendar_id, $4 params. Where a listing stands.
+inline constexpr Statement kCursor{"store.cursor", SPI_OK_SELECT, {TEXTOID, TEXTOID, TEXTOID, TEXTOID}, R"sql(
+    SELECT sync_token, page_token
+      FROM gcalsync.sync_token
+     WHERE owner = $1 AND kind = $2 AND calendar_id = $3 AND params = $4
+)sql"};
+
+// $1 owner, $2 kind, $3 calendar_id, $4 params. A full listing is required.
+inline constexpr Statement kResetCursor{"store.reset_cursor", SPI_OK_UPDATE, {TEXTOID, TEXTOID, TEXTOID, TEXTOID}, R"sql(
+    UPDATE gcalsync.sync_token
+       SET sync_token = NULL, page_token = NULL, full_sync_started_at = NULL, updated_at = now()
+     WHERE owner = $1 AND kind = $2 AND calendar_id = $3 AND params = $4
+)sql"};
+
+// $1 owner, $2 .. $16 one array per column (calendar_id first, data last).
+// A calendar list page, one statement for all its entries.
+inline constexpr Statement kUpsertCalendarList{
+    "store.upsert_calendar_list", SPI_OK_INSERT,
+    {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+     BOOLARRAYOID, BOOLARRAYOID, BOOLARRAYOID, BOOLARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID},
+    R"sql(
+    INSERT INTO gcalsync.calendar_list AS l
+           (owner, calendar_id, summary, summary_override, description, location, time_zone, access_role,
+            is_primary, hidden, selected, deleted, color_id, background_color, foreground_color, data, synced_at)
+    SELECT $1, u.id, u.summary, u.summary_override, u.description, u.location, u.time_zone, u.access_role,
+           u.is_primary, u.hidden, u.selected, u.deleted, u.color_id, u.background_color, u.foreground_color,
+           u.data::jsonb, now()
+      FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                  $9::bool[], $10::bool[], $11::bool[], $12::bool[], $13::text[], $14::text[], $15::text[],
+                  $16::text[])
+           AS u(id, summary, summary_override, description, location, time_zone, access_role,
+                is_primary, hidden, selected, deleted, color_id, background_color, foreground_color, data)
+    ON CONFLICT (owner, calendar_id) DO UPDATE
+       SET summary = excluded.summary, summary_override = excluded.summary_override,
+           description = excluded.description, location = excluded.location, time_zone = excluded.time_zone,
+           access_role = excluded.access_role, is_primary = excluded.is_primary, hidden = excluded.hidden,
+           selected = excluded.selected, deleted = excluded.deleted, color_id = excluded.color_id,
+           background_color = excluded.background_color, foreground_color = excluded.foreground_color,
+           data = excluded.data, synced_at = excluded.synced_at
+)sql"};
+
+// $1 owner, $2 calendar ids, $3 each one's deleted flag. New calendars are
+// due at once; a calendar coming back from deletion too.
+inline constexpr Statement kScheduleCalendars{
+    "store.schedule_calendars", SPI_OK_INSERT, {TEXTOID, TEXTARRAYOID, BOOLARRAYOID}, R"sql(
+    INSERT INTO gcalsync.calendar_sync AS c (owner, calendar_id, enabled, next_sync_at)
+    SELECT $1, u.id, NOT u.deleted, now()
+      FROM unnest($2::text[], $3::bool[]) AS u(id, deleted)
+    ON CONFLICT (owner, calendar_id) DO UPDATE
+       SET enabled = excluded.enabled,
+           next_sync_at = CASE WHEN excluded.enabled AND NOT c.enabled THEN now() ELSE c.next_sync_at END
+)sql"};
+
+// $1 owner, $2 params. What a complete full listing of the calendar list
+// did not return was deleted meanwhile; returns those calendar ids.
+inline constexpr Statement kSweepCalendarList{"store.sweep_calendar_list", SPI_OK_SELECT, {TEXTOID, TEXTOID}, R"sql(
+    WITH gone AS (
+        UPDATE gcalsync.calendar_list
+           SET deleted = true, data = data || '{"deleted": true}'::jsonb, synced_at = now()
+         WHERE owner = $1 AND NOT deleted
+           AND (synced_at IS NULL
+                OR synced_at < coalesce((SELECT full_sync_started_at FROM gcalsync.sync_token
+                                          WHERE owner = $1 AND kind = 'calendar_list'
+                                            AND calendar_id = '' AND params = $2), now()))
+        RETURNING calendar_id),
+    off AS (
+        UPDATE gcalsync.calendar_sync c SET enabled = false
+          FROM gone
+         WHERE c.owner = $1 AND c.calendar_id = gone.calendar_id)
+    SELECT calendar_id FROM gone
+)sql"};
+
+// $1 owner, $2 calendar_id, $3 summary, $4 description, $5 location,
+// $6 time_zone, $7 data. One calendar (calendars.get).
+inline constexpr Statement kUpsertCalendar{
+    "store.upsert_calendar", SPI_OK_INSERT, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID}, R"sql(
+    INSERT INTO gcalsync.calendar (owner, calendar_id, summary, description, location, time_zone, data, synced_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, now())
+    ON CONFLICT (owner, calendar_id) DO UPDATE
+       SET summary = excluded.summary, description = excluded.description, location = excluded.location,
+           time_zone = excluded.time_zone, data = excluded.data, synced_at = excluded.synced_at
+)sql"};
+
+// joined_sql is the text of two SQL string literals, one after the other, as
+// a compile-time constant (for statements that share a part).
+template <std::size_t N>
+struct SqlText {
+    char text[N];
+};
+template <std::size_t A, std::size_t B>
+constexpr SqlText<A + B - 1> joined_sql(const char (&a)[A], const char (&b)[B])
+{
+    SqlText<A + B - 1> out{};
+    for (std::size_t i = 0; i + 1 < A; i++)
+        out.text[i] = a[i];
+    for (std::size_t i = 0; i < B; i++)
+        out.text[A - 1 + i] = b[i];
+    return out;
+}
+
+// The events INSERT of a page: $1 owner, $2 calendar_id, $3 .. $27 one
+// array per column (event_id first, data last, recurrence as JSON text).
+// kInsertEvents is this text alone; kUpsertEvents adds ON CONFLICT.
+inline constexpr char kEventsInsertSql[] = R"sql(
+    INSERT INTO gcalsync.event AS e
+           (owner, calendar_id, event_id, status, summary, description, location, start_at, end_at,
+            start_date, end_date, time_zone, recurrence, recurring_event_id, original_start_at,
+            original_start_date, ical_uid, sequence, event_type, transparency, visibility, organizer_email,
+            creator_email, html_link, created, updated, data, synced_at)
+    SELECT $1, $2, u.id, u.status, u.summary, u.description, u.location, u.start_at, u.end_at,
+           u.start_date, u.end_date, u.time_zone,
+           CASE WHEN u.recurrence IS NOT NULL
+                THEN ARRAY(SELECT jsonb_array_elements_text(u.recurrence::jsonb)) END,
+           u.recurring_event_id, u.original_start_at, u.original_start_date, u.ical_uid, u.sequence,
+           u.event_type, u.transparency, u.visibility, u.organizer_email, u.creator_email, u.html_link,
+           u.created, u.updated, u.data::jsonb, now()
+      FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[],
+                  $9::timestamptz[], $10::date[], $11::date[], $12::text[], $13::text[], $14::text[],
+                  $15::timestamptz[], $16::date[], $17::text[], $18::int4[], $19::text[], $20::text[],
+                  $21::text[], $22::text[], $23::text[], $24::text[], $25::timestamptz[], $26::timestamptz[],
+                  $27::text[])
+           AS u(id, status, summary, description, location, start_at, end_at, start_date, end_date,
+                time_zone, recurrence, recurring_event_id, original_start_at, original_start_date, ical_uid,
+                sequence, event_type, transparency, visibility, organizer_email, creator_email, html_link,
+                created, updated, data)
+)sql";
+inline constexpr auto kEventsUpsertSql = joined_sql(kEventsInsertSql, R"sql(
+    ON CONFLICT (owner, calendar_id, event_id) DO UPDATE
+       SET status = excluded.status, summary = excluded.summary, description = excluded.description,
+           location = excluded.location, start_at = excluded.start_at, end_at = excluded.end_at,
+           start_date = excluded.start_date, end_date = excluded.end_date, time_zone = excluded.time_zone,
+           recurrence = excluded.recurrence, recurring_event_id = excluded.recurring_event_id,
+           original_start_at = excluded.original_start_at, original_start_date = excluded.original_start_date,
+           ical_uid = excluded.ical_uid, sequence = excluded.sequence, event_type = excluded.event_type,
+           transparency = excluded.transparency, visibility = excluded.visibility,
+           organizer_email = excluded.organizer_email, creator_email = excluded.creator_email,
+           html_link = excluded.html_link, created = excluded.created, updated = excluded.updated,
+           data = excluded.data, synced_at = excluded.synced_at
+)sql");
+#define GCAL_EVENTS_PARAMS                                                                                        \
+    {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,                     \
+     TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, DATEARRAYOID, DATEARRAYOID, TEXTARRAYOID, TEXTARRAYOID,          \
+     TEXTARRAYOID, TIMESTAMPTZARRAYOID, DATEARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,  \
+     TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,         \
+     TEXTARRAYOID}
+
+// A page of a full listing, when none of its rows should exist yet.
+inline constexpr Statement kInsertEvents{"store.insert_events", SPI_OK_INSERT, GCAL_EVENTS_PARAMS, kEventsInsertSql};
+
+// Any page: its rows inserted or updated.
+inline constexpr Statement kUpsertEvents{"store.upsert_events", SPI_OK_INSERT, GCAL_EVENTS_PARAMS,
+                                         kEventsUpsertSql.text};
+
+#undef GCAL_EVENTS_PARAMS
+
+// $1 owner, $2 calendar_id, $3 params. What a complete full listing of a
+// calendar's events did not return was deleted meanwhile; returns those ids.
+inline constexpr Statement kSweepEvents{"store.sweep_events", SPI_OK_UPDATE_RETURNING, {TEXTOID, TEXTOID, TEXTOID},
+                                        R"sql(
+    UPDATE gcalsync.event
+       SET status = 'cancelled', data = data || '{"status": "cancelled"}'::jsonb, synced_at = now()
+     WHERE owner = $1 AND calendar_id = $2 AND status <> 'cancelled'
+       AND (synced_at IS NULL
+            OR synced_at < coalesce((SELECT full_sync_started_at FROM gcalsync.sync_token
+                                      WHERE owner = $1 AND kind = 'events' AND calendar_id = $2
+                                        AND params = $3), now()))
+    RETURNING event_id
+)sql"};
+
+// $1 owner, $2 calendar_id. A calendar answered 404: marked deleted in the list ...
+inline constexpr Statement kCalendarGoneList{"store.calendar_gone_list", SPI_OK_UPDATE, {TEXTOID, TEXTOID}, R"sql(
+    UPDATE gcalsync.calendar_list
+       SET deleted = true, data = data || '{"deleted": true}'::jsonb, synced_at = now()
+     WHERE owner = $1 AND calendar_id = $2 AND NOT deleted
+)sql"};
+
+// ... and no longer synced.
+inline constexpr Statement kCalendarGoneSchedule{"store.calendar_gone_schedule", SPI_OK_UPDATE, {TEXTOID, TEXTOID},
+                                                 R"sql(
+    UPDATE gcalsync.calendar_sync
+       SET enabled = false, last_error = 'calendar not found (404)'
+     WHERE owner = $1 AND calendar_id = $2
+)sql"};
+
+// $1 owner, $2 calendar_id, $3 error, $4 retry at. A calendar's listing failed.
+inline constexpr Statement kCalendarFailed{
+    "store.calendar_failed", SPI_OK_UPDATE, {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}, R"sql(
+    UPDATE gcalsync.calendar_sync
+       SET failures = failures + 1, last_error = $3, next_sync_at = $4
+     WHERE owner = $1 AND calendar_id = $2
+)sql"};
+
+// $1 owner, $2 generation, $3 whether the calendar list was synced, $4 next
+// check, $5 the requested_seq the round served. The end of a successful
+// round: state active, errors cleared, the schedule moved; returns the old
+// state and whether work was requested during the round (then the owner is
+// due again at once).
+inline constexpr Statement kOwnerSynced{
+    "store.owner_synced", SPI_OK_UPDATE_RETURNING, {TEXTOID, INT8OID, BOOLOID, TIMESTAMPTZOID, INT8OID}, R"sql(
+    WITH old AS (SELECT state FROM gcalsync.owner WHERE owner = $1 AND generation = $2 FOR UPDATE)
+    UPDATE gcalsync.owner o
+       SET state = 'active', last_error = NULL, last_error_at = NULL, failures = 0,
+           last_sync_at = CASE WHEN $3 THEN now() ELSE o.last_sync_at END,
+           next_sync_at = CASE WHEN NOT $3 THEN o.next_sync_at
+                               WHEN o.requested_seq > $5 THEN now()
+                               ELSE $4 END,
+           completed_seq = CASE WHEN $3 THEN greatest(o.completed_seq, $5) ELSE o.completed_seq END
+      FROM old
+     WHERE o.owner = $1 AND o.generation = $2
+    RETURNING (SELECT state FROM old), o.requested_seq > $5
+)sql"};
+
+// $1 owner, $2 generation, $3 the requested_seq the round served, $4 next
+// check. An owner that was active without failures stays so: only its
+// schedule moves, and no old state needs reading (nothing to announce). A
+// state change meanwhile comes with a new generation, or is not one this
+// statement matches (then kOwnerSynced runs). Returns whether work was
+// requested during the round.
+inline constexpr Statement kOwnerScheduled{
+    "store.owner_scheduled", SPI_OK_UPDATE_RETURNING, {TEXTOID, INT8OID, INT8OID, TIMESTAMPTZOID}, R"sql(
+    UPDATE gcalsync.owner o
+       SET last_sync_at = now(),
+           next_sync_at = CASE WHEN o.requested_seq > $3 THEN now() ELSE $4 END,
+           completed_seq = greatest(o.completed_seq, $3)
+     WHERE o.owner = $1 AND o.generation = $2 AND o.state = 'active' AND o.failures = 0
+    RETURNING o.requested_seq > $3
+)sql"};
+
+// $1 owner. All its calendars are due now.
+inline constexpr Statement kCalendarsDue{"store.calendars_due", SPI_OK_UPDATE, {TEXTOID}, R"sql(
+    UPDATE gcalsync.calendar_sync SET next_sync_at = now() WHERE owner = $1 AND enabled
+)sql"};
+
+// $1 owner, $2 generation, $3 .. $7 per token: kind, calendar_id, params,
+// the token the check was made with, the new token. A token moves only where
+// it still is the one the check was made with (a gcal_resync, gcal_link or
+// unlink meanwhile reset or removed it), and only for the round's link.
+inline constexpr Statement kMoveTokens{
+    "store.move_tokens", SPI_OK_UPDATE,
+    {TEXTOID, INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID}, R"sql(
+    UPDATE gcalsync.sync_token t
+       SET sync_token = u.to_token, updated_at = now()
+      FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+           AS u(kind, calendar_id, params, from_token, to_token)
+     WHERE t.owner = $1 AND t.kind = u.kind AND t.calendar_id = u.calendar_id AND t.params = u.params
+       AND t.sync_token = u.from_token AND t.page_token IS NULL
+       AND EXISTS (SELECT 1 FROM gcalsync.owner o WHERE o.owner = $1 AND o.generation = $2)
+)sql"};
+
+// $1 owner, $2 generation, $3 new state, $4 error, $5 retry at. A failed
+// round; returns the old state.
+inline constexpr Statement kOwnerFailed{
+    "store.owner_failed", SPI_OK_UPDATE_RETURNING, {TEXTOID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID}, R"sql(
+    WITH old AS (SELECT state FROM gcalsync.owner WHERE owner = $1 AND generation = $2 FOR UPDATE)
+    UPDATE gcalsync.owner o
+       SET state = $3, last_error = $4, last_error_at = now(), failures = o.failures + 1, next_sync_at = $5
+      FROM old
+     WHERE o.owner = $1 AND o.generation = $2
+    RETURNING (SELECT state FROM old)
+)sql"};
+
+// $1 retention in seconds. Feed entries older than that go; the highest
+// sequence number pruned is kept; returns how many went.
+inline constexpr Statement kPruneChanges{"store.prune_changes", SPI_OK_INSERT_RETURNING, {INT8OID}, R"sql(
+    WITH gone AS (
+        DELETE FROM gcalsync.change
+         WHERE recorded_at < now() - make_interval(secs => $1)
+        RETURNING seq)
+    INSERT INTO gcalsync.change_horizon AS h (singleton, pruned_through)
+    SELECT true, max(seq) FROM gone HAVING count(*) > 0
+    ON CONFLICT (singleton) DO UPDATE
+       SET pruned_through = greatest(h.pruned_through, excluded.pruned_through)
+    RETURNING (SELECT count(*) FROM gone)
+)sql"};
+
+// $1 owner. Its watch channels, newest first.
+inline constexpr Statement kChannels{"store.channels", SPI_OK_SELECT, {TEXTOID}, R"sql(
+    SELECT channel_id, coalesce(resource_id, ''), kind, calendar_id, expires_at
+      FROM gcalsync.channel
+     WHERE owner = $1
+     ORDER BY expires_at DESC NULLS LAST
+)sql"};
+
+// $1 owner. Its calendars that can be watched.
+inline constexpr Statement kWatchableCalendars{"store.watchable_calendars", SPI_OK_SELECT, {TEXTOID}, R"sql(
+    SELECT calendar_id
+      FROM gcalsync.calendar_sync
+     WHERE owner = $1 AND enabled AND push_supported
+     ORDER BY calendar_id
+)sql"};
+
+// $1 channel_id, $2 owner, $3 kind, $4 calendar_id, $5 resource_id,
+// $6 token, $7 expires_at. A channel Google opened.
+inline constexpr Statement kSaveChannel{
+    "store.save_channel", SPI_OK_INSERT,
+    {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}, R"sql(
+    INSERT INTO gcalsync.channel (channel_id, owner, kind, calendar_id, resource_id, token, expires_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+)sql"};
+
+// $1 channel_id, $2 resource_id, $3 refresh token (sealed for the channel).
+// A channel to stop at Google, queued (the worker's own: the owner went away
+// while the channel was being opened).
+inline constexpr Statement kQueueChannelStop{"store.queue_channel_stop", SPI_OK_INSERT,
+                                             {TEXTOID, TEXTOID, BYTEAOID}, R"sql(
+    INSERT INTO gcalsync.channel_stop (channel_id, resource_id, refresh_token)
+    VALUES ($1, $2, $3)
+    ON CONFLICT DO NOTHING
+)sql"};
+
+// $1 channel_id, $2 owner, $3 refresh token (sealed for the channel). A
+// renewed or unwanted channel moves to the stop queue.
+inline constexpr Statement kRetireChannel{"store.retire_channel", SPI_OK_INSERT, {TEXTOID, TEXTOID, BYTEAOID}, R"sql(
+    WITH gone AS (
+        DELETE FROM gcalsync.channel
+         WHERE channel_id = $1 AND owner = $2
+        RETURNING channel_id, resource_id)
+    INSERT INTO gcalsync.channel_stop (channel_id, resource_id, refresh_token)
+    SELECT channel_id, resource_id, $3 FROM gone WHERE resource_id IS NOT NULL
+    ON CONFLICT (channel_id) DO NOTHING
+)sql"};
+
+// $1 owner, $2 calendar_id. Google cannot watch this calendar.
+inline constexpr Statement kPushUnsupported{"store.push_unsupported", SPI_OK_UPDATE, {TEXTOID, TEXTOID}, R"sql(
+    UPDATE gcalsync.calendar_sync SET push_supported = false WHERE owner = $1 AND calendar_id = $2
+)sql"};
+
+// $1 how many. The oldest channels to stop.
+inline constexpr Statement kChannelsToStop{"store.channels_to_stop", SPI_OK_SELECT, {INT8OID}, R"sql(
+    SELECT channel_id, resource_id, refresh_token
+      FROM gcalsync.channel_stop
+     ORDER BY queued_at
+     LIMIT $1
+)sql"};
+
+// $1 channel_id. Stopped (or impossible to stop).
+inline constexpr Statement kChannelStopped{"store.channel_stopped", SPI_OK_DELETE, {TEXTOID}, R"sql(
+    DELETE FROM gcalsync.channel_stop WHERE channel_id = $1
+)sql"};
+
+// ---- api.cpp: the SQL API --------------------------------------------------------------------
+
+// $1 owner. Its channels that Google knows (with the owner's sealed token).
+inline constexpr Statement kOwnerChannels{"api.owner_channels", SPI_OK_SELECT, {TEXTOID}, R"sql(
+    SELECT c.channel_id, c.resource_id, o.refresh_token
+      FROM gcalsync.channel c JOIN gcalsync.owner o USING (owner)
+     WHERE c.owner = $1 AND c.resource_id IS NOT NULL
+)sql"};
+
+// $1 channel_id, $2 resource_id, $3 refresh token (sealed for the channel).
+inline constexpr Statement kStopChannel{"api.stop_channel", SPI_OK_INSERT, {TEXTOID, TEXTOID, BYTEAOID}, R"sql(
+    INSERT INTO gcalsync.channel_stop (channel_id, resource_id, refresh_token)
+    VALUES ($1, $2, $3)
+    ON CONFLICT (channel_id) DO NOTHING
+)sql"};
+
+// $1 owner.
+inline constexpr Statement kDeleteOwnerChannels{"api.delete_owner_channels", SPI_OK_DELETE, {TEXTOID}, R"sql(
+    DELETE FROM gcalsync.channel WHERE owner = $1
+)sql"};
+
+// $1 client_id, $2 client secret (sealed).
+inline constexpr Statement kSetClient{"api.set_client", SPI_OK_INSERT, {TEXTOID, BYTEAOID}, R"sql(
+    INSERT INTO gcalsync.client (singleton, client_id, client_secret)
+    VALUES (true, $1, $2)
+    ON CONFLICT (singleton) DO UPDATE
+       SET client_id = excluded.client_id, client_secret = excluded.client_secret, updated_at = now()
+)sql"};
+
+// Owners in state error get another try (with a new client).
+inline constexpr Statement kRetryFailedOwners{"api.retry_failed_owners", SPI_OK_UPDATE, {}, R"sql(
+    UPDATE gcalsync.owner
+       SET state = CASE WHEN last_sync_at IS NULL THEN 'pending' ELSE 'active' END,
+           last_error = NULL, last_error_at = NULL, failures = 0, next_sync_at = now()
+     WHERE state = 'error'
+)sql"};
+
+// Whether an OAuth client is stored.
+inline constexpr Statement kClientExists{"api.client_exists", SPI_OK_SELECT, {}, R"sql(
+    SELECT 1 FROM gcalsync.client
+)sql"};
+
+// $1 owner, $2 refresh token (sealed). A new link, or a replaced one: new
+// generation, state pending, a full sync requested.
+inline constexpr Statement kLinkOwner{"api.link_owner", SPI_OK_INSERT, {TEXTOID, BYTEAOID}, R"sql(
+    INSERT INTO gcalsync.owner AS o (owner, refresh_token)
+    VALUES ($1, $2)
+    ON CONFLICT (owner) DO UPDATE
+       SET refresh_token = excluded.refresh_token, generation = nextval('gcalsync.link_generation'),
+           state = 'pending', last_error = NULL, last_error_at = NULL, failures = 0, linked_at = now(),
+           last_sync_at = NULL, next_sync_at = now(), resync_requested_at = now(),
+           requested_seq = o.requested_seq + 1
+)sql"};
+
+// $1 owner. Its sync tokens are forgotten (full listings follow).
+inline constexpr Statement kForgetOwnerTokens{"api.forget_owner_tokens", SPI_OK_UPDATE, {TEXTOID}, R"sql(
+    UPDATE gcalsync.sync_token
+       SET sync_token = NULL, page_token = NULL, full_sync_started_at = NULL, updated_at = now()
+     WHERE owner = $1
+)sql"};
+
+// $1 owner. Its calendars are due now, their failures forgotten.
+inline constexpr Statement kResetOwnerCalendars{"api.reset_owner_calendars", SPI_OK_UPDATE, {TEXTOID}, R"sql(
+    UPDATE gcalsync.calendar_sync
+       SET failures = 0, last_error = NULL, next_sync_at = now()
+     WHERE owner = $1
+)sql"};
+
+// $1 owner. The owner's row, locked for a change of its link.
+inline constexpr Statement kLockOwner{"api.lock_owner", SPI_OK_SELECT, {TEXTOID}, R"sql(
+    SELECT 1 FROM gcalsync.owner WHERE owner = $1 FOR UPDATE
+)sql"};
+
+// $1 owner, $2 refresh token (sealed). A new token: new generation,
+// revoked/error cleared, a sync requested; returns the new state.
+inline constexpr Statement kRefreshOwner{"api.refresh_owner", SPI_OK_UPDATE_RETURNING, {TEXTOID, BYTEAOID}, R"sql(
+    UPDATE gcalsync.owner
+       SET refresh_token = $2, generation = nextval('gcalsync.link_generation'),
+           state = CASE WHEN last_sync_at IS NULL THEN 'pending' ELSE 'active' END,
+           last_error = NULL, last_error_at = NULL, failures = 0, next_sync_at = now(),
+           requested_seq = requested_seq + 1
+     WHERE owner = $1
+    RETURNING state
+)sql"};
+
+// $1 owner: each of these removes the owner's rows of one table (gcal_unlink).
+inline constexpr Statement kUnlinkEvents{"api.unlink_events", SPI_OK_DELETE, {TEXTOID}, R"sql(
+    DELETE FROM gcalsync.event WHERE owner = $1
+)sql"};
+inline constexpr Statement kUnlinkCalendars{"api.unlink_calendars", SPI_OK_DELETE, {TEXTOID}, R"sql(
+    DELETE FROM gcalsync.calendar WHERE owner = $1
+)sql"};
+inline constexpr Statement kUnlinkCalendarList{"api.unlink_calendar_list", SPI_OK_DELETE, {TEXTOID}, R"sql(
+    DELETE FROM gcalsync.calendar_list WHERE owner = $1
+)sql"};
+inline constexpr Statement kUnlinkSyncTokens{"api.unlink_sync_tokens", SPI_OK_DELETE, {TEXTOID}, R"sql(
+    DELETE FROM gcalsync.sync_token WHERE owner = $1
+)sql"};
+inline constexpr Statement kUnlinkCalendarSync{"api.unlink_calendar_sync", SPI_OK_DELETE, {TEXTOID}, R"sql(
+    DELETE FROM gcalsync.calendar_sync WHERE owner = $1
+)sql"};
+inline constexpr Statement kUnlinkOwner{"api.unlink_owner", SPI_OK_DELETE, {TEXTOID}, R"sql(
+    DELETE FROM gcalsync.owner WHERE owner = $1
+)sql"};
+// (The change feed keeps only the unlink itself of an owner.)
+inline constexpr Statement kUnlinkChanges{"api.unlink_changes", SPI_OK_DELETE, {TEXTOID}, R"sql(
+    DELETE FROM gcalsync.change WHERE owner = $1
+)sql"};
+
+// $1 owner, NULL for all. A resync: requested, and due now unless the owner
+// is revoked or in error.
+inline constexpr Statement kResyncOwners{"api.resync_owners", SPI_OK_UPDATE, {TEXTOID}, R"sql(
+    UPDATE gcalsync.owner
+       SET resync_requested_at = now(), requested_seq = requested_seq + 1,
+           next_sync_at = CASE WHEN state IN ('pending', 'active') THEN now() ELSE next_sync_at END
+     WHERE $1::text IS NULL OR owner = $1
+)sql"};
+
+// $1 owner, NULL for all. Sync tokens forgotten.
+inline constexpr Statement kResyncTokens{"api.resync_tokens", SPI_OK_UPDATE, {TEXTOID}, R"sql(
+    UPDATE gcalsync.sync_token
+       SET sync_token = NULL, page_token = NULL, full_sync_started_at = NULL, updated_at = now()
+     WHERE $1::text IS NULL OR owner = $1
+)sql"};
+
+// $1 owner, NULL for all. Calendars due now.
+inline constexpr Statement kResyncCalendars{"api.resync_calendars", SPI_OK_UPDATE, {TEXTOID}, R"sql(
+    UPDATE gcalsync.calendar_sync SET next_sync_at = now() WHERE $1::text IS NULL OR owner = $1
+)sql"};
+
+// $1 owner. An incremental sync requested now.
+inline constexpr Statement kSyncOwnerNow{"api.sync_owner_now", SPI_OK_UPDATE, {TEXTOID}, R"sql(
+    UPDATE gcalsync.owner SET next_sync_at = now(), requested_seq = requested_seq + 1 WHERE owner = $1
+)sql"};
+
+// $1 owner. Its enabled calendars due now.
+inline constexpr Statement kSyncCalendarsNow{"api.sync_calendars_now", SPI_OK_UPDATE, {TEXTOID}, R"sql(
+    UPDATE gcalsync.calendar_sync SET next_sync_at = now() WHERE owner = $1 AND enabled
+)sql"};
+
+// $1 owner. What gcal_wait watches.
+inline constexpr Statement kOwnerProgress{"api.owner_progress", SPI_OK_SELECT, {TEXTOID}, R"sql(
+    SELECT state, requested_seq, completed_seq FROM gcalsync.owner WHERE owner = $1
+)sql"};
+
+// $1 channel_id. A channel a push names, locked.
+inline constexpr Statement kPushChannel{"api.push_channel", SPI_OK_SELECT, {TEXTOID}, R"sql(
+    SELECT owner, kind, calendar_id, coalesce(resource_id, ''), token, last_message_number
+      FROM gcalsync.channel
+     WHERE channel_id = $1
+       FOR UPDATE
+)sql"};
+
+// $1 channel_id, $2 message number.
+inline constexpr Statement kPushMessageNumber{"api.push_message_number", SPI_OK_UPDATE, {TEXTOID, INT8OID}, R"sql(
+    UPDATE gcalsync.channel SET last_message_number = $2 WHERE channel_id = $1
+)sql"};
+
+// $1 owner. A push about the calendar list: it is due now.
+inline constexpr Statement kPushOwner{"api.push_owner", SPI_OK_UPDATE, {TEXTOID}, R"sql(
+    UPDATE gcalsync.owner SET next_sync_at = now() WHERE owner = $1
+)sql"};
+
+// $1 owner, $2 calendar_id. A push about a calendar's events: it is due now.
+inline constexpr Statement kPushCalendar{"api.push_calendar", SPI_OK_UPDATE, {TEXTOID, TEXTOID}, R"sql(
+    UPDATE gcalsync.calendar_sync SET next_sync_at = now() WHERE owner = $1 AND calendar_id = $2 AND enabled
+)sql"};
+
+// Key rotation: every sealed secret, locked, then written back sealed anew
+// ($1 its key: owner, client_id or channel_id; $2 the new ciphertext).
+inline constexpr Statement kRefreshTokens{"api.rotate.refresh_tokens", SPI_OK_SELECT, {}, R"sql(
+    SELECT owner, refresh_token FROM gcalsync.owner FOR UPDATE
+)sql"};
+inline constexpr Statement kResealRefreshToken{"api.rotate.reseal_refresh_token", SPI_OK_UPDATE,
+                                               {TEXTOID, BYTEAOID}, R"sql(
+    UPDATE gcalsync.owner SET refresh_token = $2 WHERE owner = $1
+)sql"};
+inline constexpr Statement kClientSecrets{"api.rotate.client_secrets", SPI_OK_SELECT, {}, R"sql(
+    SELECT client_id, client_secret FROM gcalsync.client FOR UPDATE
+)sql"};
+inline constexpr Statement kResealClientSecret{"api.rotate.reseal_client_secret", SPI_OK_UPDATE,
+                                               {TEXTOID, BYTEAOID}, R"sql(
+    UPDATE gcalsync.client SET client_secret = $2 WHERE client_id = $1
+)sql"};
+inline constexpr Statement kStopTokens{"api.rotate.stop_tokens", SPI_OK_SELECT, {}, R"sql(
+    SELECT channel_id, refresh_token FROM gcalsync.channel_stop FOR UPDATE
+)sql"};
+inline constexpr Statement kResealStopToken{"api.rotate.reseal_stop_token", SPI_OK_UPDATE, {TEXTOID, BYTEAOID},
+                                            R"sql(
+    UPDATE gcalsync.channel_stop SET refresh_token = $2 WHERE channel_id = $1
+)sql"};
+
+// ---- changes.cpp: the change feed, written at commit ----------------------------------------
+
+// $1, $2 the two keys of the feed's transaction-level advisory lock.
+inline constexpr Statement kFeedLock{"changes.feed_lock", SPI_OK_SELECT, {INT8OID, INT8OID}, R"sql(
+    SELECT pg_catalog.pg_advisory_xact_lock($1::int4, $2::int4)
+)sql"};
+
+// $1 owner, $2 table_name, $3 calendar_id ('' if none), $4 op, $5 state
+// ('' if none), $6 ids. One feed entry.
+inline constexpr Statement kRecordChange{
+    "changes.record_change", SPI_OK_INSERT, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID}, R"sql(
+    INSERT INTO gcalsync.change (owner, table_name, calendar_id, op, state, ids)
+    VALUES ($1, $2, NULLIF($3, ''), $4, NULLIF($5, ''), $6)
+)sql"};
+
+// ---- selftest.cpp ----------------------------------------------------------------------------
+
+// $1 a value for the self-test's temporary table.
+inline constexpr Statement kSelftestInsert{"selftest.insert", SPI_OK_INSERT, {INT8OID}, R"sql(
+    INSERT INTO gcal_selftest_sub VALUES ($1)
+)sql"};
+
+}  // namespace sql
+}  // namespace gcal::pg
