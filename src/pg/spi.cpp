@@ -2,6 +2,7 @@
 #include "pg/spi.hpp"
 
 #include "pg/changes.hpp"
+#include "pg/stats.hpp"
 
 extern "C" {
 #include "pgstat.h"
@@ -225,7 +226,7 @@ void Transaction::commit()
     pg_guard([]() {
         PopActiveSnapshot();
         CommitTransactionCommand();
-        pgstat_report_activity(STATE_IDLE, nullptr);
+        activity_between_transactions();
     });
     done_ = true;
 }
@@ -247,7 +248,7 @@ Transaction::~Transaction()
     try {
         pg_guard([]() {
             AbortCurrentTransaction();
-            pgstat_report_activity(STATE_IDLE, nullptr);
+            activity_between_transactions();
         });
     } catch (...) {
         // Rollback itself failed: this process cannot go on safely. Exit;

@@ -186,6 +186,36 @@ void save_step(Spi &spi, const core::OwnerLink &link, core::Resource r, const st
                       SPI_OK_INSERT);
 }
 
+// record_full_sync_progress counts a page of a full listing in the owner's
+// full-sync progress (gcalsync.status: full_sync_*), committed with the page
+// so another session sees it move. A page starts the counts anew when it
+// begins a new full sync: the first page after gcal_link or gcal_resync, or
+// the first page of a listing once the previous full sync had finished (a
+// 410, a new calendar). The last page of the owner's last incomplete listing
+// finishes it. Runs after save_step (this listing's token is in place).
+void record_full_sync_progress(Spi &spi, const core::OwnerLink &link, const core::PageStep &step, int64_t events)
+{
+    static const char *const kSql =
+        "WITH f AS (SELECT o.full_sync_started_at IS NULL "
+        "    OR o.full_sync_started_at < greatest(o.linked_at, o.resync_requested_at) "
+        "    OR ($2 AND o.full_sync_finished_at IS NOT NULL) AS fresh "
+        "  FROM gcalsync.owner o WHERE o.owner = $1), "
+        "d AS (SELECT $3 AND NOT EXISTS (SELECT 1 FROM gcalsync.calendar_sync c "
+        "    WHERE c.owner = $1 AND c.enabled AND NOT EXISTS (SELECT 1 FROM gcalsync.sync_token t "
+        "      WHERE t.owner = $1 AND t.kind = 'events' AND t.calendar_id = c.calendar_id "
+        "      AND t.sync_token IS NOT NULL)) "
+        "  AND EXISTS (SELECT 1 FROM gcalsync.sync_token t WHERE t.owner = $1 AND t.kind = 'calendar_list' "
+        "    AND t.sync_token IS NOT NULL) AS complete) "
+        "UPDATE gcalsync.owner o SET "
+        "full_sync_started_at = CASE WHEN f.fresh THEN now() ELSE o.full_sync_started_at END, "
+        "full_sync_pages = CASE WHEN f.fresh THEN 0 ELSE o.full_sync_pages END + 1, "
+        "full_sync_events = CASE WHEN f.fresh THEN 0 ELSE o.full_sync_events END + $4, "
+        "full_sync_finished_at = CASE WHEN d.complete THEN now() WHEN f.fresh THEN NULL "
+        "  ELSE o.full_sync_finished_at END "
+        "FROM f, d WHERE o.owner = $1";
+    spi.exec_prepared(kSql, {link.owner, step.first, !step.next_sync_token.empty(), events}, SPI_OK_UPDATE);
+}
+
 // run_alone runs one statement in a transaction of its own; `schedule`:
 // the statement only moves the worker's bookkeeping (Transaction::commit_schedule).
 void run_alone(const char *activity, const char *sql, const std::vector<SqlArg> &args, int expected,
@@ -453,6 +483,7 @@ bool SpiStore::write_calendar_list(const core::OwnerLink &link, const core::Cale
         "SELECT calendar_id FROM gone";
 
     Transaction xact("gcalsync: writing a calendar list page");
+    std::size_t upserts = 0, tombstones = 0;
     {
         Spi spi;
         if (!lock_link(spi, link))
@@ -502,10 +533,15 @@ bool SpiStore::write_calendar_list(const core::OwnerLink &link, const core::Cale
             removed.insert(removed.end(), gone.begin(), gone.end());
         }
         save_step(spi, link, core::Resource::CalendarList, "", step);
+        if (metrics_ && step.full)
+            record_full_sync_progress(spi, link, step, 0);
+        upserts = upserted.size();
+        tombstones = removed.size();
         record_ids(link.owner, "calendar_list", "", "upsert", std::move(upserted));
         record_ids(link.owner, "calendar_list", "", "delete", std::move(removed));
     }
     xact.commit();
+    count_rows(upserts, tombstones);
     return true;
 }
 
@@ -529,6 +565,7 @@ bool SpiStore::write_calendar(const core::OwnerLink &link, const core::CalendarR
         record_ids(link.owner, "calendar", "", "upsert", {cal.calendar_id});
     }
     xact.commit();
+    count_rows(1, 0);
     return true;
 }
 
@@ -581,6 +618,7 @@ bool SpiStore::write_events(const core::OwnerLink &link, const std::string &cale
         "RETURNING event_id";
 
     Transaction xact("gcalsync: writing an events page");
+    std::size_t upserts = 0, tombstones = 0;
     {
         Spi spi;
         if (!lock_link(spi, link))
@@ -678,10 +716,15 @@ bool SpiStore::write_events(const core::OwnerLink &link, const std::string &cale
             cancelled.insert(cancelled.end(), gone.begin(), gone.end());
         }
         save_step(spi, link, core::Resource::Events, calendar_id, step);
+        if (metrics_ && step.full)
+            record_full_sync_progress(spi, link, step, static_cast<int64_t>(n));
+        upserts = upserted.size();
+        tombstones = cancelled.size();
         record_ids(link.owner, "event", calendar_id, "upsert", std::move(upserted));
         record_ids(link.owner, "event", calendar_id, "delete", std::move(cancelled));
     }
     xact.commit();
+    count_rows(upserts, tombstones);
     return true;
 }
 
@@ -706,6 +749,7 @@ void SpiStore::calendar_gone(const core::OwnerLink &link, const std::string &cal
         "UPDATE gcalsync.calendar_sync SET enabled = false, last_error = 'calendar not found (404)' "
         "WHERE owner = $1 AND calendar_id = $2";
     Transaction xact("gcalsync: marking a calendar deleted");
+    uint64_t tombstones = 0;
     {
         Spi spi;
         if (!lock_link(spi, link))
@@ -714,8 +758,10 @@ void SpiStore::calendar_gone(const core::OwnerLink &link, const std::string &cal
         spi.exec_prepared(kSchedule, {link.owner, calendar_id}, SPI_OK_UPDATE);
         if (changed > 0)
             record_ids(link.owner, "calendar_list", "", "delete", {calendar_id});
+        tombstones = changed;
     }
     xact.commit();
+    count_rows(0, tombstones);
 }
 
 void SpiStore::calendar_failed(const core::OwnerLink &link, const std::string &calendar_id,
