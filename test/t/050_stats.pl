@@ -11,6 +11,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use File::Basename ();
 use Time::HiRes ();
 use GcalTest;
 
@@ -333,6 +334,59 @@ ok(wait_worker_idle(), 'idle before the ceiling test');
 	ok($after->{stats_reset} gt $s->{stats_reset}, 'a crash restart re-creates shared memory: counts start again');
 	sql(q{SELECT gcal_sync_now('alice')});
 	is(sql(q{SELECT gcal_wait('alice', '60s')}), 't', 'syncing after the crash restart');
+}
+
+# ---- the postgres_exporter example runs as a monitoring role -----------------------------------------
+# Every query of examples/postgres_exporter_queries.yaml, as a member of
+# pg_monitor with the grants README documents: every metric it declares is a
+# column, labels are text, values are numbers (never NULL).
+{
+	require CPAN::Meta::YAML;
+	my $root = File::Basename::dirname(__FILE__) . '/../..';
+	my $yaml = CPAN::Meta::YAML->read("$root/examples/postgres_exporter_queries.yaml")
+	  or die 'cannot read the exporter example: ' . CPAN::Meta::YAML->errstr;
+	sql(q{
+		CREATE ROLE exporter LOGIN IN ROLE pg_monitor;
+		GRANT USAGE ON SCHEMA gcalsync TO pg_monitor;
+		GRANT SELECT ON gcalsync.stats, gcalsync.stats_requests, gcalsync.worker,
+		                gcalsync.calendar_status, gcalsync.status TO pg_monitor;
+		GRANT EXECUTE ON FUNCTION gcalsync.stat_get_requests(), gcalsync.stat_get_counters(),
+		                          gcalsync.stat_get_worker(), gcalsync.worker_status() TO pg_monitor;
+		CREATE SCHEMA myapp;
+		CREATE TABLE myapp.gcal_feed_cursor (consumer text PRIMARY KEY, seq bigint NOT NULL);
+		INSERT INTO myapp.gcal_feed_cursor VALUES ('caught-up', gcal_changes_cursor()), ('behind', 0);
+		GRANT USAGE ON SCHEMA myapp TO pg_monitor;
+		GRANT SELECT ON myapp.gcal_feed_cursor TO pg_monitor;
+		GRANT SELECT (seq, recorded_at) ON gcalsync.change TO pg_monitor;
+	});
+	my $queries = $yaml->[0];
+	cmp_ok(scalar(keys %$queries), '>=', 8, 'the example has its queries');
+	my %rows;
+	for my $name (sort keys %$queries)
+	{
+		my $q = $queries->{$name};
+		my ($out, $err) = ('', '');
+		$node->psql('postgres', "SELECT row_to_json(x) FROM ($q->{query}) x", stdout => \$out, stderr => \$err,
+			extra_params => [ '-U', 'exporter' ]);
+		is($err, '', "$name: runs as a pg_monitor member");
+		my @rows = map { $json->decode($_) } grep { length } split /\n/, $out;
+		ok(@rows > 0, "$name: returns rows");
+		$rows{$name} = \@rows;
+		for my $m (@{ $q->{metrics} })
+		{
+			my ($col, $spec) = %$m;
+			my $label = $spec->{usage} eq 'LABEL';
+			my @bad = grep { !defined $_->{$col} || (!$label && $_->{$col} !~ /^-?\d+(?:\.\d+)?(?:e[-+]?\d+)?$/i) } @rows;
+			ok(!@bad, "$name: $col is " . ($label ? 'a label' : 'a number') . " in every row");
+		}
+	}
+	my %total = map { ("$_->{api}/$_->{outcome}" => $_->{total}) } @{ $rows{gcalsync_requests} };
+	is($total{'events.list/ok'}, requests()->{'events.list'}{ok}, 'gcalsync_requests_total{api="events.list",outcome="ok"}');
+	my %age = map { ($_->{consumer} => $_->{backlog_age_seconds}) } @{ $rows{gcalsync_feed_consumer} };
+	ok($age{behind} > 0 && $age{'caught-up'} == 0, "feed consumer backlog: behind $age{behind} s, caught up 0");
+	is(join(',', map { "$_->{state}=$_->{count}" } sort { $a->{state} cmp $b->{state} } @{ $rows{gcalsync_owners} }),
+		join(',', map { my $st = $_; "$st=" . sql("SELECT count(*) FROM gcalsync.owner WHERE state = '$st'") }
+			qw(active backoff error pending revoked)), 'gcalsync_owners_count{state} equals the owner table');
 }
 
 # ---- nothing shows a token -------------------------------------------------------------------------
