@@ -156,14 +156,25 @@ SELECT w.pid,
                pg_catalog.count(*) FILTER (WHERE a.state OPERATOR(pg_catalog.=) 'error') AS owners_error,
                pg_catalog.count(*) FILTER (WHERE a.state OPERATOR(pg_catalog.=) ANY ('{pending,active,backoff}')
                                              AND a.next_sync_at OPERATOR(pg_catalog.<=) pg_catalog.now()) AS owners_due,
+               -- (not an owner whose full sync is under way: its schedule moves when it ends)
                pg_catalog.min(a.next_sync_at) FILTER (WHERE a.state OPERATOR(pg_catalog.=) ANY ('{pending,active,backoff}')
-                                             AND a.next_sync_at OPERATOR(pg_catalog.<=) pg_catalog.now()) AS oldest_due
+                                             AND a.next_sync_at OPERATOR(pg_catalog.<=) pg_catalog.now()
+                                             AND NOT (a.state OPERATOR(pg_catalog.<>) 'backoff'
+                                                      AND a.full_sync_started_at IS NOT NULL
+                                                      AND a.full_sync_finished_at IS NULL)) AS oldest_due
           FROM gcalsync.owner a) o,
        (SELECT pg_catalog.count(*) FILTER (WHERE c.enabled) AS calendars,
                pg_catalog.count(*) FILTER (WHERE c.enabled AND a.state OPERATOR(pg_catalog.=) 'active'
                                              AND c.next_sync_at OPERATOR(pg_catalog.<=) pg_catalog.now()) AS calendars_due,
+               -- (nor a calendar whose full listing is under way)
                pg_catalog.min(c.next_sync_at) FILTER (WHERE c.enabled AND a.state OPERATOR(pg_catalog.=) 'active'
-                                             AND c.next_sync_at OPERATOR(pg_catalog.<=) pg_catalog.now()) AS oldest_due
+                                             AND c.next_sync_at OPERATOR(pg_catalog.<=) pg_catalog.now()
+                                             AND NOT EXISTS (
+                                                   SELECT FROM gcalsync.sync_token s
+                                                    WHERE s.owner OPERATOR(pg_catalog.=) c.owner
+                                                      AND s.kind OPERATOR(pg_catalog.=) 'events'
+                                                      AND s.calendar_id OPERATOR(pg_catalog.=) c.calendar_id
+                                                      AND s.page_token IS NOT NULL)) AS oldest_due
           FROM gcalsync.calendar_sync c JOIN gcalsync.owner a ON a.owner OPERATOR(pg_catalog.=) c.owner) k;
 COMMENT ON VIEW gcalsync.worker IS 'the gcalsync worker now: what runs, owners by state, what is due and how late, the change feed';
 

@@ -101,6 +101,17 @@ SELECT owners_revoked, owners_error, owners_due, calendars_due,
        requests_per_minute, poll_interval, change_retention, state <> 'syncing' AS not_syncing,
        owners_syncing, transfers_running, transfers_queued, requests_last_minute
   FROM gcalsync.worker;
+-- Work a full sync is doing is not late: an owner whose full sync runs, a
+-- calendar whose full listing runs (their schedules move when they end).
+UPDATE gcalsync.owner SET next_sync_at = now() - interval '1 hour', full_sync_started_at = now() - interval '1 hour'
+ WHERE owner = 'ops-a';
+UPDATE gcalsync.calendar_sync SET next_sync_at = now() - interval '2 hours' WHERE owner = 'ops-a' AND calendar_id = 'c-full';
+SELECT owners_due, calendars_due,
+       schedule_lag >= interval '10 min' AND schedule_lag < interval '11 min' AS lag_is_the_oldest_waiting
+  FROM gcalsync.worker;
+UPDATE gcalsync.owner SET full_sync_finished_at = now() WHERE owner = 'ops-a';
+SELECT schedule_lag >= interval '1 hour' AND schedule_lag < interval '61 min' AS finished_full_sync_counts_again
+  FROM gcalsync.worker;
 -- Nothing due: no lag.
 UPDATE gcalsync.owner SET next_sync_at = now() + interval '1 hour' WHERE owner LIKE 'ops-%';
 UPDATE gcalsync.calendar_sync SET next_sync_at = now() + interval '1 hour' WHERE owner LIKE 'ops-%';
