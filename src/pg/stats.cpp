@@ -45,17 +45,19 @@ struct StatsShared {
 
 StatsShared *block = nullptr;
 
-void zero_counters(StatsShared *s)
+// each_count calls f on every cumulative count of the block (not the live figures).
+template <typename F>
+void each_count(StatsShared *s, F f)
 {
     for (auto &api : s->requests)
         for (auto &n : api)
-            pg_atomic_write_u64(&n, 0);
+            f(&n);
     for (auto &n : s->bytes)
-        pg_atomic_write_u64(&n, 0);
+        f(&n);
     for (auto &n : s->micros)
-        pg_atomic_write_u64(&n, 0);
+        f(&n);
     for (auto &n : s->values)
-        pg_atomic_write_u64(&n, 0);
+        f(&n);
 }
 
 uint64_t unix_second()
@@ -98,15 +100,7 @@ void stats_shmem_attach()
     block = static_cast<StatsShared *>(ShmemInitStruct("gcalsync stats", sizeof(StatsShared), &found));
     if (found)
         return;
-    for (auto &api : block->requests)
-        for (auto &n : api)
-            pg_atomic_init_u64(&n, 0);
-    for (auto &n : block->bytes)
-        pg_atomic_init_u64(&n, 0);
-    for (auto &n : block->micros)
-        pg_atomic_init_u64(&n, 0);
-    for (auto &n : block->values)
-        pg_atomic_init_u64(&n, 0);
+    each_count(block, [](pg_atomic_uint64 *n) { pg_atomic_init_u64(n, 0); });
     pg_atomic_init_u64(&block->reset_at, static_cast<uint64>(GetCurrentTimestamp()));
     pg_atomic_init_u32(&block->rounds, 0);
     pg_atomic_init_u32(&block->transfers_running, 0);
@@ -333,7 +327,7 @@ GCAL_FUNCTION(gcal_stat_get_worker)
 GCAL_FUNCTION(gcal_stats_reset)
 {
     StatsShared &s = attached();
-    zero_counters(&s);
+    each_count(&s, [](pg_atomic_uint64 *n) { pg_atomic_write_u64(n, 0); });
     pg_atomic_write_u64(&s.reset_at, static_cast<uint64>(pg_guard([]() { return GetCurrentTimestamp(); })));
     PG_RETURN_VOID();
 }
