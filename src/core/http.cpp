@@ -22,6 +22,8 @@ struct HttpClient::Transfer {
     curl_slist *headers = nullptr;
     std::size_t max_body = 0;
     char error[CURL_ERROR_SIZE] = {0};
+    std::chrono::steady_clock::time_point held_since{};  // first refused by the Gate
+    bool held = false;
 
     Transfer() = default;
     Transfer(const Transfer &) = delete;
@@ -187,9 +189,18 @@ void HttpClient::start_queued()
             continue;
         }
         if (!t->request.pace_key.empty() && gate_.may_start && !gate_.may_start(t->request.pace_key)) {
+            if (!t->held) {
+                t->held = true;
+                t->held_since = std::chrono::steady_clock::now();
+                if (gate_.held)
+                    gate_.held(t->request.pace_key);
+            }
             ++it;
             continue;
         }
+        if (t->held)
+            t->response.held_seconds =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t->held_since).count();
         if (!t->request.pace_key.empty() && gate_.started)
             gate_.started(t->request.pace_key);
         CURL *e = curl_easy_init();
@@ -309,6 +320,11 @@ void HttpClient::finish(Transfer *raw, int code)
     double secs = 0;
     curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME, &secs);
     r.seconds = secs;
+    curl_off_t body_in = 0;
+    long headers_in = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_SIZE_DOWNLOAD_T, &body_in);
+    curl_easy_getinfo(t->easy, CURLINFO_HEADER_SIZE, &headers_in);
+    r.received_bytes = static_cast<std::size_t>(std::max<curl_off_t>(0, body_in) + std::max(0L, headers_in));
     auto rc = static_cast<CURLcode>(code);
     if (rc == CURLE_OK) {
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &r.status);

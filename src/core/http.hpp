@@ -39,6 +39,8 @@ struct HttpResponse {
     bool too_large = false;
     double seconds = 0;       // total time of the transfer
     std::size_t body_bytes = 0;  // size of the (decoded) body before a prepare step consumed it
+    std::size_t received_bytes = 0;  // bytes received: headers and body as sent (before decoding)
+    double held_seconds = 0;         // time the Gate held the request back before it left
 };
 
 struct HttpOptions {
@@ -87,6 +89,8 @@ public:
     struct Gate {
         std::function<bool(const std::string &key)> may_start;
         std::function<void(const std::string &key)> started;
+        // held (optional) is told once per request the first time may_start refuses it.
+        std::function<void(const std::string &key)> held;
     };
     void set_gate(Gate gate) { gate_ = std::move(gate); }
     // submit queues a request; `done` is called from pump() with the result,

@@ -70,6 +70,7 @@ struct SyncEngine::Round {
     OwnerState fail_state = OwnerState::Backoff;
     std::string error;
     std::optional<int64_t> retry_after_s;
+    bool rate_limited = false;  // the failure that explains the round is Google's 429 or 403 rate/quota
     std::vector<std::string> listed;  // live calendars seen in list pages: fetch their resource
     std::vector<CalendarDone> calendars_done;  // listings completed: their schedule is written at the end
     Micros next_at = 0;  // the next check of the owner and of the calendars this round syncs (set at the end)
@@ -90,12 +91,17 @@ struct SyncEngine::Listing {
 
 SyncEngine::SyncEngine(Store &store, HttpClient &http, Hooks hooks)
     : store_(store), http_(http), hooks_(std::move(hooks)),
-      rng_(static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()))
+      rng_(static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())),
+      metrics_(hooks_.metrics ? *hooks_.metrics : no_metrics_)
 {
     // Google's quotas count requests as they arrive: pace them as they leave.
     HttpClient::Gate gate;
     gate.may_start = [this](const std::string &owner) { return pacer_.next_allowed(owner, now()) <= now(); };
-    gate.started = [this](const std::string &owner) { pacer_.record(owner, now()); };
+    gate.started = [this](const std::string &owner) {
+        pacer_.record(owner, now());
+        metrics_.started();
+    };
+    gate.held = [this](const std::string &) { metrics_.add(Counter::CeilingWaits); };
     http_.set_gate(std::move(gate));
 }
 
@@ -138,6 +144,7 @@ void SyncEngine::run()
             next_tidy = now() + kTidyInterval;
             tidy();
         }
+        publish_stats(false);
         if (hooks_.housekeeping && now() >= next_housekeeping) {
             next_housekeeping = now() + kSecond;
             try {
@@ -148,6 +155,36 @@ void SyncEngine::run()
         }
     }
     tidy();
+    publish_stats(true);
+}
+
+// publish_stats hands the counts and live figures to the metrics sink: about
+// ten times a second while rounds run, and when run() returns (then nothing
+// is in flight).
+void SyncEngine::publish_stats(bool force)
+{
+    if (!metrics_.enabled() || (!force && now() - last_published_ < 100 * 1000))
+        return;
+    last_published_ = now();
+    Gauges g;
+    g.rounds = static_cast<uint32_t>(rounds_.size());
+    g.transfers_running = static_cast<uint32_t>(http_.running());
+    g.transfers_queued = static_cast<uint32_t>(http_.pending() - http_.running());
+    try {
+        metrics_.flush();
+        metrics_.gauges(g);
+    } catch (const std::exception &ex) {
+        hooks_.log(std::string("could not publish statistics: ") + ex.what());
+    }
+}
+
+void SyncEngine::count_request(Api api, const HttpResponse &resp, bool rate_limited)
+{
+    if (!metrics_.enabled())
+        return;
+    metrics_.request(api, classify(resp.status, resp.timed_out, rate_limited), resp.received_bytes, resp.seconds);
+    if (resp.held_seconds > 0)  // (counted in CeilingWaits when it was first held)
+        metrics_.add(Counter::CeilingWaitMicros, static_cast<uint64_t>(resp.held_seconds * 1e6));
 }
 
 // tidy forgets what no longer matters: idle pacing windows, round starts too
@@ -210,6 +247,7 @@ void SyncEngine::end(const RoundPtr &r)
     if (--r->outstanding > 0)
         return;
     rounds_.erase(r->link.owner);
+    metrics_.add(Counter::Rounds);
     if (r->dropped)
         return;
     try {
@@ -222,11 +260,22 @@ void SyncEngine::end(const RoundPtr &r)
             if (!r->calendars_done.empty())
                 store_.calendars_synced(r->link, r->calendars_done);
             Micros retry_at = now();
-            if (r->fail_state == OwnerState::Backoff)
-                retry_at += backoff_delay(r->link.failures + 1, rng_, r->retry_after_s);
+            if (r->fail_state == OwnerState::Backoff) {
+                Micros delay = backoff_delay(r->link.failures + 1, rng_, r->retry_after_s);
+                retry_at += delay;
+                metrics_.add(Counter::Backoffs);
+                metrics_.add(Counter::BackoffMicros, static_cast<uint64_t>(delay));
+                if (r->rate_limited) {
+                    metrics_.add(Counter::RateLimitWaits);
+                    metrics_.add(Counter::RateLimitWaitMicros, static_cast<uint64_t>(delay));
+                }
+            }
+            // Counted before the outcome is recorded: whoever gcal_wait wakes sees them.
+            metrics_.flush();
             store_.owner_failed(r->link, r->fail_state, r->error, retry_at);
         } else if (r->list_synced || r->link.state != OwnerState::Active || r->link.failures != 0 ||
                    !r->calendars_done.empty() || !r->tokens.empty()) {
+            metrics_.flush();
             store_.owner_synced(r->link, r->list_synced, r->next_at, r->calendars_done, r->tokens);
         }
     } catch (const std::exception &ex) {
@@ -308,6 +357,7 @@ void SyncEngine::with_token(const RoundPtr &r, std::function<void(const RoundPtr
     req.body = token_request_body(creds->client_id, creds->client_secret, r->link.refresh_token);
     begin(r);
     http_.submit(std::move(req), [this, r, then = std::move(then)](HttpResponse &&resp) {
+        count_request(Api::Token, resp);
         guarded(r, [&]() {
             if (resp.status == 0) {
                 fail_transport(r, "token request failed", resp);
@@ -319,6 +369,7 @@ void SyncEngine::with_token(const RoundPtr &r, std::function<void(const RoundPtr
                               (tok.description.empty() ? "" : ": " + tok.description);
             switch (tok.outcome) {
             case TokenOutcome::Granted:
+                metrics_.add(Counter::TokenRefreshes);
                 tokens_[r->link.owner] = Token{r->link.generation, std::move(tok.access_token),
                                                now() + tok.expires_in * kSecond};
                 then(r);
@@ -333,6 +384,8 @@ void SyncEngine::with_token(const RoundPtr &r, std::function<void(const RoundPtr
                 fail(r, resp.status >= 400 && resp.status < 500 ? OwnerState::Error : OwnerState::Backoff, why);
                 break;
             default:
+                if (resp.status == 429 && !r->failed)
+                    r->rate_limited = true;
                 fail(r, OwnerState::Backoff, why,
                      parse_retry_after(resp.retry_after, now() / kSecond));
                 break;
@@ -344,7 +397,7 @@ void SyncEngine::with_token(const RoundPtr &r, std::function<void(const RoundPtr
 
 // api_get fetches url with the owner's access token; a 401 renews the token
 // once and retries.
-void SyncEngine::api_get(const RoundPtr &r, std::string url, BodyHandler ok, ErrorHandler on_error,
+void SyncEngine::api_get(const RoundPtr &r, Api api, std::string url, BodyHandler ok, ErrorHandler on_error,
                          HttpClient::Prepare prepare, bool bulky, bool retried_auth)
 {
     with_token(r, [=](const RoundPtr &r) {
@@ -356,6 +409,10 @@ void SyncEngine::api_get(const RoundPtr &r, std::string url, BodyHandler ok, Err
         req.headers = {"Authorization: Bearer " + tokens_[r->link.owner].access_token,
                        "Accept: application/json"};
         send(r, std::move(req), [=](HttpResponse &&resp) {
+            std::optional<ApiError> error;
+            if (resp.status != 0 && !is_2xx(resp.status))
+                error = parse_api_error(resp.status, resp.body);
+            count_request(api, resp, error && error->rate_limited);
             if (r->failed || r->dropped)
                 return;
             if (resp.status == 0) {
@@ -366,10 +423,11 @@ void SyncEngine::api_get(const RoundPtr &r, std::string url, BodyHandler ok, Err
                 ok(r, std::move(resp.body));
                 return;
             }
-            ApiError e = parse_api_error(resp.status, resp.body);
+            const ApiError &e = *error;
             if (e.unauthorized && !retried_auth) {
+                metrics_.add(Counter::Retries);
                 tokens_.erase(r->link.owner);
-                api_get(r, url, ok, on_error, prepare, bulky, true);
+                api_get(r, api, url, ok, on_error, prepare, bulky, true);
                 return;
             }
             if (e.unauthorized) {
@@ -415,7 +473,7 @@ void SyncEngine::list_page(const std::shared_ptr<Listing> &l)
     // and so are the pages after the first of an incremental one.
     bool bulky = !lists && (l->cursor.sync_token.empty() || !l->cursor.page_token.empty());
     api_get(
-        r, std::move(url),
+        r, lists ? Api::CalendarListList : Api::EventsList, std::move(url),
         [this, l, lists, parsed](const RoundPtr &r, std::string &&) {
             PageStep step;
             step.full = l->cursor.sync_token.empty();
@@ -423,6 +481,7 @@ void SyncEngine::list_page(const std::shared_ptr<Listing> &l)
             std::string what = lists ? std::string("calendar list page")
                                      : "events page of calendar \"" + l->calendar_id + "\"";
             if (lists ? !parsed->list : !parsed->events) {
+                metrics_.add(Counter::MalformedResponses);
                 fail(r, OwnerState::Backoff, "malformed " + what + ": " + parsed->error);
                 return;
             }
@@ -457,6 +516,9 @@ void SyncEngine::list_page(const std::shared_ptr<Listing> &l)
                 r->dropped = true;
                 return;
             }
+            metrics_.add(idle ? Counter::IdleChecks : Counter::Pages);
+            if (step.full && step.first)
+                metrics_.add(Counter::FullListings);
             if (!step.next_page_token.empty()) {
                 l->cursor.page_token = step.next_page_token;
                 l->first = false;
@@ -490,6 +552,7 @@ void SyncEngine::on_listing_error(const std::shared_ptr<Listing> &l, const ApiEr
             return;
         }
         hooks_.log("owner \"" + r->link.owner + "\": " + what + " needs a full sync (" + describe(e) + ")");
+        metrics_.add(Counter::Retries);
         store_.reset_cursor(r->link, l->resource, l->calendar_id);
         l->cursor = Cursor{};
         l->first = true;
@@ -497,6 +560,8 @@ void SyncEngine::on_listing_error(const std::shared_ptr<Listing> &l, const ApiEr
         return;
     }
     if (e.retryable) {
+        if (e.rate_limited && !r->failed)
+            r->rate_limited = true;
         fail(r, OwnerState::Backoff, what + ": " + describe(e), retry_after);
         return;
     }
@@ -507,6 +572,7 @@ void SyncEngine::on_listing_error(const std::shared_ptr<Listing> &l, const ApiEr
     }
     if (!l->cursor.page_token.empty() && e.status == 400 && !l->page_token_retried) {
         // A page token Google no longer accepts: restart this listing.
+        metrics_.add(Counter::Retries);
         l->page_token_retried = true;
         l->cursor.page_token.clear();
         l->first = l->cursor.sync_token.empty();
@@ -553,11 +619,12 @@ void SyncEngine::start_calendars(const RoundPtr &r)
 void SyncEngine::fetch_calendar(const RoundPtr &r, const std::string &calendar_id)
 {
     api_get(
-        r, calendar_url(config_.api_base, calendar_id),
+        r, Api::CalendarsGet, calendar_url(config_.api_base, calendar_id),
         [this, calendar_id](const RoundPtr &r, std::string &&body) {
             std::string error;
             auto cal = parse_calendar(body, &error);
             if (!cal) {
+                metrics_.add(Counter::MalformedResponses);
                 fail(r, OwnerState::Backoff, "malformed calendar \"" + calendar_id + "\": " + error);
                 return;
             }
@@ -569,6 +636,8 @@ void SyncEngine::fetch_calendar(const RoundPtr &r, const std::string &calendar_i
             if (e.not_found) {
                 store_.calendar_gone(r->link, calendar_id);
             } else if (e.retryable) {
+                if (e.rate_limited && !r->failed)
+                    r->rate_limited = true;
                 fail(r, OwnerState::Backoff, "calendar \"" + calendar_id + "\": " + describe(e), retry_after);
             } else {
                 hooks_.log("owner \"" + r->link.owner + "\": calendar \"" + calendar_id +
@@ -631,10 +700,12 @@ void SyncEngine::open_channel(const RoundPtr &r, Resource kind, const std::strin
                        "Content-Type: application/json", "Accept: application/json"};
         req.body = watch_request_body(id, config_.webhook_url, token);
         send(r, std::move(req), [=](HttpResponse &&resp) {
+            Api api = kind == Resource::CalendarList ? Api::CalendarListWatch : Api::EventsWatch;
             std::string what = kind == Resource::CalendarList ? std::string("the calendar list")
                                                               : "calendar \"" + calendar_id + "\"";
             if (resp.status == 0 || !is_2xx(resp.status)) {
                 ApiError e = parse_api_error(resp.status, resp.body);
+                count_request(api, resp, e.rate_limited);
                 if (e.push_not_supported) {
                     store_.push_unsupported(r->link, calendar_id);
                     return;
@@ -644,6 +715,7 @@ void SyncEngine::open_channel(const RoundPtr &r, Resource kind, const std::strin
                            (resp.status == 0 ? resp.error : describe(e)));
                 return;
             }
+            count_request(api, resp);
             std::string error;
             auto ch = parse_watch_channel(resp.body, &error);
             if (!ch || ch->id != id) {
@@ -701,6 +773,7 @@ void SyncEngine::stop_channels()
             }
         };
         http_.submit(std::move(tok), [this, stop, done](HttpResponse &&resp) {
+            count_request(Api::Token, resp);
             TokenResponse t = parse_token_response(resp.status, resp.body);
             if (t.outcome == TokenOutcome::InvalidGrant) {
                 done(true, "");  // the grant is gone: Google dropped its channels too
@@ -710,12 +783,15 @@ void SyncEngine::stop_channels()
                 done(false, resp.status == 0 ? resp.error : "token endpoint answered HTTP " + std::to_string(resp.status));
                 return;
             }
+            metrics_.add(Counter::TokenRefreshes);
             HttpRequest req;
             req.method = "POST";
             req.url = channels_stop_url(config_.api_base);
             req.headers = {"Authorization: Bearer " + t.access_token, "Content-Type: application/json"};
             req.body = stop_request_body(stop.channel_id, stop.resource_id);
-            http_.submit(std::move(req), [done](HttpResponse &&resp) {
+            http_.submit(std::move(req), [this, done](HttpResponse &&resp) {
+                count_request(Api::ChannelsStop, resp,
+                              resp.status == 403 && parse_api_error(resp.status, resp.body).rate_limited);
                 if (is_2xx(resp.status) || resp.status == 404)
                     done(true, "");
                 else

@@ -18,6 +18,7 @@
 
 #include "core/google.hpp"
 #include "core/http.hpp"
+#include "core/metrics.hpp"
 #include "core/pacing.hpp"
 
 #include <functional>
@@ -178,6 +179,8 @@ struct Hooks {
     // housekeeping runs about once a second from run(), which may not return
     // for a long time while owners keep falling due (may be empty).
     std::function<void()> housekeeping;
+    // metrics receives what the engine counts (core/metrics.hpp); null: nothing is counted.
+    Metrics *metrics = nullptr;
 };
 
 struct EngineConfig {
@@ -212,7 +215,7 @@ private:
     // api_get fetches url; `prepare` (if any) runs on the helper thread when the
     // response is in (whatever its status), before `ok` or `on_error`; bulky
     // marks a response of megabytes.
-    void api_get(const RoundPtr &r, std::string url, BodyHandler ok, ErrorHandler on_error,
+    void api_get(const RoundPtr &r, Api api, std::string url, BodyHandler ok, ErrorHandler on_error,
                  HttpClient::Prepare prepare = nullptr, bool bulky = false, bool retried_auth = false);
     void send(const RoundPtr &r, HttpRequest req, HttpClient::Callback done, HttpClient::Prepare prepare = nullptr);
     void list_page(const std::shared_ptr<Listing> &l);
@@ -229,6 +232,10 @@ private:
     void begin(const RoundPtr &r);
     void end(const RoundPtr &r);
     void guarded(const RoundPtr &r, const std::function<void()> &step);
+    // count_request counts a finished request (and the time a ceiling held it back).
+    void count_request(Api api, const HttpResponse &resp, bool rate_limited = false);
+    // publish_stats flushes the counts and the live figures (at most every 100 ms unless forced).
+    void publish_stats(bool force);
     Micros now() const { return hooks_.now(); }
 
     Store &store_;
@@ -251,6 +258,9 @@ private:
     std::unordered_map<std::string, RoundStart> last_start_;  // recent round starts per owner
     int stops_in_flight_ = 0;                                  // channels.stop requests running
     std::unordered_map<std::string, bool> stop_tried_;         // channel ids tried lately (see tidy)
+    Metrics no_metrics_;   // counts nothing: for an engine without Hooks::metrics
+    Metrics &metrics_;     // *hooks_.metrics or no_metrics_
+    Micros last_published_ = 0;
 };
 
 }  // namespace gcal::core

@@ -5,6 +5,7 @@
 
 #include "pg/spi.hpp"
 #include "pg/statements.hpp"
+#include "pg/stats.hpp"
 
 extern "C" {
 #include "commands/async.h"
@@ -29,6 +30,8 @@ struct Pending {
 
 std::vector<Pending> pending;
 bool callbacks_registered = false;
+// Announcements published by the committing transaction: counted once it has committed.
+uint64_t published = 0;
 
 // publish writes the pending changes to the feed and sends their NOTIFYs.
 void publish()
@@ -59,6 +62,7 @@ void publish()
         pg_guard([&]() { Async_Notify("gcalsync", payload.c_str()); });
     }
     spi.finish();
+    published += work.size();
     pg_guard([&]() {
         PopActiveSnapshot();
         SetUserIdAndSecContext(saved_user, saved_context);
@@ -84,9 +88,17 @@ void on_xact(XactEvent event, void *)
                      errmsg("cannot PREPARE a transaction that has called gcalsync functions"),
                      errdetail("Its changes are announced, and the gcalsync worker woken, when it commits.")));
         break;
+    case XACT_EVENT_COMMIT:
+        if (published > 0) {
+            count_shared(core::Counter::Notifications, published);
+            count_shared(core::Counter::FeedEntries, published);
+        }
+        published = 0;
+        pending.clear();
+        break;
     case XACT_EVENT_ABORT:
     case XACT_EVENT_PARALLEL_ABORT:
-    case XACT_EVENT_COMMIT:
+        published = 0;
         pending.clear();
         break;
     default:

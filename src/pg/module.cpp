@@ -2,6 +2,8 @@
 // commit.
 #include "pg/module.hpp"
 
+#include "pg/stats.hpp"
+
 extern "C" {
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
@@ -26,7 +28,7 @@ void request_shared_memory()
 {
     if (prev_shmem_request_hook)
         prev_shmem_request_hook();
-    RequestAddinShmemSpace(MAXALIGN(sizeof(WorkerShared)));
+    RequestAddinShmemSpace(MAXALIGN(sizeof(WorkerShared)) + stats_shmem_size());
 }
 
 // attach_shared_memory creates the block on postmaster start (and after a
@@ -47,6 +49,7 @@ void attach_shared_memory()
         pg_atomic_init_u64(&shared->next_wake_at, 0);
         ConditionVariableInit(&shared->owner_done);
     }
+    stats_shmem_attach();
     LWLockRelease(AddinShmemInitLock);
 }
 

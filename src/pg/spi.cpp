@@ -3,6 +3,7 @@
 
 #include "pg/changes.hpp"
 #include "pg/statements.hpp"
+#include "pg/stats.hpp"
 
 extern "C" {
 #include "pgstat.h"
@@ -253,7 +254,7 @@ void Transaction::commit()
     pg_guard([]() {
         PopActiveSnapshot();
         CommitTransactionCommand();
-        pgstat_report_activity(STATE_IDLE, nullptr);
+        activity_between_transactions();
     });
     done_ = true;
 }
@@ -275,7 +276,7 @@ Transaction::~Transaction()
     try {
         pg_guard([]() {
             AbortCurrentTransaction();
-            pgstat_report_activity(STATE_IDLE, nullptr);
+            activity_between_transactions();
         });
     } catch (...) {
         // Rollback itself failed: this process cannot go on safely. Exit;

@@ -12,6 +12,7 @@ const Statement *const kStatementTable[] = {
     // store.cpp
     &sql::kLockLink,
     &sql::kSaveStep,
+    &sql::kFullSyncProgress,
     &sql::kCalendarsSynced,
     &sql::kDueOwners,
     &sql::kNextDue,

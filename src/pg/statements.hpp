@@ -54,6 +54,37 @@ inline constexpr Statement kSaveStep{
            updated_at = now()
 )sql"};
 
+// $1 owner, $2 whether the page is the first of a full listing, $3 whether
+// it is the last (carries the sync token), $4 the rows it wrote. A page of a
+// full listing counted in the owner's full-sync progress (gcalsync.status);
+// see record_full_sync_progress in store.cpp.
+inline constexpr Statement kFullSyncProgress{
+    "store.full_sync_progress", SPI_OK_UPDATE, {TEXTOID, BOOLOID, BOOLOID, INT8OID}, R"sql(
+    WITH f AS (SELECT o.full_sync_started_at IS NULL
+                      OR o.full_sync_started_at < greatest(o.linked_at, o.resync_requested_at)
+                      OR ($2 AND o.full_sync_finished_at IS NOT NULL) AS fresh
+                 FROM gcalsync.owner o
+                WHERE o.owner = $1),
+         d AS (SELECT $3 AND NOT EXISTS (SELECT 1 FROM gcalsync.calendar_sync c
+                                          WHERE c.owner = $1 AND c.enabled
+                                            AND NOT EXISTS (SELECT 1 FROM gcalsync.sync_token t
+                                                             WHERE t.owner = $1 AND t.kind = 'events'
+                                                               AND t.calendar_id = c.calendar_id
+                                                               AND t.sync_token IS NOT NULL))
+                      AND EXISTS (SELECT 1 FROM gcalsync.sync_token t
+                                   WHERE t.owner = $1 AND t.kind = 'calendar_list'
+                                     AND t.sync_token IS NOT NULL) AS complete)
+    UPDATE gcalsync.owner o
+       SET full_sync_started_at = CASE WHEN f.fresh THEN now() ELSE o.full_sync_started_at END,
+           full_sync_pages = CASE WHEN f.fresh THEN 0 ELSE o.full_sync_pages END + 1,
+           full_sync_events = CASE WHEN f.fresh THEN 0 ELSE o.full_sync_events END + $4,
+           full_sync_finished_at = CASE WHEN d.complete THEN now()
+                                        WHEN f.fresh THEN NULL
+                                        ELSE o.full_sync_finished_at END
+      FROM f, d
+     WHERE o.owner = $1
+)sql"};
+
 // $1 owner, $2 calendar ids, $3 each one's next_sync_at as the round read
 // it, $4 each one's next check, $5 the link's generation. Completed listings:
 // the next check moves only where nobody moved the schedule meanwhile.

@@ -174,6 +174,18 @@ void save_step(Spi &spi, const core::OwnerLink &link, core::Resource r, const st
                              step.next_page_token, starts_full});
 }
 
+// record_full_sync_progress counts a page of a full listing in the owner's
+// full-sync progress (gcalsync.status: full_sync_*), committed with the page
+// so another session sees it move. A page starts the counts anew when it
+// begins a new full sync: the first page after gcal_link or gcal_resync, or
+// the first page of a listing once the previous full sync had finished (a
+// 410, a new calendar). The last page of the owner's last incomplete listing
+// finishes it. Runs after save_step (this listing's token is in place).
+void record_full_sync_progress(Spi &spi, const core::OwnerLink &link, const core::PageStep &step, int64_t events)
+{
+    spi.run(sql::kFullSyncProgress, {link.owner, step.first, !step.next_sync_token.empty(), events});
+}
+
 // run_alone runs one statement in a transaction of its own; `schedule`:
 // the statement only moves the worker's bookkeeping (Transaction::commit_schedule).
 void run_alone(const char *activity, const Statement &stmt, const std::vector<SqlArg> &args, bool schedule = false)
@@ -358,6 +370,7 @@ bool SpiStore::write_calendar_list(const core::OwnerLink &link, const core::Cale
                                    const core::PageStep &step)
 {
     Transaction xact("gcalsync: writing a calendar list page");
+    std::size_t upserts = 0, tombstones = 0;
     {
         Spi spi;
         if (!lock_link(spi, link))
@@ -404,10 +417,15 @@ bool SpiStore::write_calendar_list(const core::OwnerLink &link, const core::Cale
             removed.insert(removed.end(), gone.begin(), gone.end());
         }
         save_step(spi, link, core::Resource::CalendarList, "", step);
+        if (metrics_ && step.full)
+            record_full_sync_progress(spi, link, step, 0);
+        upserts = upserted.size();
+        tombstones = removed.size();
         record_ids(link.owner, "calendar_list", "", "upsert", std::move(upserted));
         record_ids(link.owner, "calendar_list", "", "delete", std::move(removed));
     }
     xact.commit();
+    count_rows(upserts, tombstones);
     return true;
 }
 
@@ -423,6 +441,7 @@ bool SpiStore::write_calendar(const core::OwnerLink &link, const core::CalendarR
         record_ids(link.owner, "calendar", "", "upsert", {cal.calendar_id});
     }
     xact.commit();
+    count_rows(1, 0);
     return true;
 }
 
@@ -430,6 +449,7 @@ bool SpiStore::write_events(const core::OwnerLink &link, const std::string &cale
                             const core::EventsPage &page, const core::PageStep &step)
 {
     Transaction xact("gcalsync: writing an events page");
+    std::size_t upserts = 0, tombstones = 0;
     {
         Spi spi;
         if (!lock_link(spi, link))
@@ -527,10 +547,15 @@ bool SpiStore::write_events(const core::OwnerLink &link, const std::string &cale
             cancelled.insert(cancelled.end(), gone.begin(), gone.end());
         }
         save_step(spi, link, core::Resource::Events, calendar_id, step);
+        if (metrics_ && step.full)
+            record_full_sync_progress(spi, link, step, static_cast<int64_t>(n));
+        upserts = upserted.size();
+        tombstones = cancelled.size();
         record_ids(link.owner, "event", calendar_id, "upsert", std::move(upserted));
         record_ids(link.owner, "event", calendar_id, "delete", std::move(cancelled));
     }
     xact.commit();
+    count_rows(upserts, tombstones);
     return true;
 }
 
@@ -547,6 +572,7 @@ void SpiStore::calendars_synced(const core::OwnerLink &link, const std::vector<c
 void SpiStore::calendar_gone(const core::OwnerLink &link, const std::string &calendar_id)
 {
     Transaction xact("gcalsync: marking a calendar deleted");
+    uint64_t tombstones = 0;
     {
         Spi spi;
         if (!lock_link(spi, link))
@@ -555,8 +581,10 @@ void SpiStore::calendar_gone(const core::OwnerLink &link, const std::string &cal
         spi.run(sql::kCalendarGoneSchedule, {link.owner, calendar_id});
         if (changed > 0)
             record_ids(link.owner, "calendar_list", "", "delete", {calendar_id});
+        tombstones = changed;
     }
     xact.commit();
+    count_rows(0, tombstones);
 }
 
 void SpiStore::calendar_failed(const core::OwnerLink &link, const std::string &calendar_id,

@@ -45,7 +45,20 @@ public:
     // records the highest pruned sequence number; returns the count.
     uint64_t prune_changes(int retention_s);
 
+    // set_metrics: where rows written are counted, and whether the progress
+    // of full syncs is recorded (null: neither; see stats.hpp).
+    void set_metrics(core::Metrics *metrics) { metrics_ = metrics && metrics->enabled() ? metrics : nullptr; }
+
 private:
+    // count_rows counts the rows a committed write upserted and marked deleted.
+    void count_rows(uint64_t rows, uint64_t tombstones)
+    {
+        if (metrics_) {
+            metrics_->add(core::Counter::RowsWritten, rows);
+            metrics_->add(core::Counter::TombstonesWritten, tombstones);
+        }
+    }
+    core::Metrics *metrics_ = nullptr;
     // Full listings (owner \x1f calendar) whose page met a row that already
     // existed: their later pages go straight to the upsert (see write_events).
     std::unordered_set<std::string> upsert_listings_;

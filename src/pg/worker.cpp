@@ -3,6 +3,7 @@
 // call, a timed schedule, SIGHUP or SIGTERM wakes it.
 #include "pg/module.hpp"
 #include "pg/spi.hpp"
+#include "pg/stats.hpp"
 #include "pg/store.hpp"
 
 #include <curl/curl.h>
@@ -62,6 +63,7 @@ void forget_worker(int code, Datum arg)
     pg_atomic_compare_exchange_u32(&shared->worker_procno, &mine, kNoWorker);
     pg_atomic_write_u32(&shared->worker_pid, 0);
     pg_atomic_write_u64(&shared->next_wake_at, 0);
+    stats_worker_exit();
 }
 
 // announce_worker publishes this process as the worker that backends wake.
@@ -103,8 +105,9 @@ Worker *live_worker = nullptr;
 // Worker is the process's state: libcurl, the store, the engine.
 class Worker {
 public:
-    Worker() : http_(http_options()), engine_(store_, http_, hooks())
+    Worker() : metrics_(stats_enabled() ? &stats_ : nullptr), http_(http_options()), engine_(store_, http_, hooks())
     {
+        store_.set_metrics(&metrics_);
         engine_.configure(engine_config());
         live_worker = this;
     }
@@ -153,8 +156,14 @@ public:
     // cycle syncs everything due and returns when to look again (0: only when woken).
     TimestampTz cycle()
     {
-        engine_.run();
+        try {
+            engine_.run();
+        } catch (...) {
+            metrics_.gauges(core::Gauges{});  // nothing runs while the failed cycle waits to be retried
+            throw;
+        }
         prune_changes();
+        metrics_.flush();
         std::optional<core::Micros> next = store_.next_due();
         if (!next)
             return 0;
@@ -173,6 +182,7 @@ private:
             return;
         last_prune_ = now;
         uint64_t n = store_.prune_changes(change_retention_s);
+        metrics_.add(core::Counter::FeedPruned, n);
         if (n > 0)
             pg_guard([=]() { elog(DEBUG1, "gcalsync: pruned %llu change feed entries", (unsigned long long) n); });
     }
@@ -186,9 +196,12 @@ private:
             pg_guard([&]() { ereport(LOG, (errmsg("gcalsync: %s", m.c_str()))); });
         };
         h.housekeeping = [this]() { prune_changes(); };
+        h.metrics = &metrics_;
         return h;
     }
 
+    SharedStats stats_;
+    core::Metrics metrics_;  // what this process counted and has not published yet
     SpiStore store_;
     core::Micros last_prune_ = 0;
     core::HttpClient http_;
@@ -222,6 +235,7 @@ void wait_for_work(Worker &worker, TimestampTz next)
             return secs * 1000 + usecs / 1000;
         });
     pg_guard([=]() {
+        activity_waiting(next);
         int events = WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | (timeout_ms >= 0 ? WL_TIMEOUT : 0);
         (void) WaitLatch(MyLatch, events, timeout_ms, PG_WAIT_EXTENSION);
         ResetLatch(MyLatch);

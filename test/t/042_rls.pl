@@ -55,7 +55,8 @@
 #   RLS does not apply to whoever queries it: every role sees every owner's
 #   state, last_error and counts. The fix tried at the end of this file:
 #       ALTER VIEW gcalsync.status SET (security_invoker = true);
-#       GRANT SELECT (owner, state, last_error, last_sync_at, next_sync_at)
+#       GRANT SELECT (owner, state, last_error, last_sync_at, next_sync_at,
+#                     full_sync_started_at, full_sync_finished_at, full_sync_pages, full_sync_events)
 #           ON gcalsync.owner TO app_a, app_b;   -- never the token columns
 #       ALTER TABLE gcalsync.owner ENABLE ROW LEVEL SECURITY;
 #       CREATE POLICY by_owner ON gcalsync.owner FOR SELECT
@@ -217,7 +218,8 @@ is(as('app_a', q{SELECT events FROM gcalsync.status WHERE owner = 'alice'}),
 # ---- the documented statements that filter the status view too ---------------------------------------------
 sql(q{
 	ALTER VIEW gcalsync.status SET (security_invoker = true);
-	GRANT SELECT (owner, state, last_error, last_sync_at, next_sync_at) ON gcalsync.owner TO app_a, app_b, app_none;
+	GRANT SELECT (owner, state, last_error, last_sync_at, next_sync_at, full_sync_started_at, full_sync_finished_at,
+	              full_sync_pages, full_sync_events) ON gcalsync.owner TO app_a, app_b, app_none;
 	ALTER TABLE gcalsync.owner ENABLE ROW LEVEL SECURITY;
 	CREATE POLICY by_owner ON gcalsync.owner FOR SELECT
 	    USING (owner IN (SELECT owner FROM app.allowed_owner WHERE role_name = current_user));
@@ -226,6 +228,8 @@ is(as('app_a', q{SELECT string_agg(owner || ':' || state || ':' || calendars || 
 	sql(q{SELECT string_agg(owner || ':' || state || ':' || calendars || ':' || events, ',') FROM gcalsync.status WHERE owner = 'alice'}),
 	'fix: with security_invoker the view shows app_a only alice, with the right counts');
 is(as('app_b', q{SELECT string_agg(owner, ',' ORDER BY owner) FROM gcalsync.status}), 'bob,carol', 'fix: app_b sees bob and carol');
+is(as('app_a', q{SELECT full_sync_pages > 0 AND full_sync_events > 0 AND full_sync_finished_at IS NOT NULL FROM gcalsync.status}),
+	't', 'fix: with the progress columns granted too, app_a sees the progress of alice\'s full sync');
 is(as('app_none', q{SELECT count(*) FROM gcalsync.status}), '0', 'fix: app_none sees nobody');
 like(as_err('app_a', q{SELECT refresh_token FROM gcalsync.owner}), qr/permission denied/, 'fix: the token column stays unreadable');
 like(as_err('app_a', q{SELECT * FROM gcalsync.owner}), qr/permission denied/, 'fix: so does SELECT *');
