@@ -25,16 +25,28 @@ struct Pending {
     core::ChangeNotice notice;
     int nest_level;
     Oid user;  // who recorded it: the extension's owner, inside a SECURITY DEFINER function
+    // The nest level of the gcal_unlink that dropped it (0: it stands). A
+    // rolled-back unlink must not take the earlier changes with it.
+    int forgotten_at = 0;
 };
 
 std::vector<Pending> pending;
 bool callbacks_registered = false;
 
+// any_standing: some pending change is to be published.
+bool any_standing()
+{
+    return std::any_of(pending.begin(), pending.end(), [](const Pending &p) { return p.forgotten_at == 0; });
+}
+
 // publish writes the pending changes to the feed and sends their NOTIFYs.
 void publish()
 {
     std::vector<Pending> work;
-    work.swap(pending);
+    for (auto &p : pending)
+        if (p.forgotten_at == 0)
+            work.push_back(std::move(p));
+    pending.clear();
     // At pre-commit no snapshot is active any more, and the caller's own
     // role is back (the SECURITY DEFINER function has returned): write as
     // the role that recorded the changes. Abort restores both on error.
@@ -74,11 +86,13 @@ void on_xact(XactEvent event, void *)
 {
     switch (event) {
     case XACT_EVENT_PRE_COMMIT:
-        if (!pending.empty())
+        if (any_standing())
             call_cpp_callback(publish_entry);
+        else
+            pending.clear();
         break;
     case XACT_EVENT_PRE_PREPARE:
-        if (!pending.empty())
+        if (any_standing())
             ereport(ERROR,
                     (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                      errmsg("cannot PREPARE a transaction that has called gcalsync functions"),
@@ -94,8 +108,9 @@ void on_xact(XactEvent event, void *)
     }
 }
 
-// on_subxact forgets what a rolled-back subtransaction recorded and hands
-// what a committed one recorded to its parent.
+// on_subxact forgets what a rolled-back subtransaction recorded (and brings
+// back what an unlink in it dropped), and hands what a committed one
+// recorded or dropped to its parent.
 void on_subxact(SubXactEvent event, SubTransactionId, SubTransactionId, void *)
 {
     int level = GetCurrentTransactionNestLevel();
@@ -103,10 +118,16 @@ void on_subxact(SubXactEvent event, SubTransactionId, SubTransactionId, void *)
         pending.erase(std::remove_if(pending.begin(), pending.end(),
                                      [level](const Pending &p) { return p.nest_level >= level; }),
                       pending.end());
-    } else if (event == SUBXACT_EVENT_COMMIT_SUB) {
         for (auto &p : pending)
+            if (p.forgotten_at >= level)
+                p.forgotten_at = 0;
+    } else if (event == SUBXACT_EVENT_COMMIT_SUB) {
+        for (auto &p : pending) {
             if (p.nest_level >= level)
                 p.nest_level = level - 1;
+            if (p.forgotten_at >= level)
+                p.forgotten_at = level - 1;
+        }
     }
 }
 
@@ -127,14 +148,15 @@ void record_change(core::ChangeNotice notice)
 
 void forget_changes(const std::string &owner)
 {
-    pending.erase(std::remove_if(pending.begin(), pending.end(),
-                                 [&](const Pending &p) { return p.notice.owner == owner; }),
-                  pending.end());
+    int level = pg_guard([]() { return GetCurrentTransactionNestLevel(); });
+    for (auto &p : pending)
+        if (p.forgotten_at == 0 && p.notice.owner == owner)
+            p.forgotten_at = level;
 }
 
 bool changes_pending()
 {
-    return !pending.empty();
+    return any_standing();
 }
 
 }  // namespace gcal::pg
