@@ -39,7 +39,23 @@ bool any_standing()
     return std::any_of(pending.begin(), pending.end(), [](const Pending &p) { return p.forgotten_at == 0; });
 }
 
+// optional_text is a text argument that is NULL when empty.
+SqlArg optional_text(const std::string &s)
+{
+    return s.empty() ? SqlArg(std::nullopt) : SqlArg(s);
+}
+
 // publish writes the pending changes to the feed and sends their NOTIFYs.
+//
+// It runs at pre-commit, after the SECURITY DEFINER function that recorded
+// the changes has returned: the caller's role and settings are back. So it
+// does what such a function's call does, for exactly its own work: it
+// writes as the role that recorded the changes (the extension's owner),
+// with search_path pinned to pg_catalog, pg_temp (the caller's path could
+// otherwise resolve an operator or type to the caller's own), under
+// SECURITY_RESTRICTED_OPERATION (nothing run here may change the role or
+// create temporary objects), and restores all three before the commit goes
+// on. An error aborts the transaction, which restores them too.
 void publish()
 {
     std::vector<Pending> work;
@@ -47,32 +63,35 @@ void publish()
         if (p.forgotten_at == 0)
             work.push_back(std::move(p));
     pending.clear();
-    // At pre-commit no snapshot is active any more, and the caller's own
-    // role is back (the SECURITY DEFINER function has returned): write as
-    // the role that recorded the changes. Abort restores both on error.
     Oid saved_user;
     int saved_context;
+    int guc_level = 0;
     Oid writer = work.front().user;
     pg_guard([&]() {
         GetUserIdAndSecContext(&saved_user, &saved_context);
-        SetUserIdAndSecContext(writer, saved_context | SECURITY_LOCAL_USERID_CHANGE);
+        SetUserIdAndSecContext(writer,
+                               saved_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+        guc_level = pin_search_path();
+        // At pre-commit no snapshot is active any more.
         PushActiveSnapshot(GetTransactionSnapshot());
     });
     Spi spi;
-    spi.run(sql::kFeedLock, {int64_t(kFeedLockKey1), int64_t(kFeedLockKey2)});
+    spi.run(sql::kFeedLock, {kFeedLockKey1, kFeedLockKey2});
     for (const auto &p : work) {
         const core::ChangeNotice &n = p.notice;
         TextColumn ids;
         ids.reserve(n.ids.size());
         for (const auto &id : n.ids)
             ids.push_back(&id);
-        spi.run(sql::kRecordChange, {n.owner, n.table, n.calendar_id, n.op, n.state, text_array_arg(ids)});
+        spi.run(sql::kRecordChange,
+                {n.owner, n.table, optional_text(n.calendar_id), n.op, optional_text(n.state), text_array_arg(ids)});
         std::string payload = core::notify_payload(n);
         pg_guard([&]() { Async_Notify("gcalsync", payload.c_str()); });
     }
     spi.finish();
     pg_guard([&]() {
         PopActiveSnapshot();
+        restore_search_path(guc_level);
         SetUserIdAndSecContext(saved_user, saved_context);
     });
 }

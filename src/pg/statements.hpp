@@ -657,23 +657,23 @@ inline constexpr Statement kResealStopToken{"api.rotate.reseal_stop_token", SPI_
 // ---- changes.cpp: the change feed, written at commit ----------------------------------------
 
 // $1, $2 the two keys of the feed's transaction-level advisory lock.
-inline constexpr Statement kFeedLock{"changes.feed_lock", SPI_OK_SELECT, {INT8OID, INT8OID}, R"sql(
-    SELECT pg_catalog.pg_advisory_xact_lock($1::int4, $2::int4)
+inline constexpr Statement kFeedLock{"changes.feed_lock", SPI_OK_SELECT, {INT4OID, INT4OID}, R"sql(
+    SELECT pg_catalog.pg_advisory_xact_lock($1, $2)
 )sql"};
 
-// $1 owner, $2 table_name, $3 calendar_id ('' if none), $4 op, $5 state
-// ('' if none), $6 ids. One feed entry.
+// $1 owner, $2 table_name, $3 calendar_id (NULL if none), $4 op, $5 state
+// (NULL if none), $6 ids. One feed entry.
 inline constexpr Statement kRecordChange{
     "changes.record_change", SPI_OK_INSERT, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID}, R"sql(
     INSERT INTO gcalsync.change (owner, table_name, calendar_id, op, state, ids)
-    VALUES ($1, $2, NULLIF($3, ''), $4, NULLIF($5, ''), $6)
+    VALUES ($1, $2, $3, $4, $5, $6)
 )sql"};
 
 // ---- selftest.cpp ----------------------------------------------------------------------------
 
 // $1 a value for the self-test's temporary table.
 inline constexpr Statement kSelftestInsert{"selftest.insert", SPI_OK_INSERT, {INT8OID}, R"sql(
-    INSERT INTO gcal_selftest_sub VALUES ($1)
+    INSERT INTO pg_temp.gcal_selftest_sub VALUES ($1)
 )sql"};
 
 }  // namespace sql
