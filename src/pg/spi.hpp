@@ -128,7 +128,7 @@ public:
     // expected is the SPI_OK_* code the statement must produce (0: any).
     uint64_t exec(const char *sql, const std::vector<SqlArg> &args = {}, int expected = 0);
 
-    // Result accessors for the last exec (row and column are 0-based).
+    // Result accessors for the last run or exec (row and column are 0-based).
     std::optional<std::string> get_text(uint64_t row, int col) const;
     std::optional<int64_t> get_int64(uint64_t row, int col) const;
     std::optional<bool> get_bool(uint64_t row, int col) const;

@@ -7,7 +7,14 @@
 // Adding one: write the constant here, next to its group, and list it in
 // kStatementTable (statements.cpp); a statement missing there fails loudly
 // on first use. Parameters are passed typed from C++ (SqlArg), so the SQL
-// needs no casts of them.
+// needs no casts of them; pass a NULL rather than comparing in SQL.
+//
+// These statements run as a superuser (the worker, or a SECURITY DEFINER
+// function's owner), and Spi runs each with search_path = pg_catalog,
+// pg_temp. Functions and types are written pg_catalog-qualified all the
+// same, and tables gcalsync-qualified; operators stay bare (under that path
+// only pg_catalog's exist). CONTRIBUTING.md, "SQL that runs with elevated
+// rights".
 #pragma once
 
 #include "pg/spi.hpp"
