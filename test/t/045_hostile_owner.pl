@@ -17,8 +17,11 @@ use Test::More;
 use GcalTest;
 
 my $emu = GcalTest::start_emulator(data => 'demo');
+# (A webhook URL, so that the worker opens watch channels too; Google's
+# notifications to it go nowhere.)
 my $node = GcalTest::server($emu, 'hostile_owner', qq{
 gcalsync.database_name = 'appdb'
+gcalsync.webhook_url = 'http://127.0.0.1:9/gcal'
 log_min_messages = debug1
 });
 
@@ -88,18 +91,52 @@ for my $owner (qw(alice bob carol))
 	is(sql("SELECT gcal_wait('$owner', '60s')"), 't', "$owner synced under the database's search_path");
 	ok(GcalTest::mirror_matches($node, $emu, $owner, "demo-refresh-$owner", 'appdb'), "$owner: the mirror matches Google");
 }
-# Changes go on arriving: an event changes at Google, a push-less sync picks it up.
-$emu->control('POST', '/calendars/alice%40example.com/events', { summary => 'after the attack',
-	start => { dateTime => '2025-05-01T10:00:00Z' }, end => { dateTime => '2025-05-01T11:00:00Z' } });
-sql(q{SELECT gcal_sync_now('alice')});
-is(sql(q{SELECT gcal_wait('alice', '60s')}), 't', 'an incremental sync completed');
-is(sql(q{SELECT count(*) FROM gcalsync.event WHERE owner = 'alice' AND summary = 'after the attack'}), '1',
-	'the new event arrived');
+# new_event_syncs(owner, summary, day, why): an event appears at Google, and
+# an incremental sync brings it in.
+sub new_event_syncs
+{
+	my ($owner, $summary, $day, $why) = @_;
+	$emu->control('POST', "/calendars/$owner%40example.com/events", { summary => $summary,
+		start => { dateTime => "2025-05-${day}T10:00:00Z" }, end => { dateTime => "2025-05-${day}T11:00:00Z" } });
+	sql(qq{SELECT gcal_sync_now('$owner')});
+	is(sql(qq{SELECT gcal_wait('$owner', '60s')}), 't', "an incremental sync completed $why");
+	is(sql(qq{SELECT count(*) FROM gcalsync.event WHERE owner = '$owner' AND summary = '$summary'}), '1',
+		'the new event arrived');
+}
+# spied_by_others: who but the database owner ran one of its decoys.
+sub spied_by_others
+{
+	return sql(q{SELECT coalesce(string_agg(DISTINCT what || ' as ' || usr || ' in a ' || backend, ', '), '')
+		FROM public.spied WHERE usr <> 'dbowner'});
+}
+
+new_event_syncs('alice', 'after the attack', '01', 'under the database\'s search_path');
+
+# The rest of the worker's statements: watch channels opened (and calendars
+# that cannot be watched), a calendar that answers 404, a revoked owner,
+# channels queued by an unlink and stopped, a full resync.
+$node->poll_query_until('appdb', q{SELECT count(DISTINCT owner) = 3 FROM gcalsync.channel})
+  or diag sql(q{SELECT owner, kind, calendar_id FROM gcalsync.channel});
+is(sql(q{SELECT count(*) > 0 FROM gcalsync.calendar_sync WHERE NOT push_supported}), 't',
+	'watch channels opened, unwatchable calendars recorded');
+$emu->control('POST', '/faults', { path => 'calendars/en\.usa#holiday.*/events$', user => 'bob', preset => 'notFound', count => 1 });
+sql(q{SELECT gcal_sync_now('bob')});
+is(sql(q{SELECT gcal_wait('bob', '60s')}), 't', 'bob synced despite a 404');
+is(sql(q{SELECT deleted FROM gcalsync.calendar_list WHERE owner = 'bob' AND calendar_id = 'en.usa#holiday@group.v.calendar.google.com'}),
+	't', 'the 404 calendar is marked deleted');
+sql(q{SELECT gcal_link('erin', 'demo-refresh-erin-revoked')});
+like(GcalTest::wait_state($node, 'erin', 'revoked', 'appdb'), qr/^revoked\|/, 'a revoked owner is recorded as such');
+sql(q{SELECT gcal_link('carol-again', 'demo-refresh-carol')});
+is(sql(q{SELECT gcal_wait('carol-again', '60s')}), 't', 'a second link of carol synced');
+$node->poll_query_until('appdb', q{SELECT count(*) > 0 FROM gcalsync.channel WHERE owner = 'carol-again'}) or diag 'no channel';
+sql(q{SELECT gcal_unlink('carol-again')});
+$node->poll_query_until('appdb', q{SELECT count(*) = 0 FROM gcalsync.channel_stop})
+  or diag sql(q{SELECT * FROM gcalsync.channel_stop});
+pass('its channels were queued and stopped');
 sql(q{SELECT gcal_resync('bob')});
 is(sql(q{SELECT gcal_wait('bob', '60s')}), 't', 'a full resync completed');
 
-is(sql(q{SELECT coalesce(string_agg(DISTINCT what || ' as ' || usr || ' in a ' || backend, ', '), '') FROM public.spied WHERE usr <> 'dbowner'}), '',
-	'no decoy of the database owner ran as the worker or the installer');
+is(spied_by_others(), '', 'no decoy of the database owner ran as the worker or the installer');
 is(sql(q{SELECT rolsuper FROM pg_roles WHERE rolname = 'dbowner'}), 'f', 'the database owner is not a superuser');
 
 # The transaction defaults the worker relies on: a database that makes
@@ -118,16 +155,10 @@ $node->restart;
 $node->wait_for_log(qr/gcalsync worker settings: search_path = 'pg_catalog, pg_temp', default_transaction_read_only = 'off', default_transaction_isolation = 'read committed', default_transaction_deferrable = 'off', statement_timeout = '0', lock_timeout = '0', idle_in_transaction_session_timeout = '0'/,
 	$log_offset);
 pass('the worker runs with its own settings, not the database\'s');
-$emu->control('POST', '/calendars/carol%40example.com/events', { summary => 'read-only database',
-	start => { dateTime => '2025-05-02T10:00:00Z' }, end => { dateTime => '2025-05-02T11:00:00Z' } });
-sql(q{SELECT gcal_sync_now('carol')});
-is(sql(q{SELECT gcal_wait('carol', '60s')}), 't', 'the worker still writes in a database whose transactions default to read-only');
-is(sql(q{SELECT count(*) FROM gcalsync.event WHERE owner = 'carol' AND summary = 'read-only database'}), '1',
-	'the new event arrived');
+new_event_syncs('carol', 'read-only database', '02', 'in a database whose transactions default to read-only');
 is(sql(q{SELECT string_agg(owner || ':' || state, ',' ORDER BY owner) FROM gcalsync.status}),
-	'alice:active,bob:active,carol:active', 'every owner is active');
-is(sql(q{SELECT coalesce(string_agg(DISTINCT what || ' as ' || usr || ' in a ' || backend, ', '), '') FROM public.spied WHERE usr <> 'dbowner'}), '',
-	'still no decoy ran as another role');
+	'alice:active,bob:active,carol:active,erin:revoked', 'the owners are as they were');
+is(spied_by_others(), '', 'still no decoy ran as another role');
 
 $node->stop;
 $emu->stop;

@@ -100,7 +100,7 @@ is(sql(q{SELECT gcal_wait('bob', '60s')}), 't', 'updated: an owner linked anew s
 for my $owner (qw(alice bob carol erin))
 {
 	my $token = $owner eq 'erin' ? 'demo-refresh-erin-new' : "demo-refresh-$owner";
-	ok(GcalTest::mirror_matches($node, $emu, $owner, $token), "updated: $owner's mirror matches Google");
+	ok(GcalTest::mirror_matches($node, $emu, $owner, $token), "updated: the mirror of $owner matches Google");
 }
 
 # ---- fresh install = updated install ----------------------------------------------------------
