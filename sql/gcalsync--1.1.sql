@@ -4,8 +4,17 @@
 --
 -- Data tables (calendar_list, calendar, event) and control tables live in
 -- schema gcalsync; the gcal_* functions live in the extension's schema
--- (usually public). Nothing here is granted to PUBLIC: the README shows the
--- GRANTs an application role needs.
+-- (usually public). Nothing here is granted to anyone (not to PUBLIC, and not
+-- what ALTER DEFAULT PRIVILEGES would grant): the README shows the GRANTs an
+-- application role needs.
+--
+-- This script runs as a superuser with the extension's schema on the
+-- search_path, where anyone with CREATE there may have planted functions or
+-- operators named like the built-ins (a public.nextval(text) wins over
+-- pg_catalog.nextval(regclass) for a string literal). So every function,
+-- operator and type it names in an expression is pg_catalog-qualified: in
+-- defaults, checks, index predicates, the view, function bodies and the DO
+-- block. Column types are resolved with pg_catalog first and need no prefix.
 
 \echo Use "CREATE EXTENSION gcalsync" to load this file. \quit
 
@@ -22,7 +31,7 @@ CREATE TABLE gcalsync.client (
     singleton     boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     client_id     text NOT NULL,
     client_secret bytea NOT NULL,   -- sealed with gcalsync.key_file (AES-256-GCM)
-    updated_at    timestamptz NOT NULL DEFAULT now()
+    updated_at    timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE gcalsync.client IS 'OAuth client credentials (gcal_set_client); readable by the extension owner only';
 
@@ -34,15 +43,17 @@ CREATE SEQUENCE gcalsync.link_generation;
 CREATE TABLE gcalsync.owner (
     owner           text PRIMARY KEY,
     refresh_token   bytea NOT NULL,   -- sealed with gcalsync.key_file, bound to the owner
-    generation      bigint NOT NULL DEFAULT nextval('gcalsync.link_generation'),
+    generation      bigint NOT NULL
+                    DEFAULT pg_catalog.nextval('gcalsync.link_generation'::pg_catalog.regclass),
     state           text NOT NULL DEFAULT 'pending'
-                    CHECK (state IN ('pending', 'active', 'backoff', 'revoked', 'error')),
+                    CHECK (state OPERATOR(pg_catalog.=) ANY
+                           (ARRAY['pending', 'active', 'backoff', 'revoked', 'error'])),
     last_error      text,
     last_error_at   timestamptz,
-    failures        integer NOT NULL DEFAULT 0 CHECK (failures >= 0),
-    linked_at       timestamptz NOT NULL DEFAULT now(),
+    failures        integer NOT NULL DEFAULT 0 CHECK (failures OPERATOR(pg_catalog.>=) 0),
+    linked_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
     last_sync_at    timestamptz,
-    next_sync_at    timestamptz NOT NULL DEFAULT now(),
+    next_sync_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
     resync_requested_at timestamptz,
     -- Work requested so far (each gcal_link, gcal_refresh, gcal_resync and
     -- gcal_sync_now adds one) and the part of it the worker completed:
@@ -52,10 +63,11 @@ CREATE TABLE gcalsync.owner (
 );
 COMMENT ON TABLE gcalsync.owner IS 'linked owners: refresh token, state and schedule; readable by the extension owner only';
 CREATE INDEX owner_next_sync_idx ON gcalsync.owner (next_sync_at)
-    WHERE state IN ('pending', 'active', 'backoff');
+    WHERE state OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'active', 'backoff']);
 -- Owners with requested work (gcal_link, gcal_sync_now, ...) are served first.
 CREATE INDEX owner_requested_idx ON gcalsync.owner (next_sync_at)
-    WHERE requested_seq > completed_seq AND state IN ('pending', 'active', 'backoff');
+    WHERE requested_seq OPERATOR(pg_catalog.>) completed_seq
+      AND state OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'active', 'backoff']);
 
 -- Per (owner, calendar): whether and when the calendar's events are synced.
 CREATE TABLE gcalsync.calendar_sync (
@@ -63,10 +75,10 @@ CREATE TABLE gcalsync.calendar_sync (
     calendar_id     text NOT NULL,
     enabled         boolean NOT NULL DEFAULT true,
     push_supported  boolean NOT NULL DEFAULT true,  -- false after pushNotSupportedForRequestedResource
-    failures        integer NOT NULL DEFAULT 0 CHECK (failures >= 0),
+    failures        integer NOT NULL DEFAULT 0 CHECK (failures OPERATOR(pg_catalog.>=) 0),
     last_error      text,
     last_sync_at    timestamptz,
-    next_sync_at    timestamptz NOT NULL DEFAULT now(),
+    next_sync_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
     PRIMARY KEY (owner, calendar_id)
 );
 CREATE INDEX calendar_sync_next_idx ON gcalsync.calendar_sync (next_sync_at) WHERE enabled;
@@ -78,13 +90,13 @@ CREATE INDEX calendar_sync_next_idx ON gcalsync.calendar_sync (next_sync_at) WHE
 -- (rows not seen since then are marked deleted when it completes).
 CREATE TABLE gcalsync.sync_token (
     owner           text NOT NULL REFERENCES gcalsync.owner ON DELETE CASCADE,
-    kind            text NOT NULL CHECK (kind IN ('calendar_list', 'events')),
+    kind            text NOT NULL CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['calendar_list', 'events'])),
     calendar_id     text NOT NULL DEFAULT '',
     params          text NOT NULL,
     sync_token      text,
     page_token      text,
     full_sync_started_at timestamptz,
-    updated_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
     PRIMARY KEY (owner, kind, calendar_id, params)
 );
 
@@ -93,13 +105,13 @@ CREATE TABLE gcalsync.sync_token (
 CREATE TABLE gcalsync.channel (
     channel_id      text PRIMARY KEY,
     owner           text NOT NULL REFERENCES gcalsync.owner ON DELETE CASCADE,
-    kind            text NOT NULL CHECK (kind IN ('calendar_list', 'events')),
+    kind            text NOT NULL CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['calendar_list', 'events'])),
     calendar_id     text NOT NULL DEFAULT '',
     resource_id     text,
     token           text NOT NULL,
     expires_at      timestamptz,
     last_message_number bigint,
-    created_at      timestamptz NOT NULL DEFAULT now()
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 CREATE INDEX channel_owner_idx ON gcalsync.channel (owner, kind, calendar_id);
 
@@ -110,7 +122,7 @@ CREATE TABLE gcalsync.channel_stop (
     channel_id      text PRIMARY KEY,
     resource_id     text NOT NULL,
     refresh_token   bytea NOT NULL,   -- sealed with gcalsync.key_file, bound to the channel
-    queued_at       timestamptz NOT NULL DEFAULT now()
+    queued_at       timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 
 -------------------------------------------------------------------------------
@@ -194,10 +206,10 @@ COMMENT ON COLUMN gcalsync.event.time_zone IS 'start.timeZone: the zone a recurr
 -- (WHERE owner = $1 AND status <> 'cancelled' AND start_at < $to AND end_at > $from);
 -- also serves counting an owner's live events.
 CREATE INDEX event_owner_start_at_idx ON gcalsync.event (owner, start_at, end_at)
-    WHERE status <> 'cancelled';
+    WHERE status OPERATOR(pg_catalog.<>) 'cancelled';
 -- The same for all-day events.
 CREATE INDEX event_owner_start_date_idx ON gcalsync.event (owner, start_date, end_date)
-    WHERE status <> 'cancelled' AND start_date IS NOT NULL;
+    WHERE status OPERATOR(pg_catalog.<>) 'cancelled' AND start_date IS NOT NULL;
 -- What changed lately (WHERE owner = $1 AND updated > $since).
 CREATE INDEX event_owner_updated_idx ON gcalsync.event (owner, updated);
 -- The exceptions of a recurring master.
@@ -211,7 +223,8 @@ CREATE INDEX event_recurring_idx ON gcalsync.event (owner, calendar_id, recurrin
 DO $$
 BEGIN
     IF EXISTS (SELECT FROM pg_catalog.pg_settings
-               WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)) THEN
+               WHERE name OPERATOR(pg_catalog.=) 'default_toast_compression'
+                 AND 'lz4' OPERATOR(pg_catalog.=) ANY (enumvals)) THEN
         ALTER TABLE gcalsync.calendar_list ALTER COLUMN data SET COMPRESSION lz4;
         ALTER TABLE gcalsync.calendar ALTER COLUMN data SET COMPRESSION lz4;
         ALTER TABLE gcalsync.event ALTER COLUMN data SET COMPRESSION lz4,
@@ -229,12 +242,13 @@ $$;
 CREATE SEQUENCE gcalsync.change_seq;
 
 CREATE TABLE gcalsync.change (
-    seq          bigint PRIMARY KEY DEFAULT nextval('gcalsync.change_seq'),
-    recorded_at  timestamptz NOT NULL DEFAULT now(),
+    seq          bigint PRIMARY KEY DEFAULT pg_catalog.nextval('gcalsync.change_seq'::pg_catalog.regclass),
+    recorded_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
     owner        text NOT NULL,
-    table_name   text NOT NULL CHECK (table_name IN ('calendar_list', 'calendar', 'event', 'account')),
+    table_name   text NOT NULL
+                 CHECK (table_name OPERATOR(pg_catalog.=) ANY (ARRAY['calendar_list', 'calendar', 'event', 'account'])),
     calendar_id  text,
-    op           text NOT NULL CHECK (op IN ('upsert', 'delete', 'unlink', 'state')),
+    op           text NOT NULL CHECK (op OPERATOR(pg_catalog.=) ANY (ARRAY['upsert', 'delete', 'unlink', 'state'])),
     state        text,
     ids          text[] NOT NULL
 );
@@ -262,10 +276,10 @@ SELECT o.owner,
        o.last_error,
        o.last_sync_at,
        o.next_sync_at,
-       (SELECT count(*) FROM gcalsync.calendar_list l
-         WHERE l.owner = o.owner AND NOT l.deleted) AS calendars,
-       (SELECT count(*) FROM gcalsync.event e
-         WHERE e.owner = o.owner AND e.status <> 'cancelled') AS events
+       (SELECT pg_catalog.count(*) FROM gcalsync.calendar_list l
+         WHERE l.owner OPERATOR(pg_catalog.=) o.owner AND NOT l.deleted) AS calendars,
+       (SELECT pg_catalog.count(*) FROM gcalsync.event e
+         WHERE e.owner OPERATOR(pg_catalog.=) o.owner AND e.status OPERATOR(pg_catalog.<>) 'cancelled') AS events
   FROM gcalsync.owner o;
 COMMENT ON VIEW gcalsync.status IS 'sync state of every linked owner (no tokens)';
 
@@ -331,6 +345,9 @@ SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'gcal_push';
 COMMENT ON FUNCTION @extschema@.gcal_push(text, text, text, text, bigint) IS 'a Google push notification (X-Goog-* headers): true and a sync scheduled for a genuine one, false otherwise';
 
+-- gcal_status, gcal_changes and gcal_changes_cursor are SQL and PL/pgSQL:
+-- their bodies name every function and operator pg_catalog-qualified, like
+-- this script (gcalsync--1.0--1.1.sql replaces the bodies of 1.0 with these).
 CREATE FUNCTION @extschema@.gcal_status(owner text)
 RETURNS SETOF gcalsync.status
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -340,10 +357,10 @@ BEGIN
     IF gcal_status.owner IS NULL THEN
         RAISE EXCEPTION 'owner must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF gcal_status.owner = '' THEN
+    IF gcal_status.owner OPERATOR(pg_catalog.=) '' THEN
         RAISE EXCEPTION 'owner must not be empty' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    RETURN QUERY SELECT * FROM gcalsync.status s WHERE s.owner = gcal_status.owner;
+    RETURN QUERY SELECT * FROM gcalsync.status s WHERE s.owner OPERATOR(pg_catalog.=) gcal_status.owner;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.gcal_status(text) IS 'the owner''s row of gcalsync.status (no row if not linked)';
@@ -359,10 +376,11 @@ BEGIN
         RAISE EXCEPTION 'cursor must not be NULL' USING ERRCODE = 'null_value_not_allowed',
             HINT = 'Start from 0, or from gcal_changes_cursor() after reading the tables.';
     END IF;
-    IF gcal_changes.max_entries IS NULL OR gcal_changes.max_entries < 1 THEN
+    IF gcal_changes.max_entries IS NULL OR gcal_changes.max_entries OPERATOR(pg_catalog.<) 1 THEN
         RAISE EXCEPTION 'max_entries must be at least 1' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF gcal_changes.after < coalesce((SELECT h.pruned_through FROM gcalsync.change_horizon h), 0) THEN
+    IF gcal_changes.after OPERATOR(pg_catalog.<)
+       coalesce((SELECT h.pruned_through FROM gcalsync.change_horizon h), 0) THEN
         RAISE EXCEPTION 'change feed cursor % is older than the oldest change kept', gcal_changes.after
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = 'Changes are kept for gcalsync.change_retention; older ones were pruned.',
@@ -371,7 +389,7 @@ BEGIN
     RETURN QUERY
         SELECT c.seq, c.recorded_at, c.owner, c.table_name, c.calendar_id, c.op, c.state, c.ids
           FROM gcalsync.change c
-         WHERE c.seq > gcal_changes.after
+         WHERE c.seq OPERATOR(pg_catalog.>) gcal_changes.after
          ORDER BY c.seq
          LIMIT gcal_changes.max_entries;
 END
@@ -382,7 +400,7 @@ CREATE FUNCTION @extschema@.gcal_changes_cursor()
 RETURNS bigint
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT greatest((SELECT max(seq) FROM gcalsync.change),
+AS $$ SELECT greatest((SELECT pg_catalog.max(seq) FROM gcalsync.change),
                       (SELECT pruned_through FROM gcalsync.change_horizon), 0) $$;
 COMMENT ON FUNCTION @extschema@.gcal_changes_cursor() IS 'the newest committed change: where a consumer that just read the tables starts';
 
@@ -424,6 +442,58 @@ REVOKE ALL ON FUNCTION @extschema@.gcal_changes_cursor() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.gcal_rotate_key() FROM PUBLIC;
 REVOKE ALL ON FUNCTION gcalsync.worker_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION gcalsync.boundary_selftest(text) FROM PUBLIC;
+
+-- ALTER DEFAULT PRIVILEGES of the role running this script applies to what
+-- it creates: a role given SELECT on every new table, or EXECUTE on every new
+-- function, would get the tables of tokens and secrets, gcal_set_client and
+-- gcal_rotate_key. Nothing of gcalsync is granted until an administrator
+-- grants it (README: Privileges), so every privilege that is not the
+-- owner's is taken back here. (Keep this the last change of privileges in
+-- this script, after every CREATE.)
+DO $$
+DECLARE
+    g record;
+BEGIN
+    FOR g IN
+        WITH member AS (
+            SELECT d.classid, d.objid
+              FROM pg_catalog.pg_depend d
+              JOIN pg_catalog.pg_extension e ON e.oid OPERATOR(pg_catalog.=) d.refobjid
+             WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+               AND d.deptype OPERATOR(pg_catalog.=) 'e'
+               AND e.extname OPERATOR(pg_catalog.=) 'gcalsync'),
+        object AS (
+            SELECT CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS kind,
+                   pg_catalog.format('%I.%I', n.nspname, c.relname) AS name, c.relowner AS owner, c.relacl AS acl
+              FROM member m
+              JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) m.objid
+              JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+             WHERE m.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+            UNION ALL
+            SELECT 'FUNCTION',
+                   pg_catalog.format('%I.%I(%s)', n.nspname, p.proname,
+                                     pg_catalog.pg_get_function_identity_arguments(p.oid)),
+                   p.proowner, COALESCE(p.proacl, pg_catalog.acldefault('f', p.proowner))
+              FROM member m
+              JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) m.objid
+              JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+             WHERE m.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+            UNION ALL
+            SELECT 'SCHEMA', pg_catalog.quote_ident(n.nspname), n.nspowner, n.nspacl
+              FROM member m
+              JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) m.objid
+             WHERE m.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass)
+        SELECT DISTINCT o.kind, o.name,
+               CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                    ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END AS grantee
+          FROM object o, pg_catalog.aclexplode(o.acl) a
+         WHERE a.grantee OPERATOR(pg_catalog.<>) o.owner
+         ORDER BY o.name, grantee
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE ALL ON %s %s FROM %s', g.kind, g.name, g.grantee);
+    END LOOP;
+END
+$$;
 
 -------------------------------------------------------------------------------
 -- pg_dump carries links, the client and the data, so a restore resumes

@@ -26,6 +26,9 @@ struct Pending {
     core::ChangeNotice notice;
     int nest_level;
     Oid user;  // who recorded it: the extension's owner, inside a SECURITY DEFINER function
+    // The nest level of the gcal_unlink that dropped it (0: it stands). A
+    // rolled-back unlink must not take the earlier changes with it.
+    int forgotten_at = 0;
 };
 
 std::vector<Pending> pending;
@@ -33,31 +36,58 @@ bool callbacks_registered = false;
 // Announcements published by the committing transaction: counted once it has committed.
 uint64_t published = 0;
 
+// any_standing: some pending change is to be published.
+bool any_standing()
+{
+    return std::any_of(pending.begin(), pending.end(), [](const Pending &p) { return p.forgotten_at == 0; });
+}
+
+// optional_text is a text argument that is NULL when empty.
+SqlArg optional_text(const std::string &s)
+{
+    return s.empty() ? SqlArg(std::nullopt) : SqlArg(s);
+}
+
 // publish writes the pending changes to the feed and sends their NOTIFYs.
+//
+// It runs at pre-commit, after the SECURITY DEFINER function that recorded
+// the changes has returned: the caller's role and settings are back. So it
+// does what such a function's call does, for exactly its own work: it
+// writes as the role that recorded the changes (the extension's owner),
+// with search_path pinned to pg_catalog, pg_temp (the caller's path could
+// otherwise resolve an operator or type to the caller's own), under
+// SECURITY_RESTRICTED_OPERATION (nothing run here may change the role or
+// create temporary objects), and restores all three before the commit goes
+// on. An error aborts the transaction, which restores them too.
 void publish()
 {
     std::vector<Pending> work;
-    work.swap(pending);
-    // At pre-commit no snapshot is active any more, and the caller's own
-    // role is back (the SECURITY DEFINER function has returned): write as
-    // the role that recorded the changes. Abort restores both on error.
+    for (auto &p : pending)
+        if (p.forgotten_at == 0)
+            work.push_back(std::move(p));
+    pending.clear();
     Oid saved_user;
     int saved_context;
+    int guc_level = 0;
     Oid writer = work.front().user;
     pg_guard([&]() {
         GetUserIdAndSecContext(&saved_user, &saved_context);
-        SetUserIdAndSecContext(writer, saved_context | SECURITY_LOCAL_USERID_CHANGE);
+        SetUserIdAndSecContext(writer,
+                               saved_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+        guc_level = pin_search_path();
+        // At pre-commit no snapshot is active any more.
         PushActiveSnapshot(GetTransactionSnapshot());
     });
     Spi spi;
-    spi.run(sql::kFeedLock, {int64_t(kFeedLockKey1), int64_t(kFeedLockKey2)});
+    spi.run(sql::kFeedLock, {kFeedLockKey1, kFeedLockKey2});
     for (const auto &p : work) {
         const core::ChangeNotice &n = p.notice;
         TextColumn ids;
         ids.reserve(n.ids.size());
         for (const auto &id : n.ids)
             ids.push_back(&id);
-        spi.run(sql::kRecordChange, {n.owner, n.table, n.calendar_id, n.op, n.state, text_array_arg(ids)});
+        spi.run(sql::kRecordChange,
+                {n.owner, n.table, optional_text(n.calendar_id), n.op, optional_text(n.state), text_array_arg(ids)});
         std::string payload = core::notify_payload(n);
         pg_guard([&]() { Async_Notify("gcalsync", payload.c_str()); });
     }
@@ -65,6 +95,7 @@ void publish()
     published += work.size();
     pg_guard([&]() {
         PopActiveSnapshot();
+        restore_search_path(guc_level);
         SetUserIdAndSecContext(saved_user, saved_context);
     });
 }
@@ -78,11 +109,13 @@ void on_xact(XactEvent event, void *)
 {
     switch (event) {
     case XACT_EVENT_PRE_COMMIT:
-        if (!pending.empty())
+        if (any_standing())
             call_cpp_callback(publish_entry);
+        else
+            pending.clear();
         break;
     case XACT_EVENT_PRE_PREPARE:
-        if (!pending.empty())
+        if (any_standing())
             ereport(ERROR,
                     (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                      errmsg("cannot PREPARE a transaction that has called gcalsync functions"),
@@ -106,8 +139,9 @@ void on_xact(XactEvent event, void *)
     }
 }
 
-// on_subxact forgets what a rolled-back subtransaction recorded and hands
-// what a committed one recorded to its parent.
+// on_subxact forgets what a rolled-back subtransaction recorded (and brings
+// back what an unlink in it dropped), and hands what a committed one
+// recorded or dropped to its parent.
 void on_subxact(SubXactEvent event, SubTransactionId, SubTransactionId, void *)
 {
     int level = GetCurrentTransactionNestLevel();
@@ -115,10 +149,16 @@ void on_subxact(SubXactEvent event, SubTransactionId, SubTransactionId, void *)
         pending.erase(std::remove_if(pending.begin(), pending.end(),
                                      [level](const Pending &p) { return p.nest_level >= level; }),
                       pending.end());
-    } else if (event == SUBXACT_EVENT_COMMIT_SUB) {
         for (auto &p : pending)
+            if (p.forgotten_at >= level)
+                p.forgotten_at = 0;
+    } else if (event == SUBXACT_EVENT_COMMIT_SUB) {
+        for (auto &p : pending) {
             if (p.nest_level >= level)
                 p.nest_level = level - 1;
+            if (p.forgotten_at >= level)
+                p.forgotten_at = level - 1;
+        }
     }
 }
 
@@ -139,14 +179,15 @@ void record_change(core::ChangeNotice notice)
 
 void forget_changes(const std::string &owner)
 {
-    pending.erase(std::remove_if(pending.begin(), pending.end(),
-                                 [&](const Pending &p) { return p.notice.owner == owner; }),
-                  pending.end());
+    int level = pg_guard([]() { return GetCurrentTransactionNestLevel(); });
+    for (auto &p : pending)
+        if (p.forgotten_at == 0 && p.notice.owner == owner)
+            p.forgotten_at = level;
 }
 
 bool changes_pending()
 {
-    return !pending.empty();
+    return any_standing();
 }
 
 }  // namespace gcal::pg

@@ -16,7 +16,8 @@ namespace gcal::pg {
 // record_change queues one announcement of the current transaction.
 void record_change(core::ChangeNotice notice);
 // forget_changes drops what the current transaction queued for `owner`
-// (gcal_unlink: the feed keeps only the unlink of an owner).
+// (gcal_unlink: the feed keeps only the unlink of an owner); rolling back a
+// savepoint taken before brings them back.
 void forget_changes(const std::string &owner);
 // changes_pending: the current transaction has announcements to publish.
 bool changes_pending();

@@ -110,11 +110,13 @@ GCAL_FUNCTION(gcal_boundary_selftest)
         for (int i = 0; i < statement_count(); i++) {
             const Statement &stmt = statement_at(i);
             pg_guard([&stmt]() {
+                int level = pin_search_path();
                 SPIPlanPtr plan = SPI_prepare(stmt.sql, stmt.nparams, const_cast<Oid *>(stmt.types));
                 if (!plan)
                     elog(ERROR, "could not prepare statement \"%s\": %s", stmt.name,
                          SPI_result_code_string(SPI_result));
                 SPI_freeplan(plan);
+                restore_search_path(level);
             });
         }
         PG_RETURN_INT64(statement_count());
@@ -127,7 +129,7 @@ GCAL_FUNCTION(gcal_boundary_selftest)
     }
     if (mode == "statement_other_text") {
         static constexpr Statement kImpostor{"selftest.insert", SPI_OK_INSERT, {INT8OID},
-                                             "INSERT INTO gcal_selftest_sub VALUES ($1 + 1)"};
+                                             "INSERT INTO pg_temp.gcal_selftest_sub VALUES ($1 + 1)"};
         Spi spi;
         spi.run(kImpostor, {int64_t(1)});
         throw std::runtime_error("another text under a listed name was run");

@@ -6,6 +6,7 @@
 #include "pg/stats.hpp"
 
 extern "C" {
+#include "catalog/namespace.h"
 #include "pgstat.h"
 #include "storage/ipc.h"
 #include "utils/guc.h"
@@ -13,6 +14,22 @@ extern "C" {
 }
 
 namespace gcal::pg {
+
+int pin_search_path()
+{
+    if (namespace_search_path && strcmp(namespace_search_path, kSafeSearchPath) == 0)
+        return 0;
+    int level = NewGUCNestLevel();
+    (void) set_config_option("search_path", kSafeSearchPath, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
+                             false);
+    return level;
+}
+
+void restore_search_path(int level)
+{
+    if (level > 0)
+        AtEOXact_GUC(true, level);
+}
 
 Datum SqlArg::datum() const
 {
@@ -157,9 +174,11 @@ uint64_t Spi::exec(const char *sql, const std::vector<SqlArg> &args, int expecte
     Params p(args);
     Params *pp = &p;
     return pg_guard([=]() -> uint64_t {
+        int level = pin_search_path();
         pp->fill();
         int rc = SPI_execute_with_args(sql, pp->n, pp->types.data(), pp->values.data(), pp->nulls.data(), false, 0);
         check_result(rc, expected, sql);
+        restore_search_path(level);
         return SPI_processed;
     });
 }
@@ -170,27 +189,30 @@ uint64_t Spi::run(const Statement &stmt, const std::vector<SqlArg> &args)
     const int slot = statement_slot(stmt);
     // Plans live for the process; PostgreSQL's plan cache revalidates them
     // after DDL (e.g. DROP and CREATE EXTENSION).
-    static std::vector<SPIPlanPtr> plans;
+    static std::vector<SPIPlanPtr> plans;  // by statement_slot
     if (plans.empty())
         plans.resize(statement_count(), nullptr);
     Params p(args);
     Params *pp = &p;
-    if (!plans[slot]) {
-        plans[slot] = pg_guard([&stmt]() {
+    SPIPlanPtr *plan = &plans[slot];
+    // The plan is made, and re-made by PostgreSQL's plan cache after DDL,
+    // under the pinned search_path too: a plan is re-made whenever the path
+    // differs from the one it was made with, so it must never see another.
+    return pg_guard([=, &stmt]() -> uint64_t {
+        int level = pin_search_path();
+        if (!*plan) {
             SPIPlanPtr prepared = SPI_prepare(stmt.sql, stmt.nparams, const_cast<Oid *>(stmt.types));
             if (!prepared)
                 elog(ERROR, "SPI_prepare failed (%s) for statement \"%s\"", SPI_result_code_string(SPI_result),
                      stmt.name);
             if (SPI_keepplan(prepared) != 0)
                 elog(ERROR, "SPI_keepplan failed");
-            return prepared;
-        });
-    }
-    SPIPlanPtr plan = plans[slot];
-    return pg_guard([=, &stmt]() -> uint64_t {
+            *plan = prepared;
+        }
         pp->fill();
-        int rc = SPI_execute_plan(plan, pp->values.data(), pp->nulls.data(), false, 0);
+        int rc = SPI_execute_plan(*plan, pp->values.data(), pp->nulls.data(), false, 0);
         check_result(rc, stmt.expect, stmt.name);
+        restore_search_path(level);
         return SPI_processed;
     });
 }

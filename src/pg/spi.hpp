@@ -33,6 +33,22 @@ struct Statement {
     Oid types[kMaxParams] = {};
 };
 
+// kSafeSearchPath is the search_path every statement of the extension is
+// parsed, planned and run with: only pg_catalog's functions, operators and
+// types can be found (pg_temp comes last, and PostgreSQL never looks there
+// for functions or operators), whatever the caller, the database or the role
+// set. Spi pins it around each statement, so neither a caller's path nor a
+// plan cached under another caller's path can pick anything else.
+inline constexpr const char *kSafeSearchPath = "pg_catalog, pg_temp";
+
+// pin_search_path sets search_path to kSafeSearchPath at a new GUC nest level
+// and returns that level (0 when it already is kSafeSearchPath: then there is
+// nothing to undo); restore_search_path(level) puts the previous value back.
+// Call both under pg_guard. After an ERROR, the (sub)transaction's abort
+// restores the previous value instead, as for a function's SET clause.
+int pin_search_path();
+void restore_search_path(int level);
+
 // SqlArg is one parameter of a statement: text, bigint, integer, boolean,
 // NULL, or any other type built by a function (arrays, timestamps) at
 // execution time.
@@ -112,7 +128,7 @@ public:
     // expected is the SPI_OK_* code the statement must produce (0: any).
     uint64_t exec(const char *sql, const std::vector<SqlArg> &args = {}, int expected = 0);
 
-    // Result accessors for the last exec (row and column are 0-based).
+    // Result accessors for the last run or exec (row and column are 0-based).
     std::optional<std::string> get_text(uint64_t row, int col) const;
     std::optional<int64_t> get_int64(uint64_t row, int col) const;
     std::optional<bool> get_bool(uint64_t row, int col) const;

@@ -7,7 +7,14 @@
 // Adding one: write the constant here, next to its group, and list it in
 // kStatementTable (statements.cpp); a statement missing there fails loudly
 // on first use. Parameters are passed typed from C++ (SqlArg), so the SQL
-// needs no casts of them.
+// needs no casts of them; pass a NULL rather than comparing in SQL.
+//
+// These statements run as a superuser (the worker, or a SECURITY DEFINER
+// function's owner), and Spi runs each with search_path = pg_catalog,
+// pg_temp. Functions and types are written pg_catalog-qualified all the
+// same, and tables gcalsync-qualified; operators stay bare (under that path
+// only pg_catalog's exist). CONTRIBUTING.md, "SQL that runs with elevated
+// rights".
 #pragma once
 
 #include "pg/spi.hpp"
@@ -44,14 +51,15 @@ inline constexpr Statement kSaveStep{
     "store.save_step", SPI_OK_INSERT, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID}, R"sql(
     INSERT INTO gcalsync.sync_token AS t
            (owner, kind, calendar_id, params, sync_token, page_token, full_sync_started_at, updated_at)
-    VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), CASE WHEN $7 THEN now() END, now())
+    VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), CASE WHEN $7 THEN pg_catalog.now() END,
+            pg_catalog.now())
     ON CONFLICT (owner, kind, calendar_id, params) DO UPDATE
        SET sync_token = CASE WHEN $5 <> '' THEN $5 ELSE t.sync_token END,
            page_token = NULLIF($6, ''),
            full_sync_started_at = CASE WHEN $5 <> '' THEN NULL
-                                       WHEN $7 THEN now()
+                                       WHEN $7 THEN pg_catalog.now()
                                        ELSE t.full_sync_started_at END,
-           updated_at = now()
+           updated_at = pg_catalog.now()
 )sql"};
 
 // $1 owner, $2 whether the page is the first of a full listing, $3 whether
@@ -89,12 +97,13 @@ inline constexpr Statement kFullSyncProgress{
 // it, $4 each one's next check, $5 the link's generation. Completed listings:
 // the next check moves only where nobody moved the schedule meanwhile.
 inline constexpr Statement kCalendarsSynced{
-    "store.calendars_synced", SPI_OK_UPDATE, {TEXTOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, INT8OID},
-    R"sql(
+    "store.calendars_synced", SPI_OK_UPDATE,
+    {TEXTOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, INT8OID}, R"sql(
     UPDATE gcalsync.calendar_sync c
-       SET last_sync_at = now(), failures = 0, last_error = NULL,
+       SET last_sync_at = pg_catalog.now(), failures = 0, last_error = NULL,
            next_sync_at = CASE WHEN c.next_sync_at = u.seen THEN u.next_at ELSE c.next_sync_at END
-      FROM unnest($2::text[], $3::timestamptz[], $4::timestamptz[]) AS u(id, seen, next_at)
+      FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4))
+           AS u(id, seen, next_at)
      WHERE c.owner = $1 AND c.calendar_id = u.id
        AND EXISTS (SELECT 1 FROM gcalsync.owner o WHERE o.owner = $1 AND o.generation = $5)
 )sql"};
@@ -109,30 +118,31 @@ inline constexpr Statement kDueOwners{"store.due_owners", SPI_OK_SELECT, {INT8OI
     WITH due AS (
         (SELECT owner FROM gcalsync.owner
           WHERE state IN ('pending', 'active', 'backoff')
-            AND requested_seq > completed_seq AND next_sync_at <= now()
+            AND requested_seq > completed_seq AND next_sync_at <= pg_catalog.now()
           ORDER BY next_sync_at LIMIT $1)
         UNION
         (SELECT owner FROM gcalsync.owner
-          WHERE state IN ('pending', 'active', 'backoff') AND next_sync_at <= now()
+          WHERE state IN ('pending', 'active', 'backoff') AND next_sync_at <= pg_catalog.now()
           ORDER BY next_sync_at LIMIT $1)
         UNION
         (SELECT owner
            FROM (SELECT c.owner, c.next_sync_at FROM gcalsync.calendar_sync c
-                  WHERE c.enabled AND c.next_sync_at <= now()
+                  WHERE c.enabled AND c.next_sync_at <= pg_catalog.now()
                     AND EXISTS (SELECT 1 FROM gcalsync.owner a WHERE a.owner = c.owner AND a.state = 'active')
                   ORDER BY c.next_sync_at LIMIT $1 * 4) AS cal
-          GROUP BY owner ORDER BY min(next_sync_at) LIMIT $1))
+          GROUP BY owner ORDER BY pg_catalog.min(next_sync_at) LIMIT $1))
     SELECT o.owner, o.generation, o.refresh_token, o.state, o.failures, o.requested_seq,
-           o.next_sync_at <= now(), o.resync_requested_at
+           o.next_sync_at <= pg_catalog.now(), o.resync_requested_at
       FROM due JOIN gcalsync.owner o USING (owner)
-     WHERE o.state IN ('pending', 'active', 'backoff') AND (o.next_sync_at <= now() OR o.state = 'active')
+     WHERE o.state IN ('pending', 'active', 'backoff')
+       AND (o.next_sync_at <= pg_catalog.now() OR o.state = 'active')
      ORDER BY o.requested_seq > o.completed_seq DESC, o.next_sync_at
      LIMIT $1
 )sql"};
 
 // When anything is due next: an owner, or a calendar of an active owner.
 inline constexpr Statement kNextDue{"store.next_due", SPI_OK_SELECT, {}, R"sql(
-    SELECT least((SELECT min(next_sync_at) FROM gcalsync.owner
+    SELECT least((SELECT pg_catalog.min(next_sync_at) FROM gcalsync.owner
                    WHERE state IN ('pending', 'active', 'backoff')),
                  (SELECT c.next_sync_at FROM gcalsync.calendar_sync c
                    WHERE c.enabled
@@ -149,7 +159,7 @@ inline constexpr Statement kClient{"store.client", SPI_OK_SELECT, {}, R"sql(
 inline constexpr Statement kDueCalendars{"store.due_calendars", SPI_OK_SELECT, {TEXTOID, TIMESTAMPTZOID}, R"sql(
     SELECT calendar_id, next_sync_at
       FROM gcalsync.calendar_sync
-     WHERE owner = $1 AND enabled AND next_sync_at <= greatest(now(), $2)
+     WHERE owner = $1 AND enabled AND next_sync_at <= greatest(pg_catalog.now(), $2)
      ORDER BY calendar_id
 )sql"};
 
@@ -161,9 +171,10 @@ inline constexpr Statement kCursor{"store.cursor", SPI_OK_SELECT, {TEXTOID, TEXT
 )sql"};
 
 // $1 owner, $2 kind, $3 calendar_id, $4 params. A full listing is required.
-inline constexpr Statement kResetCursor{"store.reset_cursor", SPI_OK_UPDATE, {TEXTOID, TEXTOID, TEXTOID, TEXTOID}, R"sql(
+inline constexpr Statement kResetCursor{"store.reset_cursor", SPI_OK_UPDATE, {TEXTOID, TEXTOID, TEXTOID, TEXTOID},
+                                        R"sql(
     UPDATE gcalsync.sync_token
-       SET sync_token = NULL, page_token = NULL, full_sync_started_at = NULL, updated_at = now()
+       SET sync_token = NULL, page_token = NULL, full_sync_started_at = NULL, updated_at = pg_catalog.now()
      WHERE owner = $1 AND kind = $2 AND calendar_id = $3 AND params = $4
 )sql"};
 
@@ -172,17 +183,20 @@ inline constexpr Statement kResetCursor{"store.reset_cursor", SPI_OK_UPDATE, {TE
 inline constexpr Statement kUpsertCalendarList{
     "store.upsert_calendar_list", SPI_OK_INSERT,
     {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-     BOOLARRAYOID, BOOLARRAYOID, BOOLARRAYOID, BOOLARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID},
+     BOOLARRAYOID, BOOLARRAYOID, BOOLARRAYOID, BOOLARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+     TEXTARRAYOID},
     R"sql(
     INSERT INTO gcalsync.calendar_list AS l
            (owner, calendar_id, summary, summary_override, description, location, time_zone, access_role,
             is_primary, hidden, selected, deleted, color_id, background_color, foreground_color, data, synced_at)
     SELECT $1, u.id, u.summary, u.summary_override, u.description, u.location, u.time_zone, u.access_role,
            u.is_primary, u.hidden, u.selected, u.deleted, u.color_id, u.background_color, u.foreground_color,
-           u.data::jsonb, now()
-      FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                  $9::bool[], $10::bool[], $11::bool[], $12::bool[], $13::text[], $14::text[], $15::text[],
-                  $16::text[])
+           u.data::pg_catalog.jsonb, pg_catalog.now()
+      FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4),
+                      pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7),
+                      pg_catalog.unnest($8), pg_catalog.unnest($9), pg_catalog.unnest($10),
+                      pg_catalog.unnest($11), pg_catalog.unnest($12), pg_catalog.unnest($13),
+                      pg_catalog.unnest($14), pg_catalog.unnest($15), pg_catalog.unnest($16))
            AS u(id, summary, summary_override, description, location, time_zone, access_role,
                 is_primary, hidden, selected, deleted, color_id, background_color, foreground_color, data)
     ON CONFLICT (owner, calendar_id) DO UPDATE
@@ -199,11 +213,11 @@ inline constexpr Statement kUpsertCalendarList{
 inline constexpr Statement kScheduleCalendars{
     "store.schedule_calendars", SPI_OK_INSERT, {TEXTOID, TEXTARRAYOID, BOOLARRAYOID}, R"sql(
     INSERT INTO gcalsync.calendar_sync AS c (owner, calendar_id, enabled, next_sync_at)
-    SELECT $1, u.id, NOT u.deleted, now()
-      FROM unnest($2::text[], $3::bool[]) AS u(id, deleted)
+    SELECT $1, u.id, NOT u.deleted, pg_catalog.now()
+      FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS u(id, deleted)
     ON CONFLICT (owner, calendar_id) DO UPDATE
        SET enabled = excluded.enabled,
-           next_sync_at = CASE WHEN excluded.enabled AND NOT c.enabled THEN now() ELSE c.next_sync_at END
+           next_sync_at = CASE WHEN excluded.enabled AND NOT c.enabled THEN pg_catalog.now() ELSE c.next_sync_at END
 )sql"};
 
 // $1 owner, $2 params. What a complete full listing of the calendar list
@@ -211,12 +225,12 @@ inline constexpr Statement kScheduleCalendars{
 inline constexpr Statement kSweepCalendarList{"store.sweep_calendar_list", SPI_OK_SELECT, {TEXTOID, TEXTOID}, R"sql(
     WITH gone AS (
         UPDATE gcalsync.calendar_list
-           SET deleted = true, data = data || '{"deleted": true}'::jsonb, synced_at = now()
+           SET deleted = true, data = data || '{"deleted": true}'::pg_catalog.jsonb, synced_at = pg_catalog.now()
          WHERE owner = $1 AND NOT deleted
            AND (synced_at IS NULL
                 OR synced_at < coalesce((SELECT full_sync_started_at FROM gcalsync.sync_token
                                           WHERE owner = $1 AND kind = 'calendar_list'
-                                            AND calendar_id = '' AND params = $2), now()))
+                                            AND calendar_id = '' AND params = $2), pg_catalog.now()))
         RETURNING calendar_id),
     off AS (
         UPDATE gcalsync.calendar_sync c SET enabled = false
@@ -230,7 +244,7 @@ inline constexpr Statement kSweepCalendarList{"store.sweep_calendar_list", SPI_O
 inline constexpr Statement kUpsertCalendar{
     "store.upsert_calendar", SPI_OK_INSERT, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID}, R"sql(
     INSERT INTO gcalsync.calendar (owner, calendar_id, summary, description, location, time_zone, data, synced_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, now())
+    VALUES ($1, $2, $3, $4, $5, $6, $7::pg_catalog.jsonb, pg_catalog.now())
     ON CONFLICT (owner, calendar_id) DO UPDATE
        SET summary = excluded.summary, description = excluded.description, location = excluded.location,
            time_zone = excluded.time_zone, data = excluded.data, synced_at = excluded.synced_at
@@ -265,15 +279,19 @@ inline constexpr char kEventsInsertSql[] = R"sql(
     SELECT $1, $2, u.id, u.status, u.summary, u.description, u.location, u.start_at, u.end_at,
            u.start_date, u.end_date, u.time_zone,
            CASE WHEN u.recurrence IS NOT NULL
-                THEN ARRAY(SELECT jsonb_array_elements_text(u.recurrence::jsonb)) END,
+                THEN ARRAY(SELECT pg_catalog.jsonb_array_elements_text(u.recurrence::pg_catalog.jsonb)) END,
            u.recurring_event_id, u.original_start_at, u.original_start_date, u.ical_uid, u.sequence,
            u.event_type, u.transparency, u.visibility, u.organizer_email, u.creator_email, u.html_link,
-           u.created, u.updated, u.data::jsonb, now()
-      FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[],
-                  $9::timestamptz[], $10::date[], $11::date[], $12::text[], $13::text[], $14::text[],
-                  $15::timestamptz[], $16::date[], $17::text[], $18::int4[], $19::text[], $20::text[],
-                  $21::text[], $22::text[], $23::text[], $24::text[], $25::timestamptz[], $26::timestamptz[],
-                  $27::text[])
+           u.created, u.updated, u.data::pg_catalog.jsonb, pg_catalog.now()
+      FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),
+                      pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8),
+                      pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11),
+                      pg_catalog.unnest($12), pg_catalog.unnest($13), pg_catalog.unnest($14),
+                      pg_catalog.unnest($15), pg_catalog.unnest($16), pg_catalog.unnest($17),
+                      pg_catalog.unnest($18), pg_catalog.unnest($19), pg_catalog.unnest($20),
+                      pg_catalog.unnest($21), pg_catalog.unnest($22), pg_catalog.unnest($23),
+                      pg_catalog.unnest($24), pg_catalog.unnest($25), pg_catalog.unnest($26),
+                      pg_catalog.unnest($27))
            AS u(id, status, summary, description, location, start_at, end_at, start_date, end_date,
                 time_zone, recurrence, recurring_event_id, original_start_at, original_start_date, ical_uid,
                 sequence, event_type, transparency, visibility, organizer_email, creator_email, html_link,
@@ -300,7 +318,8 @@ inline constexpr auto kEventsUpsertSql = joined_sql(kEventsInsertSql, R"sql(
      TEXTARRAYOID}
 
 // A page of a full listing, when none of its rows should exist yet.
-inline constexpr Statement kInsertEvents{"store.insert_events", SPI_OK_INSERT, GCAL_EVENTS_PARAMS, kEventsInsertSql};
+inline constexpr Statement kInsertEvents{"store.insert_events", SPI_OK_INSERT, GCAL_EVENTS_PARAMS,
+                                         kEventsInsertSql};
 
 // Any page: its rows inserted or updated.
 inline constexpr Statement kUpsertEvents{"store.upsert_events", SPI_OK_INSERT, GCAL_EVENTS_PARAMS,
@@ -313,19 +332,20 @@ inline constexpr Statement kUpsertEvents{"store.upsert_events", SPI_OK_INSERT, G
 inline constexpr Statement kSweepEvents{"store.sweep_events", SPI_OK_UPDATE_RETURNING, {TEXTOID, TEXTOID, TEXTOID},
                                         R"sql(
     UPDATE gcalsync.event
-       SET status = 'cancelled', data = data || '{"status": "cancelled"}'::jsonb, synced_at = now()
+       SET status = 'cancelled', data = data || '{"status": "cancelled"}'::pg_catalog.jsonb,
+           synced_at = pg_catalog.now()
      WHERE owner = $1 AND calendar_id = $2 AND status <> 'cancelled'
        AND (synced_at IS NULL
             OR synced_at < coalesce((SELECT full_sync_started_at FROM gcalsync.sync_token
                                       WHERE owner = $1 AND kind = 'events' AND calendar_id = $2
-                                        AND params = $3), now()))
+                                        AND params = $3), pg_catalog.now()))
     RETURNING event_id
 )sql"};
 
 // $1 owner, $2 calendar_id. A calendar answered 404: marked deleted in the list ...
 inline constexpr Statement kCalendarGoneList{"store.calendar_gone_list", SPI_OK_UPDATE, {TEXTOID, TEXTOID}, R"sql(
     UPDATE gcalsync.calendar_list
-       SET deleted = true, data = data || '{"deleted": true}'::jsonb, synced_at = now()
+       SET deleted = true, data = data || '{"deleted": true}'::pg_catalog.jsonb, synced_at = pg_catalog.now()
      WHERE owner = $1 AND calendar_id = $2 AND NOT deleted
 )sql"};
 
@@ -355,9 +375,9 @@ inline constexpr Statement kOwnerSynced{
     WITH old AS (SELECT state FROM gcalsync.owner WHERE owner = $1 AND generation = $2 FOR UPDATE)
     UPDATE gcalsync.owner o
        SET state = 'active', last_error = NULL, last_error_at = NULL, failures = 0,
-           last_sync_at = CASE WHEN $3 THEN now() ELSE o.last_sync_at END,
+           last_sync_at = CASE WHEN $3 THEN pg_catalog.now() ELSE o.last_sync_at END,
            next_sync_at = CASE WHEN NOT $3 THEN o.next_sync_at
-                               WHEN o.requested_seq > $5 THEN now()
+                               WHEN o.requested_seq > $5 THEN pg_catalog.now()
                                ELSE $4 END,
            completed_seq = CASE WHEN $3 THEN greatest(o.completed_seq, $5) ELSE o.completed_seq END
       FROM old
@@ -374,8 +394,8 @@ inline constexpr Statement kOwnerSynced{
 inline constexpr Statement kOwnerScheduled{
     "store.owner_scheduled", SPI_OK_UPDATE_RETURNING, {TEXTOID, INT8OID, INT8OID, TIMESTAMPTZOID}, R"sql(
     UPDATE gcalsync.owner o
-       SET last_sync_at = now(),
-           next_sync_at = CASE WHEN o.requested_seq > $3 THEN now() ELSE $4 END,
+       SET last_sync_at = pg_catalog.now(),
+           next_sync_at = CASE WHEN o.requested_seq > $3 THEN pg_catalog.now() ELSE $4 END,
            completed_seq = greatest(o.completed_seq, $3)
      WHERE o.owner = $1 AND o.generation = $2 AND o.state = 'active' AND o.failures = 0
     RETURNING o.requested_seq > $3
@@ -383,7 +403,7 @@ inline constexpr Statement kOwnerScheduled{
 
 // $1 owner. All its calendars are due now.
 inline constexpr Statement kCalendarsDue{"store.calendars_due", SPI_OK_UPDATE, {TEXTOID}, R"sql(
-    UPDATE gcalsync.calendar_sync SET next_sync_at = now() WHERE owner = $1 AND enabled
+    UPDATE gcalsync.calendar_sync SET next_sync_at = pg_catalog.now() WHERE owner = $1 AND enabled
 )sql"};
 
 // $1 owner, $2 generation, $3 .. $7 per token: kind, calendar_id, params,
@@ -394,8 +414,9 @@ inline constexpr Statement kMoveTokens{
     "store.move_tokens", SPI_OK_UPDATE,
     {TEXTOID, INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID}, R"sql(
     UPDATE gcalsync.sync_token t
-       SET sync_token = u.to_token, updated_at = now()
-      FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+       SET sync_token = u.to_token, updated_at = pg_catalog.now()
+      FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),
+                      pg_catalog.unnest($6), pg_catalog.unnest($7))
            AS u(kind, calendar_id, params, from_token, to_token)
      WHERE t.owner = $1 AND t.kind = u.kind AND t.calendar_id = u.calendar_id AND t.params = u.params
        AND t.sync_token = u.from_token AND t.page_token IS NULL
@@ -408,7 +429,8 @@ inline constexpr Statement kOwnerFailed{
     "store.owner_failed", SPI_OK_UPDATE_RETURNING, {TEXTOID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID}, R"sql(
     WITH old AS (SELECT state FROM gcalsync.owner WHERE owner = $1 AND generation = $2 FOR UPDATE)
     UPDATE gcalsync.owner o
-       SET state = $3, last_error = $4, last_error_at = now(), failures = o.failures + 1, next_sync_at = $5
+       SET state = $3, last_error = $4, last_error_at = pg_catalog.now(), failures = o.failures + 1,
+           next_sync_at = $5
       FROM old
      WHERE o.owner = $1 AND o.generation = $2
     RETURNING (SELECT state FROM old)
@@ -419,13 +441,13 @@ inline constexpr Statement kOwnerFailed{
 inline constexpr Statement kPruneChanges{"store.prune_changes", SPI_OK_INSERT_RETURNING, {INT8OID}, R"sql(
     WITH gone AS (
         DELETE FROM gcalsync.change
-         WHERE recorded_at < now() - make_interval(secs => $1)
+         WHERE recorded_at < pg_catalog.now() - pg_catalog.make_interval(secs => $1)
         RETURNING seq)
     INSERT INTO gcalsync.change_horizon AS h (singleton, pruned_through)
-    SELECT true, max(seq) FROM gone HAVING count(*) > 0
+    SELECT true, pg_catalog.max(seq) FROM gone HAVING pg_catalog.count(*) > 0
     ON CONFLICT (singleton) DO UPDATE
        SET pruned_through = greatest(h.pruned_through, excluded.pruned_through)
-    RETURNING (SELECT count(*) FROM gone)
+    RETURNING (SELECT pg_catalog.count(*) FROM gone)
 )sql"};
 
 // $1 owner. Its watch channels, newest first.
@@ -465,7 +487,8 @@ inline constexpr Statement kQueueChannelStop{"store.queue_channel_stop", SPI_OK_
 
 // $1 channel_id, $2 owner, $3 refresh token (sealed for the channel). A
 // renewed or unwanted channel moves to the stop queue.
-inline constexpr Statement kRetireChannel{"store.retire_channel", SPI_OK_INSERT, {TEXTOID, TEXTOID, BYTEAOID}, R"sql(
+inline constexpr Statement kRetireChannel{"store.retire_channel", SPI_OK_INSERT, {TEXTOID, TEXTOID, BYTEAOID},
+                                          R"sql(
     WITH gone AS (
         DELETE FROM gcalsync.channel
          WHERE channel_id = $1 AND owner = $2
@@ -519,14 +542,14 @@ inline constexpr Statement kSetClient{"api.set_client", SPI_OK_INSERT, {TEXTOID,
     INSERT INTO gcalsync.client (singleton, client_id, client_secret)
     VALUES (true, $1, $2)
     ON CONFLICT (singleton) DO UPDATE
-       SET client_id = excluded.client_id, client_secret = excluded.client_secret, updated_at = now()
+       SET client_id = excluded.client_id, client_secret = excluded.client_secret, updated_at = pg_catalog.now()
 )sql"};
 
 // Owners in state error get another try (with a new client).
 inline constexpr Statement kRetryFailedOwners{"api.retry_failed_owners", SPI_OK_UPDATE, {}, R"sql(
     UPDATE gcalsync.owner
        SET state = CASE WHEN last_sync_at IS NULL THEN 'pending' ELSE 'active' END,
-           last_error = NULL, last_error_at = NULL, failures = 0, next_sync_at = now()
+           last_error = NULL, last_error_at = NULL, failures = 0, next_sync_at = pg_catalog.now()
      WHERE state = 'error'
 )sql"};
 
@@ -541,23 +564,24 @@ inline constexpr Statement kLinkOwner{"api.link_owner", SPI_OK_INSERT, {TEXTOID,
     INSERT INTO gcalsync.owner AS o (owner, refresh_token)
     VALUES ($1, $2)
     ON CONFLICT (owner) DO UPDATE
-       SET refresh_token = excluded.refresh_token, generation = nextval('gcalsync.link_generation'),
-           state = 'pending', last_error = NULL, last_error_at = NULL, failures = 0, linked_at = now(),
-           last_sync_at = NULL, next_sync_at = now(), resync_requested_at = now(),
+       SET refresh_token = excluded.refresh_token,
+           generation = pg_catalog.nextval('gcalsync.link_generation'::pg_catalog.regclass),
+           state = 'pending', last_error = NULL, last_error_at = NULL, failures = 0, linked_at = pg_catalog.now(),
+           last_sync_at = NULL, next_sync_at = pg_catalog.now(), resync_requested_at = pg_catalog.now(),
            requested_seq = o.requested_seq + 1
 )sql"};
 
 // $1 owner. Its sync tokens are forgotten (full listings follow).
 inline constexpr Statement kForgetOwnerTokens{"api.forget_owner_tokens", SPI_OK_UPDATE, {TEXTOID}, R"sql(
     UPDATE gcalsync.sync_token
-       SET sync_token = NULL, page_token = NULL, full_sync_started_at = NULL, updated_at = now()
+       SET sync_token = NULL, page_token = NULL, full_sync_started_at = NULL, updated_at = pg_catalog.now()
      WHERE owner = $1
 )sql"};
 
 // $1 owner. Its calendars are due now, their failures forgotten.
 inline constexpr Statement kResetOwnerCalendars{"api.reset_owner_calendars", SPI_OK_UPDATE, {TEXTOID}, R"sql(
     UPDATE gcalsync.calendar_sync
-       SET failures = 0, last_error = NULL, next_sync_at = now()
+       SET failures = 0, last_error = NULL, next_sync_at = pg_catalog.now()
      WHERE owner = $1
 )sql"};
 
@@ -570,9 +594,9 @@ inline constexpr Statement kLockOwner{"api.lock_owner", SPI_OK_SELECT, {TEXTOID}
 // revoked/error cleared, a sync requested; returns the new state.
 inline constexpr Statement kRefreshOwner{"api.refresh_owner", SPI_OK_UPDATE_RETURNING, {TEXTOID, BYTEAOID}, R"sql(
     UPDATE gcalsync.owner
-       SET refresh_token = $2, generation = nextval('gcalsync.link_generation'),
+       SET refresh_token = $2, generation = pg_catalog.nextval('gcalsync.link_generation'::pg_catalog.regclass),
            state = CASE WHEN last_sync_at IS NULL THEN 'pending' ELSE 'active' END,
-           last_error = NULL, last_error_at = NULL, failures = 0, next_sync_at = now(),
+           last_error = NULL, last_error_at = NULL, failures = 0, next_sync_at = pg_catalog.now(),
            requested_seq = requested_seq + 1
      WHERE owner = $1
     RETURNING state
@@ -606,31 +630,31 @@ inline constexpr Statement kUnlinkChanges{"api.unlink_changes", SPI_OK_DELETE, {
 // is revoked or in error.
 inline constexpr Statement kResyncOwners{"api.resync_owners", SPI_OK_UPDATE, {TEXTOID}, R"sql(
     UPDATE gcalsync.owner
-       SET resync_requested_at = now(), requested_seq = requested_seq + 1,
-           next_sync_at = CASE WHEN state IN ('pending', 'active') THEN now() ELSE next_sync_at END
-     WHERE $1::text IS NULL OR owner = $1
+       SET resync_requested_at = pg_catalog.now(), requested_seq = requested_seq + 1,
+           next_sync_at = CASE WHEN state IN ('pending', 'active') THEN pg_catalog.now() ELSE next_sync_at END
+     WHERE $1 IS NULL OR owner = $1
 )sql"};
 
 // $1 owner, NULL for all. Sync tokens forgotten.
 inline constexpr Statement kResyncTokens{"api.resync_tokens", SPI_OK_UPDATE, {TEXTOID}, R"sql(
     UPDATE gcalsync.sync_token
-       SET sync_token = NULL, page_token = NULL, full_sync_started_at = NULL, updated_at = now()
-     WHERE $1::text IS NULL OR owner = $1
+       SET sync_token = NULL, page_token = NULL, full_sync_started_at = NULL, updated_at = pg_catalog.now()
+     WHERE $1 IS NULL OR owner = $1
 )sql"};
 
 // $1 owner, NULL for all. Calendars due now.
 inline constexpr Statement kResyncCalendars{"api.resync_calendars", SPI_OK_UPDATE, {TEXTOID}, R"sql(
-    UPDATE gcalsync.calendar_sync SET next_sync_at = now() WHERE $1::text IS NULL OR owner = $1
+    UPDATE gcalsync.calendar_sync SET next_sync_at = pg_catalog.now() WHERE $1 IS NULL OR owner = $1
 )sql"};
 
 // $1 owner. An incremental sync requested now.
 inline constexpr Statement kSyncOwnerNow{"api.sync_owner_now", SPI_OK_UPDATE, {TEXTOID}, R"sql(
-    UPDATE gcalsync.owner SET next_sync_at = now(), requested_seq = requested_seq + 1 WHERE owner = $1
+    UPDATE gcalsync.owner SET next_sync_at = pg_catalog.now(), requested_seq = requested_seq + 1 WHERE owner = $1
 )sql"};
 
 // $1 owner. Its enabled calendars due now.
 inline constexpr Statement kSyncCalendarsNow{"api.sync_calendars_now", SPI_OK_UPDATE, {TEXTOID}, R"sql(
-    UPDATE gcalsync.calendar_sync SET next_sync_at = now() WHERE owner = $1 AND enabled
+    UPDATE gcalsync.calendar_sync SET next_sync_at = pg_catalog.now() WHERE owner = $1 AND enabled
 )sql"};
 
 // $1 owner. What gcal_wait watches.
@@ -653,12 +677,14 @@ inline constexpr Statement kPushMessageNumber{"api.push_message_number", SPI_OK_
 
 // $1 owner. A push about the calendar list: it is due now.
 inline constexpr Statement kPushOwner{"api.push_owner", SPI_OK_UPDATE, {TEXTOID}, R"sql(
-    UPDATE gcalsync.owner SET next_sync_at = now() WHERE owner = $1
+    UPDATE gcalsync.owner SET next_sync_at = pg_catalog.now() WHERE owner = $1
 )sql"};
 
 // $1 owner, $2 calendar_id. A push about a calendar's events: it is due now.
 inline constexpr Statement kPushCalendar{"api.push_calendar", SPI_OK_UPDATE, {TEXTOID, TEXTOID}, R"sql(
-    UPDATE gcalsync.calendar_sync SET next_sync_at = now() WHERE owner = $1 AND calendar_id = $2 AND enabled
+    UPDATE gcalsync.calendar_sync
+       SET next_sync_at = pg_catalog.now()
+     WHERE owner = $1 AND calendar_id = $2 AND enabled
 )sql"};
 
 // Key rotation: every sealed secret, locked, then written back sealed anew
@@ -688,23 +714,23 @@ inline constexpr Statement kResealStopToken{"api.rotate.reseal_stop_token", SPI_
 // ---- changes.cpp: the change feed, written at commit ----------------------------------------
 
 // $1, $2 the two keys of the feed's transaction-level advisory lock.
-inline constexpr Statement kFeedLock{"changes.feed_lock", SPI_OK_SELECT, {INT8OID, INT8OID}, R"sql(
-    SELECT pg_catalog.pg_advisory_xact_lock($1::int4, $2::int4)
+inline constexpr Statement kFeedLock{"changes.feed_lock", SPI_OK_SELECT, {INT4OID, INT4OID}, R"sql(
+    SELECT pg_catalog.pg_advisory_xact_lock($1, $2)
 )sql"};
 
-// $1 owner, $2 table_name, $3 calendar_id ('' if none), $4 op, $5 state
-// ('' if none), $6 ids. One feed entry.
+// $1 owner, $2 table_name, $3 calendar_id (NULL if none), $4 op, $5 state
+// (NULL if none), $6 ids. One feed entry.
 inline constexpr Statement kRecordChange{
     "changes.record_change", SPI_OK_INSERT, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID}, R"sql(
     INSERT INTO gcalsync.change (owner, table_name, calendar_id, op, state, ids)
-    VALUES ($1, $2, NULLIF($3, ''), $4, NULLIF($5, ''), $6)
+    VALUES ($1, $2, $3, $4, $5, $6)
 )sql"};
 
 // ---- selftest.cpp ----------------------------------------------------------------------------
 
 // $1 a value for the self-test's temporary table.
 inline constexpr Statement kSelftestInsert{"selftest.insert", SPI_OK_INSERT, {INT8OID}, R"sql(
-    INSERT INTO gcal_selftest_sub VALUES ($1)
+    INSERT INTO pg_temp.gcal_selftest_sub VALUES ($1)
 )sql"};
 
 }  // namespace sql

@@ -10,6 +10,7 @@
 
 extern "C" {
 #include "commands/extension.h"
+#include "lib/stringinfo.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
@@ -17,6 +18,7 @@ extern "C" {
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
+#include "utils/guc.h"
 #include "utils/snapmgr.h"
 #include "utils/wait_event.h"
 
@@ -242,6 +244,43 @@ void wait_for_work(Worker &worker, TimestampTz next)
     });
 }
 
+// kWorkerSettings are what the worker's transactions rely on, whatever the
+// database's or roles' settings (ALTER DATABASE/ROLE ... SET, applied when
+// the worker connects) or postgresql.conf say: its SQL must resolve only
+// pg_catalog's functions, operators and types (a database owner may create
+// public.unnest(text[]) and put public first on the database's path; the
+// worker runs as a superuser), it writes (a read-only default would fail
+// every page), its bookkeeping assumes READ COMMITTED (each statement sees
+// what committed before it, and a concurrent gcal_* call never fails it
+// with a serialization error), and a timeout meant for application sessions
+// must not cancel a page write half way through a sync.
+constexpr std::pair<const char *, const char *> kWorkerSettings[] = {
+    {"search_path", kSafeSearchPath},
+    {"default_transaction_read_only", "off"},
+    {"default_transaction_isolation", "read committed"},
+    {"default_transaction_deferrable", "off"},
+    {"statement_timeout", "0"},
+    {"lock_timeout", "0"},
+    {"idle_in_transaction_session_timeout", "0"},
+};
+
+// pin_worker_settings sets kWorkerSettings for the worker's lifetime, above
+// every other source: PGC_S_OVERRIDE outranks the database's and roles'
+// settings, and a reload of postgresql.conf does not undo it.
+void pin_worker_settings()
+{
+    for (const auto &[name, value] : kWorkerSettings)
+        SetConfigOption(name, value, PGC_SUSET, PGC_S_OVERRIDE);
+    if (message_level_is_interesting(DEBUG1)) {
+        StringInfoData list;
+        initStringInfo(&list);
+        for (const auto &[name, value] : kWorkerSettings)
+            appendStringInfo(&list, "%s%s = '%s'", list.len ? ", " : "", name, GetConfigOption(name, false, false));
+        elog(DEBUG1, "gcalsync worker settings: %s", list.data);
+        pfree(list.data);
+    }
+}
+
 // A cycle that failed is tried again after this delay (or when woken).
 constexpr long kRetryAfterFailureMs = 10 * 1000;
 
@@ -252,6 +291,7 @@ void worker_main(Datum)
         pqsignal(SIGTERM, die);
         BackgroundWorkerUnblockSignals();
         BackgroundWorkerInitializeConnection(database_name, nullptr, 0);
+        pin_worker_settings();
         pgstat_report_appname("gcalsync worker");
     });
     CurlGlobal curl;

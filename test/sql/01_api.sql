@@ -208,6 +208,8 @@ BEGIN; SELECT gcal_link('feed2', 'rt'); ROLLBACK;
 BEGIN; SAVEPOINT s; SELECT gcal_link('feed3', 'rt'); ROLLBACK TO s; SELECT gcal_link('feed4', 'rt'); COMMIT;
 SELECT gcal_unlink('feed1');
 BEGIN; SELECT gcal_link('feed5', 'rt'); SELECT gcal_unlink('feed5'); COMMIT;
+-- (an unlink rolled back to a savepoint leaves the owner's earlier changes)
+BEGIN; SELECT gcal_link('feed6', 'rt'); SAVEPOINT s; SELECT gcal_unlink('feed6'); ROLLBACK TO s; COMMIT;
 SELECT owner, table_name, calendar_id, op, state, ids FROM gcal_changes(:c0) ORDER BY seq;
 SELECT count(*) AS one FROM gcal_changes(:c0, 1);
 SELECT bool_and(seq > :c0) AS after_cursor, gcal_changes_cursor() = max(seq) AS cursor_is_newest FROM gcal_changes(:c0);
