@@ -2,7 +2,7 @@
 --
 -- Every schema change of 1.1 appears twice: in gcalsync--1.1.sql (what a
 -- fresh install runs) and here (what an installed 1.0 runs); the two must
--- leave the same schema behind (test/t/050_upgrade.pl compares them). Like
+-- leave the same schema behind (test/t/004_upgrade_in_use.pl compares them). Like
 -- the install script, this runs as a superuser with the extension's schema on
 -- the search_path: every function, operator and type named in an expression
 -- is pg_catalog-qualified.
