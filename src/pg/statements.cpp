@@ -12,6 +12,7 @@ const Statement *const kStatementTable[] = {
     // store.cpp
     &sql::kLockLink,
     &sql::kSaveStep,
+    &sql::kHasProgressColumns,
     &sql::kFullSyncProgress,
     &sql::kCalendarsSynced,
     &sql::kDueOwners,

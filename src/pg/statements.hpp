@@ -62,6 +62,15 @@ inline constexpr Statement kSaveStep{
            updated_at = pg_catalog.now()
 )sql"};
 
+// Whether the installed objects have the owner's full-sync progress columns
+// (1.1): between a restart with the 1.1 library and ALTER EXTENSION gcalsync
+// UPDATE, the database still has 1.0's, and the worker syncs without them.
+inline constexpr Statement kHasProgressColumns{"store.has_progress_columns", SPI_OK_SELECT, {}, R"sql(
+    SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute
+                    WHERE attrelid = 'gcalsync.owner'::pg_catalog.regclass
+                      AND attname = 'full_sync_pages' AND NOT attisdropped)
+)sql"};
+
 // $1 owner, $2 whether the page is the first of a full listing, $3 whether
 // it is the last (carries the sync token), $4 the rows it wrote. A page of a
 // full listing counted in the owner's full-sync progress (gcalsync.status);

@@ -181,8 +181,13 @@ void save_step(Spi &spi, const core::OwnerLink &link, core::Resource r, const st
 // the first page of a listing once the previous full sync had finished (a
 // 410, a new calendar). The last page of the owner's last incomplete listing
 // finishes it. Runs after save_step (this listing's token is in place).
+// Until ALTER EXTENSION gcalsync UPDATE has brought 1.0's objects to 1.1
+// there are no such columns, and nothing is recorded.
 void record_full_sync_progress(Spi &spi, const core::OwnerLink &link, const core::PageStep &step, int64_t events)
 {
+    spi.run(sql::kHasProgressColumns);
+    if (!spi.get_bool(0, 0).value_or(false))
+        return;
     spi.run(sql::kFullSyncProgress, {link.owner, step.first, !step.next_sync_token.empty(), events});
 }
 
