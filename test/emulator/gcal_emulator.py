@@ -337,9 +337,11 @@ class Handler(BaseHTTPRequestHandler):
         """What a test may assert about a request: method, path, query, headers, auth."""
         headers = {h: self.headers[h] for h in LOGGED_HEADERS if self.headers.get(h) is not None}
         headers["authorization"] = auth.split(" ", 1)[0] if auth else None
+        # "time" is when the request arrived, not when its answer was ready:
+        # a busy emulator must not bunch requests that came in spread out.
         entry = {"kind": "request", "api": api, "method": method, "path": unquote(raw_path),
                  "raw_path": raw_path, "query": flatten_query(query), "headers": headers,
-                 "user": user, "status": None, "fault": None}
+                 "user": user, "status": None, "fault": None, "time": time.time()}
         if api == "token":
             entry["form"] = {k: ("<redacted>" if k == "client_secret" else v) for k, v in form.items()}
             entry["client_auth"] = "basic" if basic_credentials(auth) else "form"

@@ -16,9 +16,9 @@
 # (gcal_wait true, active, mirror equal to the emulator's data) in a little
 # over one window.
 #
-# The emulator stamps a request when it has handled it, gcalsync counts it
-# when it starts: windows are measured 1 s shorter than a minute to absorb
-# that difference, and exact windows are checked too.
+# The emulator stamps a request when it arrives, gcalsync counts it when it
+# starts: windows are measured 1 s shorter than a minute to absorb the time
+# in between, and exact windows are checked too.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
