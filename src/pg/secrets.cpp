@@ -3,9 +3,15 @@
 
 #include "pg/module.hpp"
 
+extern "C" {
+#include "storage/lock.h"
+}
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include <cerrno>
 
@@ -32,14 +38,27 @@ const char *const kHint =
     "gcalsync.key_file names a file of the server's data directory (or an absolute path) "
     "holding 64 hexadecimal digits per key, readable only by the server's user.";
 
-// read_file reads a key file after checking that only its owner can read it.
+// read_file reads a key file after checking that it is a regular file (not
+// a symbolic link) of the server's user that only its owner can read.
 std::string read_file(const std::string &path, struct stat *st)
 {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno == ELOOP)
+        key_error("key file \"" + path + "\" is a symbolic link", {},
+                  "Point gcalsync.key_file at the file itself.");
     if (fd < 0)
         key_error("could not open key file \"" + path + "\": " + strerror(errno), {}, kHint);
     std::string text;
     bool ok = fstat(fd, st) == 0;
+    if (ok && !S_ISREG(st->st_mode)) {
+        ::close(fd);
+        key_error("key file \"" + path + "\" is not a regular file", {}, kHint);
+    }
+    if (ok && st->st_uid != geteuid()) {
+        ::close(fd);
+        key_error("key file \"" + path + "\" is not owned by the server's user",
+                  "The key opens every stored refresh token.", "Give it to the user the server runs as, mode 0600.");
+    }
     if (ok && (st->st_mode & (S_IRWXG | S_IRWXO))) {
         ::close(fd);
         key_error("key file \"" + path + "\" has group or world access",
@@ -49,39 +68,68 @@ std::string read_file(const std::string &path, struct stat *st)
     ssize_t n;
     while (ok && (n = ::read(fd, buf, sizeof buf)) > 0)
         text.append(buf, static_cast<std::size_t>(n));
+    OPENSSL_cleanse(buf, sizeof buf);
     ::close(fd);
     return text;
 }
 
+std::string directory_of(const std::string &path)
+{
+    auto slash = path.rfind('/');
+    return slash == std::string::npos ? std::string(".") : slash == 0 ? std::string("/") : path.substr(0, slash);
+}
+
 // write_file_atomically replaces (or creates, if `exclusive`, only when
-// absent) a key file: written to a temporary file first, mode 0600.
+// absent) a key file durably: a temporary file of its own (O_EXCL, so no
+// other file, O_NOFOLLOW, so no link, is written through), mode 0600,
+// fsynced, renamed (or linked) into place, and the directory fsynced, so a
+// crash leaves the old file or the new one, never a torn or lost one.
 bool write_file_atomically(const std::string &path, const std::string &text, bool exclusive)
 {
     std::string tmp = path + ".tmp." + std::to_string(getpid());
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    int fd = ::open(tmp.c_str(), flags, 0600);
+    if (fd < 0 && errno == EEXIST && ::unlink(tmp.c_str()) == 0)  // left by a crashed process of this pid
+        fd = ::open(tmp.c_str(), flags, 0600);
     if (fd < 0)
         key_error("could not create key file \"" + tmp + "\": " + strerror(errno));
-    bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && fsync(fd) == 0;
-    ::close(fd);
+    bool ok = fchmod(fd, 0600) == 0;
+    for (std::size_t done = 0; ok && done < text.size();) {
+        ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        ok = n > 0;
+        if (ok)
+            done += static_cast<std::size_t>(n);
+    }
+    ok = ok && fsync(fd) == 0;
+    int err = errno;
+    ok = ::close(fd) == 0 && ok;
     if (!ok) {
         ::unlink(tmp.c_str());
-        key_error("could not write key file \"" + tmp + "\": " + strerror(errno));
+        key_error("could not write key file \"" + tmp + "\": " + strerror(err ? err : errno));
     }
+    bool created = true;
     if (exclusive) {
         // link() fails if another process created the file meanwhile: then use theirs.
-        bool created = ::link(tmp.c_str(), path.c_str()) == 0;
-        int err = errno;
+        created = ::link(tmp.c_str(), path.c_str()) == 0;
+        err = errno;
         ::unlink(tmp.c_str());
         if (!created && err != EEXIST)
             key_error("could not create key file \"" + path + "\": " + strerror(err));
-        return created;
-    }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        int err = errno;
+    } else if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        err = errno;
         ::unlink(tmp.c_str());
         key_error("could not replace key file \"" + path + "\": " + strerror(err));
     }
-    return true;
+    std::string dir = directory_of(path);
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync(dfd) != 0) {
+        err = errno;
+        if (dfd >= 0)
+            ::close(dfd);
+        key_error("could not fsync directory \"" + dir + "\" of the key file: " + strerror(err));
+    }
+    ::close(dfd);
+    return created;
 }
 
 // keyring loads the key file (cached while unchanged); creates it first if
@@ -90,7 +138,7 @@ const core::Keyring &keyring(bool create)
 {
     std::string path = key_file_path();
     struct stat st;
-    if (::stat(path.c_str(), &st) != 0) {
+    if (::lstat(path.c_str(), &st) != 0) {  // lstat: a link in its place is seen (and refused by read_file)
         if (errno != ENOENT || !create)
             key_error("could not open key file \"" + path + "\": " + strerror(errno),
                       "Refresh tokens cannot be decrypted without the key they were sealed with.", kHint);
@@ -129,8 +177,18 @@ std::string key_file_path()
     return std::string(DataDir) + "/" + name;
 }
 
+void lock_keys(bool exclusive)
+{
+    pg_guard([&]() {
+        LOCKTAG tag;
+        SET_LOCKTAG_ADVISORY(tag, InvalidOid, kKeyLockClass, kKeyLockObject, 2);
+        (void) LockAcquire(&tag, exclusive ? ExclusiveLock : ShareLock, false, false);
+    });
+}
+
 std::string seal_secret(std::string_view plaintext, std::string_view aad)
 {
+    lock_keys(false);
     return core::seal(keyring(true).current(), plaintext, aad);
 }
 
@@ -147,6 +205,8 @@ std::optional<std::string> open_secret(std::string_view sealed, std::string_view
 
 std::string add_new_key()
 {
+    lock_keys(true);  // after sealers commit; one rotation at a time
+    cache.ring.reset();
     const core::Keyring &ring = keyring(true);
     std::string path = key_file_path();
     std::string line = core::new_key_line();

@@ -467,7 +467,8 @@ inline constexpr Statement kWatchableCalendars{"store.watchable_calendars", SPI_
 )sql"};
 
 // $1 channel_id, $2 owner, $3 kind, $4 calendar_id, $5 resource_id,
-// $6 token, $7 expires_at. A channel Google opened.
+// $6 the SHA-256 of its token (hex, never the token), $7 expires_at. A
+// channel Google opened.
 inline constexpr Statement kSaveChannel{
     "store.save_channel", SPI_OK_INSERT,
     {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}, R"sql(
@@ -662,7 +663,8 @@ inline constexpr Statement kOwnerProgress{"api.owner_progress", SPI_OK_SELECT, {
     SELECT state, requested_seq, completed_seq FROM gcalsync.owner WHERE owner = $1
 )sql"};
 
-// $1 channel_id. A channel a push names, locked.
+// $1 channel_id. A channel a push names, locked (token: the SHA-256 of the
+// channel token, hex).
 inline constexpr Statement kPushChannel{"api.push_channel", SPI_OK_SELECT, {TEXTOID}, R"sql(
     SELECT owner, kind, calendar_id, coalesce(resource_id, ''), token, last_message_number
       FROM gcalsync.channel

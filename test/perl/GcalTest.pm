@@ -83,6 +83,14 @@ log_min_error_statement = panic
 	return $node;
 }
 
+# key_file(node) is the path of the node's key file (gcalsync.key_file).
+sub key_file
+{
+	my ($node) = @_;
+	my $path = $node->safe_psql('postgres', 'SHOW gcalsync.key_file');
+	return $path =~ m{^/} ? $path : $node->data_dir . "/$path";
+}
+
 # node(emulator, name, extra_conf) is server() with the extension created in
 # database postgres and the demo OAuth client stored.
 sub node
