@@ -423,8 +423,9 @@ GCAL_FUNCTION(gcal_rotate_key)
     pg_guard([&]() {
         ereport(NOTICE, (errmsg("gcalsync re-encrypted %lld secrets with new key %s", (long long) resealed,
                                 key_id.c_str()),
-                         errhint("After this transaction commits, older keys may be removed from \"%s\".",
-                                 key_file_path().c_str())));
+                         errhint("After this transaction commits, older keys may be removed from %s "
+                                 "(see gcal_key_usage()).",
+                                 key_source().c_str())));
     });
     PG_RETURN_INT64(resealed);
 }

@@ -27,7 +27,11 @@ std::optional<std::string> open_secret(std::string_view sealed, std::string_view
 // add_new_key puts a fresh key in front of the key file's keys (older keys
 // stay, so everything sealed so far still opens) and returns its id in hex.
 std::string add_new_key();
-// key_file_path is gcalsync.key_file resolved against the data directory.
+// key_file_path is gcalsync.key_file resolved against the directory of
+// postgresql.conf (a key file inside the data directory is refused).
 std::string key_file_path();
+// key_source names where the keys come from, for messages: the key file
+// (quoted) or gcalsync.key_command.
+std::string key_source();
 
 }  // namespace gcal::pg

@@ -691,6 +691,13 @@ inline constexpr Statement kPushCalendar{"api.push_calendar", SPI_OK_UPDATE, {TE
 
 // Key rotation: every sealed secret, locked, then written back sealed anew
 // ($1 its key: owner, client_id or channel_id; $2 the new ciphertext).
+// Whether this database stores a sealed secret (then no new key file is made).
+inline constexpr Statement kSealedSecretsExist{"secrets.sealed_secrets_exist", SPI_OK_SELECT, {}, R"sql(
+    SELECT EXISTS (SELECT 1 FROM gcalsync.owner)
+        OR EXISTS (SELECT 1 FROM gcalsync.client)
+        OR EXISTS (SELECT 1 FROM gcalsync.channel_stop)
+)sql"};
+
 inline constexpr Statement kRefreshTokens{"api.rotate.refresh_tokens", SPI_OK_SELECT, {}, R"sql(
     SELECT owner, refresh_token FROM gcalsync.owner FOR UPDATE
 )sql"};
