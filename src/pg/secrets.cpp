@@ -186,20 +186,34 @@ std::string real_path_of(const char *path)
     return out;
 }
 
-// refuse_inside_data_directory: base backups, file-level backups and
-// replicas of the data directory must not carry the key next to the
+// warn_inside_data_directory: base backups, file-level backups and
+// replicas of the data directory carry a key file kept there next to the
 // secrets it seals (the directory is resolved, links and ".." included).
-void refuse_inside_data_directory(const std::string &path)
+// That is said loudly, once per process and place, but the key is used: a
+// cluster whose postgresql.conf lives in its data directory (initdb's
+// layout) keeps working with the default, and so does an updated 1.0 whose
+// key is in the data directory, until the administrator moves it.
+void warn_inside_data_directory(const std::string &path)
 {
+    static std::string warned;
+    if (warned == path)
+        return;
     std::string dir = real_path_of(directory_of(path).c_str());
     std::string data = real_path_of(DataDir);
     if (data.empty())
         data = DataDir;
-    if (!dir.empty() && (dir == data || dir.compare(0, data.size() + 1, data + "/") == 0))
-        key_error("key file \"" + path + "\" is inside the data directory",
-                  "Backups and replicas of the data directory would carry the key next to the secrets it seals.",
-                  "Move the key file out of the data directory and set gcalsync.key_file to its new place "
-                  "(an absolute path), or fetch the key with gcalsync.key_command.");
+    if (dir.empty() || !(dir == data || dir.compare(0, data.size() + 1, data + "/") == 0))
+        return;
+    warned = path;
+    pg_guard([&]() {
+        ereport(WARNING,
+                (errcode(ERRCODE_CONFIG_FILE_ERROR),
+                 errmsg("gcalsync key file \"%s\" is inside the data directory", path.c_str()),
+                 errdetail("Backups and replicas of the data directory carry the key next to the secrets it seals."),
+                 errhint("Move the key file out of the data directory and set gcalsync.key_file to its new place "
+                         "(an absolute path), or fetch the key with gcalsync.key_command."),
+                 errhidestmt(true)));
+    });
 }
 
 // sealed_secrets_exist: whether this database stores a secret sealed with
@@ -338,7 +352,7 @@ const core::Keyring &keyring(bool create)
     if (using_command())
         return command_keyring(false);
     std::string path = key_file_path();
-    refuse_inside_data_directory(path);
+    warn_inside_data_directory(path);
     struct stat st;
     if (::lstat(path.c_str(), &st) != 0) {  // lstat: a link in its place is seen (and refused by read_file)
         if (errno != ENOENT || !create)
@@ -389,9 +403,16 @@ std::string key_file_path()
     if (name.front() == '/')
         return name;
     // Next to postgresql.conf (e.g. /etc/postgresql/15/main on Debian), not
-    // in the data directory.
+    // in the data directory; but a key already in the data directory (1.0's
+    // default place) is used while none is next to postgresql.conf, so an
+    // update loses no link (warn_inside_data_directory says to move it).
     std::string config = ConfigFileName && *ConfigFileName ? ConfigFileName : std::string(DataDir) + "/postgresql.conf";
-    return directory_of(config) + "/" + name;
+    std::string path = directory_of(config) + "/" + name;
+    std::string legacy = std::string(DataDir) + "/" + name;
+    struct stat st;
+    if (path != legacy && ::lstat(path.c_str(), &st) != 0 && errno == ENOENT && ::lstat(legacy.c_str(), &st) == 0)
+        return legacy;
+    return path;
 }
 
 std::string key_source()

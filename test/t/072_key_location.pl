@@ -1,6 +1,6 @@
 # Where the key lives (issue 12, item 5): a key file inside the data
-# directory is refused (backups and replicas would carry it next to the
-# secrets); a relative gcalsync.key_file is found next to postgresql.conf;
+# directory is warned about loudly (backups and replicas would carry it next
+# to the secrets); a relative gcalsync.key_file is found next to postgresql.conf;
 # a missing key file is never replaced by a fresh key while sealed secrets
 # are stored; gcalsync.key_command fetches the keys from a program (a KMS),
 # run without a shell, its output bounded and never logged.
@@ -13,7 +13,8 @@ use GcalTest;
 
 my $emu = GcalTest::start_emulator(data => 'demo');
 # The default gcalsync.key_file, 'gcalsync.key', is relative to the directory
-# of postgresql.conf, which initdb puts in the data directory: refused.
+# of postgresql.conf, which initdb puts in the data directory: used, with a
+# loud warning (once per process and place).
 my $node = GcalTest::server($emu, 'location', "gcalsync.poll_interval = '1h'\ngcalsync.key_file = 'gcalsync.key'\n");
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 sub try_sql { my ($rc, $out, $err) = $node->psql('postgres', $_[0]); return $err; }
@@ -22,33 +23,40 @@ my $client = q{SELECT gcal_set_client('gcalsync-demo.apps.googleusercontent.com'
 my $data = $node->data_dir;
 
 my $err = try_sql($client);
-like($err, qr/key file "\Q$data\E\/gcalsync\.key" is inside the data directory/, 'the default place is refused when postgresql.conf is in the data directory');
+like($err, qr/WARNING:  gcalsync key file "\Q$data\E\/gcalsync\.key" is inside the data directory/,
+	'the default place, when postgresql.conf is in the data directory: a warning');
 like($err, qr/HINT:  Move the key file out of the data directory/, 'with the way out');
-ok(!-e "$data/gcalsync.key", 'and no key file was created there');
+ok(-f "$data/gcalsync.key", 'and the key is made and used there');
+my @warnings = try_sql("$client; $client") =~ /WARNING/g;
+is(scalar(@warnings), 1, 'said once per process and place');
 
 # Also through an absolute path, a link or "..".
-for my $path ("$data/gcalsync.key", "$data/pg_wal/../gcalsync.key", "$data/global/gcalsync.key")
+for my $path ("$data/pg_wal/../gcalsync.key", "$data/global/gcalsync.key")
 {
 	sql("ALTER SYSTEM SET gcalsync.key_file = '$path'");
 	$node->reload;
 	$node->poll_query_until('postgres', "SELECT current_setting('gcalsync.key_file') = '$path'") or die;
-	like(try_sql($client), qr/is inside the data directory/, "refused: $path");
+	like(try_sql($client), qr/is inside the data directory/, "warned: $path");
 }
 my $link = $node->basedir . '/link-to-data';
 symlink($data, $link) or die;
 sql("ALTER SYSTEM SET gcalsync.key_file = '$link/gcalsync.key'");
 $node->reload;
 $node->poll_query_until('postgres', "SELECT current_setting('gcalsync.key_file') LIKE '%link-to-data%'") or die;
-like(try_sql($client), qr/is inside the data directory/, 'refused through a symbolic link to the data directory');
+like(try_sql($client), qr/is inside the data directory/, 'warned through a symbolic link to the data directory');
+
+# The key moves out of the data directory (what the warning asks); the
+# secrets sealed with it stay readable.
+mkdir($node->basedir . '/keys.d') or die;
+rename("$data/gcalsync.key", $node->basedir . '/keys.d/gcalsync.key') or die;
 
 # A relative path is relative to the directory of postgresql.conf.
 sql(q{ALTER SYSTEM SET gcalsync.key_file = '../keys.d/gcalsync.key'});
-mkdir($node->basedir . '/keys.d') or die;
 $node->reload;
 $node->poll_query_until('postgres', q{SELECT current_setting('gcalsync.key_file') = '../keys.d/gcalsync.key'}) or die;
 sql($client);
 my $key_file = $node->basedir . '/keys.d/gcalsync.key';
-ok(-f $key_file, 'a relative key_file is created next to postgresql.conf\'s directory, outside the data directory');
+ok(-f $key_file, 'a relative key_file is found next to postgresql.conf\'s directory, outside the data directory');
 is((stat $key_file)[2] & 07777, 0600, 'mode 0600');
 sql(q{SELECT gcal_link('alice', 'demo-refresh-alice')});
 is(sql(q{SELECT gcal_wait('alice', '60s')}), 't', 'alice synced with the key outside the data directory');
