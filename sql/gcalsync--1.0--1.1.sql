@@ -353,6 +353,37 @@ REVOKE ALL ON FUNCTION gcalsync.stat_get_worker() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.gcal_stats_reset() FROM PUBLIC;
 
 -------------------------------------------------------------------------------
+-- Watch-channel tokens (1.1): gcalsync.channel.token holds the SHA-256 of the
+-- token (64 hex digits), not the token, so a dump or a reader of the table
+-- cannot forge notifications; gcal_push hashes what it is given. Tokens of
+-- channels opened by 1.0 are hashed here, so those channels keep working.
+-------------------------------------------------------------------------------
+UPDATE gcalsync.channel
+   SET token = pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(token, 'UTF8')), 'hex');
+
+-------------------------------------------------------------------------------
+-- Keys (1.1): how many secrets each key sealed, so an operator knows when an
+-- old key line can go. The extension owner's alone, like gcal_rotate_key.
+-------------------------------------------------------------------------------
+-- How many stored secrets each key sealed (the key id: the first 8 bytes of
+-- the SHA-256 of the key, in hex, as gcal_rotate_key reports it). A key line
+-- whose id has no secrets left may go from the key file.
+CREATE FUNCTION @extschema@.gcal_key_usage(OUT key_id text, OUT secrets bigint)
+RETURNS SETOF record
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT pg_catalog.encode(pg_catalog.substr(s.sealed, 2, 8), 'hex'), pg_catalog.count(*)
+  FROM (SELECT refresh_token FROM gcalsync.owner
+        UNION ALL SELECT client_secret FROM gcalsync.client
+        UNION ALL SELECT refresh_token FROM gcalsync.channel_stop) AS s(sealed)
+ GROUP BY 1
+ ORDER BY 1
+$$;
+COMMENT ON FUNCTION @extschema@.gcal_key_usage() IS 'the number of stored secrets sealed with each key id (a key with none may leave the key file)';
+REVOKE ALL ON FUNCTION @extschema@.gcal_key_usage() FROM PUBLIC;
+
+-------------------------------------------------------------------------------
 -- Privileges, last part (keep it last).
 --
 -- 1. The tables of tokens, secrets and sync state, gcal_set_client,
@@ -375,7 +406,7 @@ DECLARE
         'gcalsync.change_seq', 'gcalsync.change_horizon'];
     private_functions text[] := ARRAY[
         '@extschema@.gcal_set_client(text,text)', '@extschema@.gcal_rotate_key()',
-        'gcalsync.boundary_selftest(text)'];
+        '@extschema@.gcal_key_usage()', 'gcalsync.boundary_selftest(text)'];
     g record;
     column_grants text[];
     column_grant text;

@@ -108,7 +108,7 @@ CREATE TABLE gcalsync.channel (
     kind            text NOT NULL CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['calendar_list', 'events'])),
     calendar_id     text NOT NULL DEFAULT '',
     resource_id     text,
-    token           text NOT NULL,
+    token           text NOT NULL,    -- SHA-256 of the channel token (hex), never the token
     expires_at      timestamptz,
     last_message_number bigint,
     created_at      timestamptz NOT NULL DEFAULT pg_catalog.now()
@@ -413,6 +413,23 @@ LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'gcal_rotate_key';
 COMMENT ON FUNCTION @extschema@.gcal_rotate_key() IS 'add a new key to gcalsync.key_file and re-encrypt every stored secret with it';
 
+-- How many stored secrets each key sealed (the key id: the first 8 bytes of
+-- the SHA-256 of the key, in hex, as gcal_rotate_key reports it). A key line
+-- whose id has no secrets left may go from the key file.
+CREATE FUNCTION @extschema@.gcal_key_usage(OUT key_id text, OUT secrets bigint)
+RETURNS SETOF record
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT pg_catalog.encode(pg_catalog.substr(s.sealed, 2, 8), 'hex'), pg_catalog.count(*)
+  FROM (SELECT refresh_token FROM gcalsync.owner
+        UNION ALL SELECT client_secret FROM gcalsync.client
+        UNION ALL SELECT refresh_token FROM gcalsync.channel_stop) AS s(sealed)
+ GROUP BY 1
+ ORDER BY 1
+$$;
+COMMENT ON FUNCTION @extschema@.gcal_key_usage() IS 'the number of stored secrets sealed with each key id (a key with none may leave the key file)';
+
 -- Operations: what the worker is doing. For the extension owner and monitoring roles.
 CREATE FUNCTION gcalsync.worker_status(
     OUT pid integer, OUT started_at timestamptz, OUT wake_requests bigint,
@@ -440,6 +457,7 @@ REVOKE ALL ON FUNCTION @extschema@.gcal_push(text, text, text, text, bigint) FRO
 REVOKE ALL ON FUNCTION @extschema@.gcal_changes(bigint, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.gcal_changes_cursor() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.gcal_rotate_key() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.gcal_key_usage() FROM PUBLIC;
 REVOKE ALL ON FUNCTION gcalsync.worker_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION gcalsync.boundary_selftest(text) FROM PUBLIC;
 

@@ -1,28 +1,26 @@
 #include "core/push.hpp"
 
+#include "core/crypto.hpp"
 #include "core/google.hpp"
 #include "core/json_text.hpp"
 
-#include <random>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include <stdexcept>
 
 namespace gcal::core {
 
 namespace {
 
-// random_hex draws n random hex digits from the system's entropy source
-// (std::random_device reads the kernel's CSPRNG on Linux).
+// random_hex draws n random hex digits (n even) from OpenSSL's CSPRNG, the
+// one that makes the keys of the key file (core/crypto.cpp).
 std::string random_hex(std::size_t n)
 {
-    static const char digits[] = "0123456789abcdef";
-    std::random_device rd;
-    std::string out;
-    out.reserve(n);
-    while (out.size() < n) {
-        uint32_t r = rd();
-        for (int i = 0; i < 8 && out.size() < n; i++, r >>= 4)
-            out.push_back(digits[r & 15]);
-    }
-    return out;
+    unsigned char bytes[64];
+    if (n % 2 != 0 || n / 2 > sizeof bytes || RAND_bytes(bytes, static_cast<int>(n / 2)) != 1)
+        throw std::runtime_error("could not draw random bytes for a watch channel");
+    return hex(bytes, n / 2);
 }
 
 }  // namespace
@@ -30,6 +28,13 @@ std::string random_hex(std::size_t n)
 std::string new_channel_id() { return "gcalsync-" + random_hex(32); }
 
 std::string new_channel_token() { return random_hex(64); }
+
+std::string channel_token_hash(std::string_view token)
+{
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char *>(token.data()), token.size(), digest);
+    return hex(digest, sizeof digest);
+}
 
 std::string calendar_list_watch_url(std::string_view base)
 {

@@ -14,11 +14,17 @@
 namespace gcal::core {
 
 // new_channel_id makes a random channel id ("gcalsync-" + 32 hex digits;
-// Google allows up to 64 characters of [A-Za-z0-9-_+/=]).
+// Google allows up to 64 characters of [A-Za-z0-9-_+/=]). Ids and tokens
+// come from OpenSSL's RAND_bytes, like the keys.
 std::string new_channel_id();
 // new_channel_token makes the secret Google echoes in X-Goog-Channel-Token,
 // by which gcal_push recognises genuine notifications (64 hex digits).
 std::string new_channel_token();
+// channel_token_hash is what gcalsync.channel.token stores instead of the
+// token: SHA-256 in 64 lower-case hex digits (the same as SQL's
+// encode(sha256(convert_to(token, 'UTF8')), 'hex')), so that a dump or a
+// reader of the table cannot forge notifications.
+std::string channel_token_hash(std::string_view token);
 
 std::string calendar_list_watch_url(std::string_view base);
 std::string events_watch_url(std::string_view base, std::string_view calendar_id);

@@ -126,6 +126,7 @@ GCAL_FUNCTION(gcal_set_client)
 {
     std::string id = secret_arg(fcinfo, 0, "client id", core::kMaxClientFieldBytes);
     std::string secret = secret_arg(fcinfo, 1, "client secret", core::kMaxClientFieldBytes);
+    lock_keys(false);  // before any row lock (see lock_keys)
     std::string sealed = seal_secret(secret, core::client_secret_aad(id));
     Spi spi;
     spi.run(sql::kSetClient, {id, bytea_arg(sealed)});
@@ -141,6 +142,7 @@ GCAL_FUNCTION(gcal_link)
 {
     std::string owner = owner_arg(fcinfo, 0);
     std::string token = secret_arg(fcinfo, 1, "refresh token", core::kMaxTokenBytes);
+    lock_keys(false);  // before any row lock (see lock_keys)
     Spi spi;
     if (spi.run(sql::kClientExists) == 0)
         throw UserError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "OAuth client is not configured", {},
@@ -162,6 +164,7 @@ GCAL_FUNCTION(gcal_refresh)
 {
     std::string owner = owner_arg(fcinfo, 0);
     std::string token = secret_arg(fcinfo, 1, "refresh token", core::kMaxTokenBytes);
+    lock_keys(false);  // before any row lock (see lock_keys)
     Spi spi;
     // Lock the row first: the channel stops must be queued with the old token.
     if (spi.run(sql::kLockOwner, {owner}) == 0)
@@ -184,6 +187,7 @@ GCAL_FUNCTION(gcal_refresh)
 GCAL_FUNCTION(gcal_unlink)
 {
     std::string owner = owner_arg(fcinfo, 0);
+    lock_keys(false);  // it may seal channel stops; before any row lock (see lock_keys)
     Spi spi;
     bool linked = spi.run(sql::kLockOwner, {owner}) > 0;
     if (linked)
@@ -356,9 +360,10 @@ GCAL_FUNCTION(gcal_push)
     std::string kind = spi.get_text(0, 1).value_or("");
     std::string calendar_id = spi.get_text(0, 2).value_or("");
     std::string known_resource = spi.get_text(0, 3).value_or("");
-    std::string known_token = spi.get_text(0, 4).value_or("");
+    std::string known_hash = spi.get_text(0, 4).value_or("");  // SHA-256 of the token, hex
     std::optional<int64_t> last = spi.get_int64(0, 5);
-    if (!core::tokens_equal(*resource_id, known_resource) || !core::tokens_equal(token.value_or(""), known_token))
+    bool token_ok = token && !token->empty() && core::tokens_equal(core::channel_token_hash(*token), known_hash);
+    if (!core::tokens_equal(*resource_id, known_resource) || !token_ok)
         PG_RETURN_BOOL(false);
 
     bool stale = number && last && *number <= *last;
@@ -418,8 +423,9 @@ GCAL_FUNCTION(gcal_rotate_key)
     pg_guard([&]() {
         ereport(NOTICE, (errmsg("gcalsync re-encrypted %lld secrets with new key %s", (long long) resealed,
                                 key_id.c_str()),
-                         errhint("After this transaction commits, older keys may be removed from \"%s\".",
-                                 key_file_path().c_str())));
+                         errhint("After this transaction commits, older keys may be removed from %s "
+                                 "(see gcal_key_usage()).",
+                                 key_source().c_str())));
     });
     PG_RETURN_INT64(resealed);
 }

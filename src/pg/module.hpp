@@ -23,6 +23,7 @@ extern char *webhook_url;
 extern int change_retention_s;
 extern char *ca_file;
 extern char *key_file;
+extern char *key_command;
 
 // define_settings registers every GUC; called once from _PG_init.
 void define_settings();

@@ -21,6 +21,7 @@ char *webhook_url = nullptr;
 int change_retention_s = 7 * 24 * 3600;
 char *ca_file = nullptr;
 char *key_file = nullptr;
+char *key_command = nullptr;
 
 namespace {
 
@@ -101,9 +102,15 @@ void define_settings()
 
     DefineCustomStringVariable(
         "gcalsync.key_file", "File holding the keys that seal refresh tokens and the client secret at rest.",
-        "Relative to the data directory unless absolute; created with a random key on first use; mode 0600. "
+        "Relative to the directory of postgresql.conf unless absolute; refused inside the data directory; "
+        "created with a random key on first use (never while sealed secrets are stored); mode 0600. "
         "Keep it out of backups of the database, and with them.",
         &key_file, "gcalsync.key", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "gcalsync.key_command", "If set, command whose output gives the keys instead of gcalsync.key_file (e.g. from a KMS).",
+        "An absolute program path and its arguments, run without a shell; it prints 64 hexadecimal digits per key, "
+        "the current key first. Its output is never logged.",
+        &key_command, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
     DefineCustomStringVariable(
         "gcalsync.ca_file", "File of CA certificates to trust for Google's URLs instead of the system's store (e.g. a private CA).",
         "Empty uses the system's CA store. Certificate verification is never turned off.", &ca_file, "",

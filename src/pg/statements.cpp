@@ -80,6 +80,8 @@ const Statement *const kStatementTable[] = {
     &sql::kResealClientSecret,
     &sql::kStopTokens,
     &sql::kResealStopToken,
+    // secrets.cpp
+    &sql::kSealedSecretsExist,
     // changes.cpp
     &sql::kFeedLock,
     &sql::kRecordChange,

@@ -476,7 +476,8 @@ inline constexpr Statement kWatchableCalendars{"store.watchable_calendars", SPI_
 )sql"};
 
 // $1 channel_id, $2 owner, $3 kind, $4 calendar_id, $5 resource_id,
-// $6 token, $7 expires_at. A channel Google opened.
+// $6 the SHA-256 of its token (hex, never the token), $7 expires_at. A
+// channel Google opened.
 inline constexpr Statement kSaveChannel{
     "store.save_channel", SPI_OK_INSERT,
     {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}, R"sql(
@@ -671,7 +672,8 @@ inline constexpr Statement kOwnerProgress{"api.owner_progress", SPI_OK_SELECT, {
     SELECT state, requested_seq, completed_seq FROM gcalsync.owner WHERE owner = $1
 )sql"};
 
-// $1 channel_id. A channel a push names, locked.
+// $1 channel_id. A channel a push names, locked (token: the SHA-256 of the
+// channel token, hex).
 inline constexpr Statement kPushChannel{"api.push_channel", SPI_OK_SELECT, {TEXTOID}, R"sql(
     SELECT owner, kind, calendar_id, coalesce(resource_id, ''), token, last_message_number
       FROM gcalsync.channel
@@ -698,6 +700,13 @@ inline constexpr Statement kPushCalendar{"api.push_calendar", SPI_OK_UPDATE, {TE
 
 // Key rotation: every sealed secret, locked, then written back sealed anew
 // ($1 its key: owner, client_id or channel_id; $2 the new ciphertext).
+// Whether this database stores a sealed secret (then no new key file is made).
+inline constexpr Statement kSealedSecretsExist{"secrets.sealed_secrets_exist", SPI_OK_SELECT, {}, R"sql(
+    SELECT EXISTS (SELECT 1 FROM gcalsync.owner)
+        OR EXISTS (SELECT 1 FROM gcalsync.client)
+        OR EXISTS (SELECT 1 FROM gcalsync.channel_stop)
+)sql"};
+
 inline constexpr Statement kRefreshTokens{"api.rotate.refresh_tokens", SPI_OK_SELECT, {}, R"sql(
     SELECT owner, refresh_token FROM gcalsync.owner FOR UPDATE
 )sql"};

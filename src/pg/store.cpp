@@ -717,6 +717,7 @@ bool SpiStore::save_channel(const core::OwnerLink &link, const core::Channel &c,
 {
     Transaction xact("gcalsync: recording a watch channel");
     {
+        lock_keys(false);  // it may seal a channel stop; before the row lock (see lock_keys)
         Spi spi;
         if (!lock_link(spi, link)) {
             // The owner went away meanwhile: Google still has the channel.
@@ -726,8 +727,9 @@ bool SpiStore::save_channel(const core::OwnerLink &link, const core::Channel &c,
             xact.commit();
             return false;
         }
-        spi.run(sql::kSaveChannel, {c.channel_id, link.owner, kind_of(c.kind), c.calendar_id, c.resource_id, token,
-                                     time_arg(c.expires_at)});
+        // Only the token's hash is stored: gcal_push hashes what it is given.
+        spi.run(sql::kSaveChannel, {c.channel_id, link.owner, kind_of(c.kind), c.calendar_id, c.resource_id,
+                                     core::channel_token_hash(token), time_arg(c.expires_at)});
     }
     xact.commit();
     return true;
@@ -735,9 +737,10 @@ bool SpiStore::save_channel(const core::OwnerLink &link, const core::Channel &c,
 
 void SpiStore::retire_channel(const core::OwnerLink &link, const std::string &channel_id)
 {
-    std::string sealed = seal_secret(link.refresh_token, core::channel_stop_aad(channel_id));
     Transaction xact("gcalsync: retiring a watch channel");
     {
+        // Sealed in the transaction that stores it, under the key lock.
+        std::string sealed = seal_secret(link.refresh_token, core::channel_stop_aad(channel_id));
         Spi spi;
         spi.run(sql::kRetireChannel, {channel_id, link.owner, bytea_arg(sealed)});
     }

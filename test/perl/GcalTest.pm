@@ -73,6 +73,8 @@ shared_preload_libraries = 'gcalsync'
 gcalsync.database_name = 'postgres'
 gcalsync.google_api_url = '$emu->{base}/calendar/v3'
 gcalsync.google_token_url = '$emu->{base}/token'
+# The key file must be outside the data directory.
+gcalsync.key_file = '@{[ $node->basedir ]}/gcalsync.key'
 restart_after_crash = on
 # The tests pass secrets as literals; keep PostgreSQL's own statement logging
 # off, so that any secret in the log can only come from gcalsync.
@@ -81,6 +83,14 @@ log_min_error_statement = panic
 } . ($extra // ''));
 	$node->start;
 	return $node;
+}
+
+# key_file(node) is the path of the node's key file (gcalsync.key_file).
+sub key_file
+{
+	my ($node) = @_;
+	my $path = $node->safe_psql('postgres', 'SHOW gcalsync.key_file');
+	return $path =~ m{^/} ? $path : $node->data_dir . "/$path";
 }
 
 # node(emulator, name, extra_conf) is server() with the extension created in

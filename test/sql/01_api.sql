@@ -180,15 +180,18 @@ SELECT count(*) FROM gcalsync.owner WHERE owner = 'carol';
 -- refused with false, never an error (the caller is an HTTP endpoint).
 SELECT gcal_link('pushy', 'rt-pushy');
 INSERT INTO gcalsync.calendar_sync (owner, calendar_id) VALUES ('pushy', 'cal1');
+-- (The table holds the SHA-256 of the channel token, never the token.)
 INSERT INTO gcalsync.channel (channel_id, owner, kind, calendar_id, resource_id, token)
-VALUES ('ch-a', 'pushy', 'events', 'cal1', 'res-a', 'tok-a');
+VALUES ('ch-a', 'pushy', 'events', 'cal1', 'res-a', encode(sha256('tok-a'), 'hex'));
 UPDATE gcalsync.calendar_sync SET next_sync_at = now() + interval '1 hour' WHERE owner = 'pushy';
 SELECT gcal_push('ch-a', 'res-a', 'exists', 'wrong', 5) AS wrong_token,
        gcal_push('ch-a', 'res-x', 'exists', 'tok-a', 5) AS wrong_resource,
        gcal_push('ch-x', 'res-a', 'exists', 'tok-a', 5) AS unknown_channel,
        gcal_push('ch-a', 'res-a', 'moved', 'tok-a', 5) AS bad_state,
        gcal_push(NULL, 'res-a', 'exists', 'tok-a', 5) AS null_channel,
-       gcal_push('', '', '') AS empty;
+       gcal_push('', '', '') AS empty,
+       gcal_push('ch-a', 'res-a', 'exists', encode(sha256('tok-a'), 'hex'), 5) AS stored_hash_as_token,
+       gcal_push('ch-a', 'res-a', 'exists', '', 5) AS empty_token;
 SELECT bool_and(next_sync_at > now()) AS nothing_scheduled FROM gcalsync.calendar_sync WHERE owner = 'pushy';
 SELECT gcal_push('ch-a', 'res-a', 'sync', 'tok-a', 1) AS sync_message;
 SELECT bool_and(next_sync_at > now()) AS sync_needs_no_work FROM gcalsync.calendar_sync WHERE owner = 'pushy';

@@ -16,7 +16,7 @@ gcalsync.database_name = 'postgres'
 restart_after_crash = on
 gcalsync.google_api_url = 'http://127.0.0.1:9/calendar/v3'
 gcalsync.google_token_url = 'http://127.0.0.1:9/token'
-});
+} . "gcalsync.key_file = '" . $node->basedir . "/gcalsync.key'\n");
 $node->start;
 
 # worker_pid waits until the worker is connected and returns its pid.

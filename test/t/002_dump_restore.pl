@@ -13,7 +13,7 @@ shared_preload_libraries = 'gcalsync'
 gcalsync.database_name = 'postgres'
 gcalsync.google_api_url = 'http://127.0.0.1:9/calendar/v3'
 gcalsync.google_token_url = 'http://127.0.0.1:9/token'
-});
+} . "gcalsync.key_file = '" . $node->basedir . "/gcalsync.key'\n");
 $node->start;
 $node->safe_psql('postgres', q{
 	CREATE DATABASE source;

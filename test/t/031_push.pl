@@ -71,8 +71,17 @@ ok($node->poll_query_until('postgres', q{SELECT color_id = '7' FROM gcalsync.cal
 	'a calendar list change reached gcalsync.calendar_list through push');
 
 # Forged and stale notifications.
-my ($id, $res, $tok, $num) = split /\|/, sql(q{SELECT channel_id, resource_id, token, last_message_number FROM gcalsync.channel
+my ($id, $res, $stored, $num) = split /\|/, sql(q{SELECT channel_id, resource_id, token, last_message_number FROM gcalsync.channel
 	WHERE owner = 'alice' AND calendar_id = 'alice@example.com'});
+# The table holds the SHA-256 of the token Google was given, not the token
+# (issue 12, item 7): the token is the one in the watch request.
+my ($watched) = grep { ($_->{body}{id} // '') eq $id } @$watch;
+my $tok = $watched->{body}{token};
+like($tok, qr/^[0-9a-f]{64}$/, 'the channel token is 256 random bits in hex');
+isnt($stored, $tok, 'gcalsync.channel does not hold the channel token');
+is($stored, sql(qq{SELECT encode(sha256('$tok'), 'hex')}), 'it holds its SHA-256');
+is(sql(q{SELECT count(*) FROM gcalsync.channel WHERE token !~ '^[0-9a-f]{64}$'}), '0', 'so does every channel row');
+is(sql(qq{SELECT gcal_push('$id', '$res', 'exists', '$stored', 99)}), 'f', 'the stored hash is not a token: false');
 is(sql(q{SELECT gcal_push('no-such-channel', 'r', 'exists', 't', 1)}), 'f', 'unknown channel: false');
 is(sql(qq{SELECT gcal_push('$id', '$res', 'exists', 'wrong-token', 99)}), 'f', 'wrong token: false');
 is(sql(qq{SELECT gcal_push('$id', 'other-resource', 'exists', '$tok', 99)}), 'f', 'wrong resource id: false');

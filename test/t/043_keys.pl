@@ -13,11 +13,11 @@ use GcalTest;
 my $emu = GcalTest::start_emulator(data => 'demo');
 my $node = GcalTest::node($emu, 'keys');
 sub sql { return $node->safe_psql('postgres', $_[0]); }
-my $key_file = $node->data_dir . '/gcalsync.key';
+my $key_file = GcalTest::key_file($node);
 
 sql(q{SELECT gcal_link('alice', 'demo-refresh-alice'); SELECT gcal_link('bob', 'demo-refresh-bob')});
 is(sql(q{SELECT gcal_wait('alice', '60s') AND gcal_wait('bob', '60s')}), 't', 'owners synced with sealed tokens');
-ok(-f $key_file, 'key file created in the data directory on first use');
+ok(-f $key_file, 'key file created on first use (outside the data directory)');
 is((stat $key_file)[2] & 07777, 0600, 'key file mode 0600');
 my $pid = sql('SELECT pid FROM gcalsync.worker_status()');
 

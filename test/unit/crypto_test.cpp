@@ -81,6 +81,12 @@ TEST(Push, ChannelIdsTokensAndRenewal)
     EXPECT_EQ(id.rfind("gcalsync-", 0), 0u);
     EXPECT_EQ(token.size(), 64u);
     EXPECT_NE(new_channel_token(), token);
+    EXPECT_EQ(token.find_first_not_of("0123456789abcdef"), std::string::npos);
+    EXPECT_EQ(id.substr(9).find_first_not_of("0123456789abcdef"), std::string::npos);
+    // What gcalsync.channel.token stores: SHA-256 in hex (FIPS 180-2 example "abc").
+    EXPECT_EQ(channel_token_hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    EXPECT_EQ(channel_token_hash(token).size(), 64u);
+    EXPECT_NE(channel_token_hash(token), token);
     EXPECT_TRUE(tokens_equal("abc", "abc"));
     EXPECT_FALSE(tokens_equal("abc", "abd"));
     EXPECT_FALSE(tokens_equal("abc", "abcd"));
