@@ -596,6 +596,8 @@ void SyncEngine::start_calendars(const RoundPtr &r)
         return;
     std::vector<std::string> listed;
     listed.swap(r->listed);
+    for (auto &id : store_.unfetched_calendars(r->link))
+        listed.push_back(std::move(id));
     std::sort(listed.begin(), listed.end());
     listed.erase(std::unique(listed.begin(), listed.end()), listed.end());
     for (const auto &id : listed)

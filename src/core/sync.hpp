@@ -124,6 +124,10 @@ public:
     // due_calendars lists the owner's enabled calendars whose events are due
     // by due_by (a round that synced the list takes calendars due soon along).
     virtual std::vector<DueCalendar> due_calendars(const OwnerLink &link, Micros due_by) = 0;
+    // unfetched_calendars lists the owner's live calendar-list entries that
+    // have no calendar resource stored: their calendars.get was lost (a
+    // crash or restart after the list's page committed, before the get did).
+    virtual std::vector<std::string> unfetched_calendars(const OwnerLink &link) { return {}; }
     virtual Cursor cursor(const OwnerLink &link, Resource r, const std::string &calendar_id) = 0;
     // reset_cursor forgets sync and page tokens: the next listing is full.
     virtual void reset_cursor(const OwnerLink &link, Resource r, const std::string &calendar_id) = 0;

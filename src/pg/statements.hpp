@@ -172,6 +172,16 @@ inline constexpr Statement kDueCalendars{"store.due_calendars", SPI_OK_SELECT, {
      ORDER BY calendar_id
 )sql"};
 
+// $1 owner. Live calendar-list entries without a stored calendar resource:
+// their calendars.get was lost to a crash or restart after the list's page
+// committed (the next, incremental list does not name them again).
+inline constexpr Statement kUnfetchedCalendars{"store.unfetched_calendars", SPI_OK_SELECT, {TEXTOID}, R"sql(
+    SELECT l.calendar_id
+      FROM gcalsync.calendar_list l
+     WHERE l.owner = $1 AND NOT l.deleted
+       AND NOT EXISTS (SELECT FROM gcalsync.calendar c WHERE c.owner = l.owner AND c.calendar_id = l.calendar_id)
+)sql"};
+
 // $1 owner, $2 kind, $3 calendar_id, $4 params. Where a listing stands.
 inline constexpr Statement kCursor{"store.cursor", SPI_OK_SELECT, {TEXTOID, TEXTOID, TEXTOID, TEXTOID}, R"sql(
     SELECT sync_token, page_token

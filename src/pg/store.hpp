@@ -16,6 +16,7 @@ public:
     std::optional<core::Micros> next_due() override;
     std::optional<core::Credentials> credentials() override;
     std::vector<core::DueCalendar> due_calendars(const core::OwnerLink &link, core::Micros due_by) override;
+    std::vector<std::string> unfetched_calendars(const core::OwnerLink &link) override;
     core::Cursor cursor(const core::OwnerLink &link, core::Resource r, const std::string &calendar_id) override;
     void reset_cursor(const core::OwnerLink &link, core::Resource r, const std::string &calendar_id) override;
     bool write_calendar_list(const core::OwnerLink &link, const core::CalendarListPage &page,
