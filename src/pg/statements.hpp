@@ -92,10 +92,10 @@ inline constexpr Statement kFullSyncProgress{
                                    WHERE t.owner = $1 AND t.kind = 'calendar_list'
                                      AND t.sync_token IS NOT NULL) AS complete)
     UPDATE gcalsync.owner o
-       SET full_sync_started_at = CASE WHEN f.fresh THEN now() ELSE o.full_sync_started_at END,
+       SET full_sync_started_at = CASE WHEN f.fresh THEN pg_catalog.now() ELSE o.full_sync_started_at END,
            full_sync_pages = CASE WHEN f.fresh THEN 0 ELSE o.full_sync_pages END + 1,
            full_sync_events = CASE WHEN f.fresh THEN 0 ELSE o.full_sync_events END + $4,
-           full_sync_finished_at = CASE WHEN d.complete THEN now()
+           full_sync_finished_at = CASE WHEN d.complete THEN pg_catalog.now()
                                         WHEN f.fresh THEN NULL
                                         ELSE o.full_sync_finished_at END
       FROM f, d
