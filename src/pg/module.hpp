@@ -23,6 +23,9 @@ extern char *webhook_url;
 extern int change_retention_s;
 extern char *ca_file;
 extern char *key_file;
+extern char *proxy;
+extern int notify_payload;  // a NotifyPayload
+enum NotifyPayload { kNotifyFull = 0, kNotifyMinimal = 1 };
 
 // define_settings registers every GUC; called once from _PG_init.
 void define_settings();

@@ -97,6 +97,7 @@ core::HttpOptions http_options()
     o.max_connections = max_connections;
     o.timeout_ms = http_timeout_ms;
     o.ca_file = ca_file ? ca_file : "";
+    o.proxy = proxy ? proxy : "";
     return o;
 }
 

@@ -183,6 +183,16 @@ TEST(LogSafe, EscapesWhatCouldForgeALogLine)
     EXPECT_EQ(log_safe(""), "");
 }
 
+TEST(Notify, MinimalPayloadHasNoIds)
+{
+    ChangeNotice n{"alice", "event", "alice@example.com", "upsert", "", {"e1", "e2"}};
+    EXPECT_EQ(minimal_notify_payload(n, 42), R"({"table":"event","op":"upsert","seq":42})");
+    ChangeNotice s{"bob\n", "account", "", "state", "revoked", {}};
+    std::string p = minimal_notify_payload(s, 9007199254740993LL);
+    EXPECT_EQ(p, R"({"table":"account","op":"state","seq":9007199254740993})");
+    EXPECT_EQ(p.find("bob"), std::string::npos);
+}
+
 TEST(Notify, TruncatesIdsToFitAndSaysSo)
 {
     ChangeNotice n{"alice", "event", "primary", "upsert", "", {}};
