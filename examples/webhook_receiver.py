@@ -4,10 +4,13 @@
 Google POSTs an empty body with X-Goog-* headers to the address of each watch
 channel (gcalsync.webhook_url) whenever a watched calendar list or calendar
 changes. This receiver answers at once (Google wants a quick 2xx) and forwards
-the headers to gcal_push() through one long-lived psql process, which
-schedules the sync. Standard library only; copy it and adapt.
+the headers to gcal_push() over one long-lived database connection, which
+schedules the sync. Needs psycopg2 (Debian: python3-psycopg2); copy it and adapt.
 
-    webhook_receiver.py --port 8443 --path /hooks/gcal --psql "psql -X -d myapp"
+    webhook_receiver.py --port 8443 --path /hooks/gcal --dsn "dbname=myapp"
+
+The header values come from the internet: they go to the server only as query
+parameters of one fixed statement, never spliced into SQL text.
 
 Put it behind your HTTPS reverse proxy (Google only posts to https:// URLs
 with a valid certificate) and set gcalsync.webhook_url to the public URL. The
@@ -18,65 +21,61 @@ import argparse
 import http.server
 import os
 import queue
-import shlex
-import subprocess
 import sys
 import threading
+
+import psycopg2
 
 HEADERS = ("X-Goog-Channel-ID", "X-Goog-Resource-ID", "X-Goog-Resource-State",
            "X-Goog-Channel-Token", "X-Goog-Message-Number")
 MAX_HEADER = 512
 
 
-def sql_literal(value):
-    """A standard SQL string literal (standard_conforming_strings is on by default)."""
-    if value is None:
-        return "NULL"
-    return "'" + value.replace("'", "''") + "'"
+# The one statement the receiver runs; the values are passed as parameters.
+PUSH_SQL = "SELECT gcal_push(%s, %s, %s, %s, %s::int8)"
 
 
 class Forwarder(threading.Thread):
-    """Feeds gcal_push() calls to one psql process, restarting it if it dies."""
+    """Feeds gcal_push() calls to one database connection, reconnecting if it breaks."""
 
-    def __init__(self, psql_command, log):
+    def __init__(self, dsn, log):
         super().__init__(daemon=True)
-        self.command = shlex.split(psql_command) + ["-A", "-t", "-v", "ON_ERROR_STOP=0"]
+        self.dsn = dsn
         self.log = log
         self.calls = queue.Queue()
-        self.proc = None
+        self.conn = None
 
     def submit(self, channel, resource, state, token, number):
-        number_sql = number if number and number.isdigit() else "NULL"
-        self.calls.put("SELECT gcal_push(%s, %s, %s, %s, %s);\n" % (
-            sql_literal(channel), sql_literal(resource), sql_literal(state),
-            sql_literal(token), number_sql))
+        number = int(number) if number and number.isdigit() and len(number) <= 18 else None
+        self.calls.put((channel, resource, state, token, number))
 
-    def _start(self):
-        self.proc = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, bufsize=1)
-        threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
+    def _connect(self):
+        self.conn = psycopg2.connect(self.dsn, application_name="webhook_receiver")
+        self.conn.autocommit = True
 
-    def _read(self, proc):
-        for line in proc.stdout:
-            line = line.strip()
-            if line == "f":
+    def _push(self, values):
+        with self.conn.cursor() as cur:
+            cur.execute(PUSH_SQL, values)
+            if cur.fetchone()[0] is not True:
                 self.log("gcal_push refused a notification (unknown channel, wrong token or resource)")
-            elif line and line != "t":
-                self.log("psql: " + line)
 
     def run(self):
         while True:
-            call = self.calls.get()
+            values = self.calls.get()
             for attempt in (1, 2):
                 try:
-                    if self.proc is None or self.proc.poll() is not None:
-                        self._start()
-                    self.proc.stdin.write(call)
-                    self.proc.stdin.flush()
+                    if self.conn is None or self.conn.closed:
+                        self._connect()
+                    self._push(values)
                     break
-                except (BrokenPipeError, OSError) as e:
-                    self.log("psql failed (%s); restarting" % e)
-                    self.proc = None
+                except psycopg2.OperationalError as e:
+                    self.log("database connection failed (%s); reconnecting" % str(e).strip())
+                    if self.conn is not None:
+                        self.conn.close()
+                    self.conn = None
+                except psycopg2.Error as e:
+                    self.log("gcal_push failed: %s" % str(e).strip())
+                    break
 
 
 def make_handler(path, forwarder, log):
@@ -108,14 +107,14 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     ap.add_argument("--path", default="/gcal", help="the path of gcalsync.webhook_url")
-    ap.add_argument("--psql", default="psql -X", help="how to run psql (connection options included)")
+    ap.add_argument("--dsn", default="", help="libpq connection string (empty: PG* environment variables)")
     ap.add_argument("--port-file", help="write the bound port here (for scripts and tests)")
     args = ap.parse_args()
 
     def log(msg):
         print("webhook_receiver: " + msg, file=sys.stderr, flush=True)
 
-    forwarder = Forwarder(args.psql, log)
+    forwarder = Forwarder(args.dsn, log)
     forwarder.start()
     server = http.server.ThreadingHTTPServer((args.host, args.port),
                                              make_handler(args.path, forwarder, log))

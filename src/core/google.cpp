@@ -11,6 +11,7 @@
 #include "core/json.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <limits>
 #include <new>
@@ -213,12 +214,15 @@ void set_error(std::string *error, std::string message)
 
 constexpr int kMaxDepth = 64;
 
-// too_deep tells whether the arrays and objects of a JSON text nest deeper
-// than max_depth. One linear pass that skips string contents; it runs before
-// jansson, whose own (recursive) limit is much higher.
-bool too_deep(std::string_view text, int max_depth)
+}  // namespace
+
+JsonShape json_shape(std::string_view text, int max_depth, std::size_t max_elements)
 {
+    // Every array or object, every member and every element after a
+    // container's first is announced by '[', '{', ':' or ',': their count
+    // bounds the values (and keys) jansson would allocate.
     int depth = 0;
+    std::size_t elements = 0;
     bool in_string = false;
     for (std::size_t i = 0; i < text.size(); i++) {
         char c = text[i];
@@ -231,12 +235,35 @@ bool too_deep(std::string_view text, int max_depth)
             in_string = true;
         } else if (c == '[' || c == '{') {
             if (++depth > max_depth)
-                return true;
+                return JsonShape::TooDeep;
+            if (++elements > max_elements)
+                return JsonShape::TooManyElements;
         } else if (c == ']' || c == '}') {
             depth--;
+        } else if (c == ',' || c == ':') {
+            if (++elements > max_elements)
+                return JsonShape::TooManyElements;
         }
     }
-    return false;
+    return JsonShape::Ok;
+}
+
+namespace {
+
+// too_big says why a body is refused before jansson sees it (nesting deeper
+// than kMaxDepth: jansson recurses; more than kMaxJsonElements values: each
+// costs jansson an allocation of tens of bytes, so a 64 MB body of "[0,0,...]"
+// would cost gigabytes), or returns nullopt.
+std::optional<std::string> too_big(std::string_view text)
+{
+    switch (json_shape(text, kMaxDepth, kMaxJsonElements)) {
+    case JsonShape::TooDeep:
+        return "body is nested deeper than " + std::to_string(kMaxDepth) + " levels";
+    case JsonShape::TooManyElements:
+        return "body has more than " + std::to_string(kMaxJsonElements) + " JSON values";
+    default:
+        return std::nullopt;
+    }
 }
 
 // describe_json_error renders a jansson error without the input: jansson's
@@ -251,8 +278,8 @@ std::string describe_json_error(const json_error_t &err)
 // load_object parses a body that must be a single JSON object.
 Json load_object(std::string_view body, std::string *error)
 {
-    if (too_deep(body, kMaxDepth)) {
-        set_error(error, "body is nested deeper than " + std::to_string(kMaxDepth) + " levels");
+    if (auto why = too_big(body)) {
+        set_error(error, std::move(*why));
         return {};
     }
     json_error_t err;
@@ -534,7 +561,7 @@ bool read_items(const json_t *root, std::vector<Row> &rows, std::string *error, 
 template <class Page, class Fill>
 std::optional<Page> parse_by_item(std::string_view body, Fill fill, void (*envelope_fields)(const json_t *, Page &))
 {
-    if (too_deep(body, kMaxDepth))
+    if (too_big(body))
         return std::nullopt;
     auto layout = items_layout(body);
     if (!layout)
@@ -980,6 +1007,30 @@ void read_grant(const json_t *root, TokenResponse &out)
 
 }  // namespace
 
+// kWithheld replaces error text that looks like an echo of the request.
+constexpr char kWithheld[] = "error text withheld: it looks like an echo of the request's credentials";
+
+bool echoes_credentials(std::string_view text)
+{
+    // Header and field names of what gcalsync sends, and the shapes of
+    // Google's tokens: a proxy's or a misconfigured server's error page that
+    // quotes the request holds one of them.
+    static constexpr std::string_view kMarkers[] = {"authorization", "bearer", "access_token", "refresh_token",
+                                                    "client_secret", "ya29.", "1//"};
+    std::string lower(text);
+    for (auto &c : lower)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (auto m : kMarkers)
+        if (lower.find(m) != std::string::npos)
+            return true;
+    return false;
+}
+
+std::string withhold_echoed_credentials(std::string text)
+{
+    return echoes_credentials(text) ? std::string(kWithheld) : text;
+}
+
 TokenResponse parse_token_response(long http_status, std::string_view body)
 {
     TokenResponse out;
@@ -1000,6 +1051,8 @@ TokenResponse parse_token_response(long http_status, std::string_view body)
         out.error = clean_text(*error, 100);
     if (auto description = text_of(root, "error_description"))
         out.description = clean_text(*description, kMaxDescriptionBytes);
+    out.error = withhold_echoed_credentials(std::move(out.error));
+    out.description = withhold_echoed_credentials(std::move(out.description));
     if (out.description.empty())
         out.description = "HTTP " + std::to_string(http_status) +
                           (root ? " without error_description" : " with a body that is not JSON");
@@ -1043,6 +1096,8 @@ ApiError parse_api_error(long http_status, std::string_view body)
     }
     if (!root)
         out.message = body.empty() ? "empty body" : first_text_line(body, kMaxDescriptionBytes);
+    out.reason = withhold_echoed_credentials(std::move(out.reason));
+    out.message = withhold_echoed_credentials(std::move(out.message));
     if (out.message.empty())
         out.message = root ? "error without a message" : "body is not JSON";
 

@@ -115,6 +115,25 @@ struct ApiError {
 // HTML, empty or truncated).
 ApiError parse_api_error(long http_status, std::string_view body);
 
+// echoes_credentials: error text from a server looks like it quotes the
+// request's credentials (an Authorization header, a token field, a token's
+// shape), as a proxy's or a misconfigured server's error page may.
+// withhold_echoed_credentials then replaces it with a fixed sentence; the
+// parsers above apply it to every text they keep from an error body, so such
+// text never reaches last_error or a log line.
+bool echoes_credentials(std::string_view text);
+
+// Most JSON values (arrays, objects, members, elements) one body may hold.
+// A page of 2,500 events needs a few hundred thousand; the limit keeps what
+// jansson allocates for a hostile body of tiny values (about 60 bytes each)
+// bounded, next to the body's own size limit (http.hpp).
+constexpr std::size_t kMaxJsonElements = 2000000;
+enum class JsonShape { Ok, TooDeep, TooManyElements };
+// json_shape checks nesting and the number of values of a JSON text in one
+// pass, before it is parsed (strings are skipped, not counted).
+JsonShape json_shape(std::string_view text, int max_depth, std::size_t max_elements);
+std::string withhold_echoed_credentials(std::string text);
+
 // parse_retry_after reads a Retry-After header value: delta-seconds, or an
 // HTTP-date relative to now_unix_s. Returns seconds to wait (>= 0) or nullopt.
 std::optional<int64_t> parse_retry_after(std::string_view value, int64_t now_unix_s);

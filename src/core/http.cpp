@@ -21,6 +21,15 @@ struct HttpClient::Transfer {
     CURL *easy = nullptr;
     curl_slist *headers = nullptr;
     std::size_t max_body = 0;
+    // The budget of bytes in flight, shared by every transfer of the client
+    // (libcurl calls on_body on the main thread, inside curl_multi_perform).
+    std::size_t *in_flight = nullptr;
+    std::size_t budget = 0;
+    std::size_t counted = 0;       // bytes of this transfer counted in *in_flight
+    std::size_t header_bytes = 0;  // all header lines received
+    bool over_budget = false;
+    bool headers_too_large = false;
+    bool out_of_memory = false;
     char error[CURL_ERROR_SIZE] = {0};
     std::chrono::steady_clock::time_point held_since{};  // first refused by the Gate
     bool held = false;
@@ -38,17 +47,31 @@ struct HttpClient::Transfer {
 
 namespace {
 
-// on_body appends response bytes, refusing bodies above the cap: a hostile or
-// broken server must not make the worker allocate without bound.
-size_t on_body(char *data, size_t size, size_t n, void *userp)
+// on_body appends response bytes, refusing a body above its request's limit
+// or bytes above the client's budget of bytes in flight: a hostile or broken
+// server must not make the worker allocate without bound. It is called from
+// libcurl's C frames, so it never throws: any failure returns a short count,
+// which aborts the transfer (CURLE_WRITE_ERROR) and finish() says why.
+size_t on_body(char *data, size_t size, size_t n, void *userp) noexcept
 {
     auto *t = static_cast<HttpClient::Transfer *>(userp);
     std::size_t bytes = size * n;
-    if (t->response.body.size() + bytes > t->max_body) {
+    if (bytes > t->max_body || t->response.body.size() > t->max_body - bytes) {
         t->response.too_large = true;
-        return 0;  // aborts with CURLE_WRITE_ERROR
+        return 0;
     }
-    t->response.body.append(data, bytes);
+    if (bytes > t->budget || *t->in_flight > t->budget - bytes) {
+        t->over_budget = true;
+        return 0;
+    }
+    try {
+        t->response.body.append(data, bytes);
+    } catch (...) {
+        t->out_of_memory = true;
+        return 0;
+    }
+    *t->in_flight += bytes;
+    t->counted += bytes;
     return bytes;
 }
 
@@ -65,19 +88,34 @@ std::optional<std::string> header_value(const char *data, std::size_t bytes, std
 }
 
 // on_header keeps the Retry-After header, and notes a gzip body that libcurl
-// was told not to decode.
-size_t on_header(char *data, size_t size, size_t n, void *userp)
+// was told not to decode. Like on_body it never throws, and refuses headers
+// above kMaxHeaderBytes in all (a short count fails the transfer).
+size_t on_header(char *data, size_t size, size_t n, void *userp) noexcept
 {
     std::size_t bytes = size * n;
     auto *t = static_cast<HttpClient::Transfer *>(userp);
-    if (bytes >= 5 && strncmp(data, "HTTP/", 5) == 0)
-        t->gzipped = false;  // a new response (after a redirect or a 100 Continue)
-    if (auto v = header_value(data, bytes, "retry-after:"))
-        t->response.retry_after = std::move(*v);
-    if (auto v = header_value(data, bytes, "content-encoding:"))
-        t->gzipped = strcasecmp(v->c_str(), "gzip") == 0;
+    t->header_bytes += bytes;
+    if (t->header_bytes > kMaxHeaderBytes) {
+        t->headers_too_large = true;
+        return 0;
+    }
+    try {
+        if (bytes >= 5 && strncmp(data, "HTTP/", 5) == 0)
+            t->gzipped = false;  // a new response (after a redirect or a 100 Continue)
+        if (auto v = header_value(data, bytes, "retry-after:"))
+            t->response.retry_after = std::move(*v);
+        if (auto v = header_value(data, bytes, "content-encoding:"))
+            t->gzipped = strcasecmp(v->c_str(), "gzip") == 0;
+    } catch (...) {
+        t->out_of_memory = true;
+        return 0;
+    }
     return bytes;
 }
+
+// libcurl calls both from its C frames: an exception must never leave them.
+static_assert(noexcept(on_body(nullptr, 0, 0, nullptr)), "on_body must be noexcept");
+static_assert(noexcept(on_header(nullptr, 0, 0, nullptr)), "on_header must be noexcept");
 
 }  // namespace
 
@@ -207,7 +245,10 @@ void HttpClient::start_queued()
         if (!e)
             throw std::bad_alloc();
         t->easy = e;
-        t->max_body = options_.max_body_bytes;
+        t->max_body = t->request.max_body ? std::min(t->request.max_body, options_.max_body_bytes)
+                                          : options_.max_body_bytes;
+        t->in_flight = &in_flight_;
+        t->budget = options_.in_flight_budget_bytes;
         for (const auto &h : t->request.headers)
             t->headers = curl_slist_append(t->headers, h.c_str());
         curl_easy_setopt(e, CURLOPT_URL, t->request.url.c_str());
@@ -226,8 +267,12 @@ void HttpClient::start_queued()
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
         if (!options_.ca_file.empty())
             curl_easy_setopt(e, CURLOPT_CAINFO, options_.ca_file.c_str());
+        // Always explicit: "" means no proxy at all, whatever the postmaster's
+        // environment says (libcurl would otherwise read http_proxy & co.).
+        curl_easy_setopt(e, CURLOPT_PROXY, options_.proxy.c_str());
+        curl_easy_setopt(e, CURLOPT_NOPROXY, "");
         curl_easy_setopt(e, CURLOPT_USERAGENT, options_.user_agent.c_str());
-        curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(options_.max_body_bytes));
+        curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(t->max_body));
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
         curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
         curl_easy_setopt(e, CURLOPT_PRIVATE, t);
@@ -335,9 +380,17 @@ void HttpClient::finish(Transfer *raw, int code)
             r.too_large = true;
         if (r.too_large)
             r.error = "response larger than " + std::to_string(t->max_body) + " bytes";
+        else if (t->over_budget) {
+            r.too_large = true;
+            r.error = "responses in flight would exceed " + std::to_string(t->budget) + " bytes";
+        } else if (t->headers_too_large) {
+            r.too_large = true;
+            r.error = "response headers larger than " + std::to_string(kMaxHeaderBytes) + " bytes";
+        } else if (t->out_of_memory)
+            r.error = "out of memory while receiving the response";
         else
             r.error = t->error[0] ? t->error : curl_easy_strerror(rc);
-        r.body.clear();
+        std::string().swap(r.body);
     }
     Callback done = std::move(t->done);
     Prepare prepare = std::move(t->prepare);
@@ -345,9 +398,18 @@ void HttpClient::finish(Transfer *raw, int code)
     bool gzipped = t->gzipped && r.status != 0;
     std::size_t max_body = t->max_body;
 
+    // Bytes stay counted in flight until the callback has returned.
+    struct Release {
+        std::size_t *in_flight;
+        std::size_t bytes;
+        ~Release() { *in_flight -= bytes; }
+    };
+    std::size_t counted = r.status == 0 ? 0 : t->counted;  // a failed transfer's body is gone already
+    in_flight_ -= t->counted - counted;
     HttpResponse response = std::move(r);
     t.reset();
     if (!prepare) {
+        Release release{&in_flight_, counted};
         if (bulky)
             bulky_held_--;
         done(std::move(response));
@@ -379,7 +441,8 @@ void HttpClient::finish(Transfer *raw, int code)
             held->body_bytes = held->body.size();  // before prepare consumes the body
             prepare(*held);
         },
-                  [this, held, bulky, done = std::move(done)](std::exception_ptr failure) {
+                  [this, held, bulky, counted, done = std::move(done)](std::exception_ptr failure) {
+                      Release release{&in_flight_, counted};
                       if (bulky) {
                           bulky_held_--;
                           bulky_size_ = std::max(static_cast<double>(held->body_bytes), bulky_size_ * 0.9);

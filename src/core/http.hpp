@@ -28,7 +28,22 @@ struct HttpRequest {
     std::string body;                  // sent when non-empty or method is POST
     std::string pace_key;              // non-empty: start only when the gate allows this key
     bool bulky = false;                // a response of megabytes (a full listing's page): see max_bulky
+    // Largest body accepted for this request (after gzip decoding), 0 = the
+    // client's max_body_bytes. See the kMax*ResponseBytes limits below.
+    std::size_t max_body = 0;
 };
+
+// Response size limits by kind (README: Limits). A response above its limit
+// fails that request (status 0, too_large, "response larger than N bytes"),
+// which the engine treats as a transient failure (backoff), never keeping the body.
+// Token, watch and channels.stop answers are a few hundred bytes.
+constexpr std::size_t kMaxSmallResponseBytes = std::size_t(64) << 10;
+// calendars.get: one calendar resource, about a kilobyte.
+constexpr std::size_t kMaxCalendarResponseBytes = std::size_t(1) << 20;
+// A page of calendarList.list or events.list (up to 2,500 events): HttpOptions::max_body_bytes.
+constexpr std::size_t kMaxListPageBytes = std::size_t(64) << 20;
+// All header lines of one response together.
+constexpr std::size_t kMaxHeaderBytes = std::size_t(64) << 10;
 
 struct HttpResponse {
     long status = 0;          // HTTP status; 0 when the transfer failed
@@ -36,7 +51,7 @@ struct HttpResponse {
     std::string retry_after;  // the Retry-After header, if any
     std::string error;        // transport failure (timeout, refused, reset, DNS, too large), "" if none
     bool timed_out = false;
-    bool too_large = false;
+    bool too_large = false;   // over its size limit, or over the budget of bytes in flight
     double seconds = 0;       // total time of the transfer
     std::size_t body_bytes = 0;  // size of the (decoded) body before a prepare step consumed it
     std::size_t received_bytes = 0;  // bytes received: headers and body as sent (before decoding)
@@ -46,8 +61,20 @@ struct HttpResponse {
 struct HttpOptions {
     int max_connections = 32;
     long timeout_ms = 30000;
-    std::size_t max_body_bytes = std::size_t(64) << 20;  // responses above this fail
+    std::size_t max_body_bytes = kMaxListPageBytes;       // responses above this fail (unless a request says less)
+    // All response bytes held at once, across every transfer: received and
+    // not yet handed to their callback (still downloading, or waiting for or
+    // in their prepare step). A response that would go above it fails (a
+    // transient failure, retried in a later round), so however many
+    // transfers a hostile or broken server answers at once, the worker's
+    // buffers stay bounded. (Bodies count as received, before gzip decoding;
+    // a decoded body is bounded by its own limit.)
+    std::size_t in_flight_budget_bytes = std::size_t(256) << 20;
     std::string ca_file;                                  // extra CA bundle, "" = system's
+    // The proxy every request goes through, "" = none. Set on every transfer
+    // (CURLOPT_PROXY, CURLOPT_NOPROXY), so the environment's http_proxy,
+    // https_proxy, ALL_PROXY and no_proxy are never consulted.
+    std::string proxy;
     std::string user_agent = "gcalsync/1.0 (gzip)";
     // Bulky responses held at once, downloading or waiting for their prepare
     // step (the engine marks the pages of full listings and the continuation
@@ -109,6 +136,8 @@ public:
     // running is the number of transfers running or being prepared: work
     // that ends without anything else happening.
     std::size_t running() const { return running_ + offload_->pending(); }
+    // in_flight_bytes is what counts against in_flight_budget_bytes now.
+    std::size_t in_flight_bytes() const { return in_flight_; }
     bool threaded() const { return offload_->threaded(); }
     // stop_helper ends the helper thread (work given to it later runs inline):
     // for a process about to exit without unwinding (PostgreSQL's FATAL).
@@ -128,6 +157,7 @@ private:
     std::vector<std::unique_ptr<Transfer>> active_;
     std::size_t running_ = 0;
     int bulky_held_ = 0;  // bulky responses downloading or being prepared
+    std::size_t in_flight_ = 0;  // response bytes held (see in_flight_budget_bytes); main thread only
     // Bytes of the largest bulky body lately (decays by 10 % per body); until
     // one was seen, a guess of 4 MB (2,500 events of 1.6 kB).
     double bulky_size_ = 4 << 20;

@@ -64,4 +64,90 @@ std::optional<InputError> check_secret(std::string_view what, std::string_view v
     return std::nullopt;
 }
 
+namespace {
+
+// utf8_sequence_length is the length of the valid UTF-8 sequence at the
+// start of s (1 to 4), or 0 if it is not one (ASCII bytes count as valid).
+std::size_t utf8_sequence_length(std::string_view s)
+{
+    auto b = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+    unsigned char c = b(0);
+    if (c < 0x80)
+        return 1;
+    std::size_t len;
+    unsigned char lo = 0x80, hi = 0xBF;  // range of the second byte
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;  // no surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else
+        return 0;
+    if (s.size() < len || b(1) < lo || b(1) > hi)
+        return 0;
+    for (std::size_t i = 2; i < len; i++)
+        if (b(i) < 0x80 || b(i) > 0xBF)
+            return 0;
+    return len;
+}
+
+void append_hex_escape(std::string &out, unsigned char c)
+{
+    static const char hex[] = "0123456789abcdef";
+    out += "\\x";
+    out.push_back(hex[c >> 4]);
+    out.push_back(hex[c & 15]);
+}
+
+}  // namespace
+
+std::string log_safe(std::string_view text)
+{
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size();) {
+        std::size_t len = utf8_sequence_length(text.substr(i));
+        auto c = static_cast<unsigned char>(text[i]);
+        if (len == 0) {
+            append_hex_escape(out, c);
+            i++;
+            continue;
+        }
+        if (len == 1) {
+            if (c == '\n')
+                out += "\\n";
+            else if (c == '\r')
+                out += "\\r";
+            else if (c == '\t')
+                out += "\\t";
+            else if (c < 0x20 || c == 0x7F)
+                append_hex_escape(out, c);
+            else
+                out.push_back(static_cast<char>(c));
+        } else if (len == 2 && c == 0xC2 && static_cast<unsigned char>(text[i + 1]) < 0xA0) {
+            // C1 control characters (U+0080..U+009F; U+009B is a terminal's CSI)
+            out += "\\u00";
+            static const char hex[] = "0123456789abcdef";
+            out.push_back(hex[static_cast<unsigned char>(text[i + 1]) >> 4]);
+            out.push_back(hex[static_cast<unsigned char>(text[i + 1]) & 15]);
+        } else if (len == 3 && c == 0xE2 && static_cast<unsigned char>(text[i + 1]) == 0x80 &&
+                   (static_cast<unsigned char>(text[i + 2]) == 0xA8 || static_cast<unsigned char>(text[i + 2]) == 0xA9)) {
+            out += static_cast<unsigned char>(text[i + 2]) == 0xA8 ? "\\u2028" : "\\u2029";
+        } else {
+            out.append(text.substr(i, len));
+        }
+        i += len;
+    }
+    return out;
+}
+
 }  // namespace gcal::core

@@ -38,6 +38,14 @@ std::optional<InputError> check_owner(std::string_view owner);
 std::optional<InputError> check_secret(std::string_view what, std::string_view value,
                                        std::size_t max_bytes);
 
+// log_safe makes text from outside (an owner id, a calendar id, Google's
+// error text, an exception's message holding them) fit for one log line and
+// a last_error column: control characters (C0, DEL, C1), the Unicode line and
+// paragraph separators and bytes that are not valid UTF-8 become visible
+// escapes (\n, \r, \t, \xNN, \u2028), so no value can end a log line
+// and forge the next one. Everything else passes unchanged.
+std::string log_safe(std::string_view text);
+
 // utf8_length counts the code points of valid UTF-8, or returns nullopt.
 std::optional<std::size_t> utf8_length(std::string_view s);
 

@@ -37,6 +37,15 @@ std::string head_of(const ChangeNotice &n, bool with_calendar)
 
 }  // namespace
 
+std::string minimal_notify_payload(const ChangeNotice &n, long long seq)
+{
+    std::string out = "{\"table\":";
+    append_json_string(out, n.table);
+    append_field(out, "op", n.op);
+    out += ",\"seq\":" + std::to_string(seq) + "}";
+    return out;
+}
+
 std::string notify_payload(const ChangeNotice &n, std::size_t limit)
 {
     static constexpr std::string_view kTruncatedTail = "],\"truncated\":true}";

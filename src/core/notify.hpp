@@ -34,4 +34,10 @@ struct ChangeNotice {
 // (owner ids are limited so that they always do).
 std::string notify_payload(const ChangeNotice &notice, std::size_t limit = kMaxNotifyPayload);
 
+// minimal_notify_payload renders the id-free payload of
+// gcalsync.notify_payload = minimal: {"table":…,"op":…,"seq":N}, where seq is
+// the change feed entry (gcal_changes) that holds the rest. No owner, calendar
+// or item id: any role may LISTEN.
+std::string minimal_notify_payload(const ChangeNotice &notice, long long seq);
+
 }  // namespace gcal::core

@@ -316,6 +316,19 @@ void SyncEngine::fail_transport(const RoundPtr &r, const std::string &what, cons
 
 // send submits an API request of the round, paced by the project and
 // per-owner ceilings when it is about to leave (see the gate above).
+std::size_t max_response_bytes(Api api)
+{
+    switch (api) {
+    case Api::CalendarListList:
+    case Api::EventsList:
+        return kMaxListPageBytes;
+    case Api::CalendarsGet:
+        return kMaxCalendarResponseBytes;
+    default:  // token, watch, channels.stop and single-event answers
+        return kMaxSmallResponseBytes;
+    }
+}
+
 void SyncEngine::send(const RoundPtr &r, HttpRequest req, HttpClient::Callback done, HttpClient::Prepare prepare)
 {
     req.pace_key = r->link.owner;
@@ -353,6 +366,7 @@ void SyncEngine::with_token(const RoundPtr &r, std::function<void(const RoundPtr
     HttpRequest req;
     req.method = "POST";
     req.url = config_.token_url;
+    req.max_body = max_response_bytes(Api::Token);
     req.headers = {"Content-Type: application/x-www-form-urlencoded", "Accept: application/json"};
     req.body = token_request_body(creds->client_id, creds->client_secret, r->link.refresh_token);
     begin(r);
@@ -406,6 +420,7 @@ void SyncEngine::api_get(const RoundPtr &r, Api api, std::string url, BodyHandle
         HttpRequest req;
         req.url = url;
         req.bulky = bulky;
+        req.max_body = max_response_bytes(api);
         req.headers = {"Authorization: Bearer " + tokens_[r->link.owner].access_token,
                        "Accept: application/json"};
         send(r, std::move(req), [=](HttpResponse &&resp) {
@@ -698,6 +713,7 @@ void SyncEngine::open_channel(const RoundPtr &r, Resource kind, const std::strin
         req.method = "POST";
         req.url = kind == Resource::CalendarList ? calendar_list_watch_url(config_.api_base)
                                                  : events_watch_url(config_.api_base, calendar_id);
+        req.max_body = max_response_bytes(Api::EventsWatch);
         req.headers = {"Authorization: Bearer " + tokens_[r->link.owner].access_token,
                        "Content-Type: application/json", "Accept: application/json"};
         req.body = watch_request_body(id, config_.webhook_url, token);
@@ -760,6 +776,7 @@ void SyncEngine::stop_channels()
         HttpRequest tok;
         tok.method = "POST";
         tok.url = config_.token_url;
+        tok.max_body = max_response_bytes(Api::Token);
         tok.headers = {"Content-Type: application/x-www-form-urlencoded", "Accept: application/json"};
         tok.body = token_request_body(creds->client_id, creds->client_secret, stop.refresh_token);
         stops_in_flight_++;
@@ -789,6 +806,7 @@ void SyncEngine::stop_channels()
             HttpRequest req;
             req.method = "POST";
             req.url = channels_stop_url(config_.api_base);
+            req.max_body = max_response_bytes(Api::ChannelsStop);
             req.headers = {"Authorization: Bearer " + t.access_token, "Content-Type: application/json"};
             req.body = stop_request_body(stop.channel_id, stop.resource_id);
             http_.submit(std::move(req), [this, done](HttpResponse &&resp) {

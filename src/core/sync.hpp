@@ -36,6 +36,10 @@ enum class OwnerState { Pending, Active, Backoff, Revoked, Error };
 const char *to_string(OwnerState s);
 std::optional<OwnerState> owner_state_from(std::string_view s);
 
+// max_response_bytes is the largest answer accepted to a request of that kind
+// (http.hpp: kMaxSmallResponseBytes, kMaxCalendarResponseBytes, kMaxListPageBytes).
+std::size_t max_response_bytes(Api api);
+
 // OwnerLink is one owner's link as the worker read it. generation changes on
 // every gcal_link and gcal_refresh (a new refresh token), so work done for an
 // older link is recognised and dropped.

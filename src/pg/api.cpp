@@ -91,7 +91,7 @@ void warn_if_other_database()
         if (here && strcmp(here, database_name) != 0)
             ereport(WARNING,
                     (errmsg("the gcalsync worker serves database \"%s\", not \"%s\"", database_name, here),
-                     errdetail("Owners linked here are not synced."),
+                     errdetail("Owners linked here are not synced."), errhidestmt(true),
                      errhint("Set gcalsync.database_name = '%s' and restart the server, or link owners in database \"%s\".",
                              here, database_name)));
     });
@@ -411,8 +411,11 @@ GCAL_FUNCTION(gcal_rotate_key)
             std::string why;
             auto plain = open_secret(sealed, k.aad(key), &why);
             if (!plain) {
-                std::string msg = std::string("could not re-encrypt the ") + k.what + " \"" + key + "\"";
-                pg_guard([&]() { ereport(WARNING, (errmsg("%s", msg.c_str()), errdetail("%s", why.c_str()))); });
+                std::string msg = core::log_safe(std::string("could not re-encrypt the ") + k.what + " \"" + key + "\"");
+                why = core::log_safe(why);
+                pg_guard([&]() {
+                    ereport(WARNING, (errmsg("%s", msg.c_str()), errdetail("%s", why.c_str()), errhidestmt(true)));
+                });
                 continue;
             }
             std::string fresh = seal_secret(*plain, k.aad(key));
@@ -425,7 +428,8 @@ GCAL_FUNCTION(gcal_rotate_key)
                                 key_id.c_str()),
                          errhint("After this transaction commits, older keys may be removed from %s "
                                  "(see gcal_key_usage()).",
-                                 key_source().c_str())));
+                                 key_source().c_str()),
+                         errhidestmt(true)));
     });
     PG_RETURN_INT64(resealed);
 }

@@ -48,6 +48,18 @@ const char *dup(const std::string &s, const char *fallback = nullptr)
     return p;
 }
 
+// dup_safe is dup of core::log_safe(s): our own messages quote outside values
+// (owner ids, calendar ids, Google's text), which must not end a log line
+// and forge the next one. Never throws.
+const char *dup_safe(const std::string &s, const char *fallback = nullptr) noexcept
+{
+    try {
+        return dup(core::log_safe(s), fallback);
+    } catch (...) {
+        return fallback ? fallback : "out of memory";
+    }
+}
+
 // capture fills `r` from the exception being handled. Call only in a catch block.
 void capture(ErrorReport &r) noexcept
 {
@@ -65,17 +77,17 @@ void capture(ErrorReport &r) noexcept
         r.constraint = dup(e.constraint_name);
     } catch (const UserError &e) {
         r.sqlstate = e.sqlstate;
-        r.message = dup(e.message, "invalid request");
-        r.detail = dup(e.detail);
-        r.hint = dup(e.hint);
+        r.message = dup_safe(e.message, "invalid request");
+        r.detail = dup_safe(e.detail);
+        r.hint = dup_safe(e.hint);
     } catch (const std::bad_alloc &) {
         r.sqlstate = ERRCODE_OUT_OF_MEMORY;
         r.message = "out of memory";
     } catch (const std::exception &e) {
         r.sqlstate = ERRCODE_INTERNAL_ERROR;
         try {
-            r.message = dup(std::string("gcalsync internal error: ") + e.what(),
-                            "gcalsync internal error");
+            r.message = dup_safe(std::string("gcalsync internal error: ") + e.what(),
+                                 "gcalsync internal error");
         } catch (...) {
             r.message = "gcalsync internal error";
         }
@@ -87,10 +99,16 @@ void capture(ErrorReport &r) noexcept
 
 // raise reports `r` as ERROR. Only call it when no C++ frame with a
 // destructor sits between here and PostgreSQL's caller.
+//
+// errhidestmt: the statement that called a gcal_* function may hold a
+// refresh token or client secret as a literal (gcal_link, gcal_refresh,
+// gcal_set_client, gcal_push) or a forged log line in an owner id, so
+// gcalsync's errors never have PostgreSQL log it (log_min_error_statement);
+// the message says what went wrong.
 [[noreturn]] void raise(const ErrorReport &r)
 {
     ereport(ERROR,
-            (errcode(r.sqlstate), errmsg_internal("%s", r.message),
+            (errcode(r.sqlstate), errmsg_internal("%s", r.message), errhidestmt(true),
              r.detail ? errdetail_internal("%s", r.detail) : 0,
              r.hint ? errhint("%s", r.hint) : 0,
              r.context ? errcontext("%s", r.context) : 0,
@@ -184,7 +202,7 @@ void log_current_exception(int elevel, const char *prefix) noexcept
         pg_guard([&]() {
             ereport(elevel,
                     (errcode(report.sqlstate), errmsg_internal("%s: %s", prefix, report.message),
-                     report.detail ? errdetail_internal("%s", report.detail) : 0,
+                     errhidestmt(true), report.detail ? errdetail_internal("%s", report.detail) : 0,
                      report.hint ? errhint("%s", report.hint) : 0));
         });
     } catch (...) {

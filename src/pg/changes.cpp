@@ -3,6 +3,8 @@
 // ERROR (aborting the committing transaction) after the C++ frames are gone.
 #include "pg/changes.hpp"
 
+#include "pg/module.hpp"
+
 #include "pg/spi.hpp"
 #include "pg/statements.hpp"
 #include "pg/stats.hpp"
@@ -88,7 +90,9 @@ void publish()
             ids.push_back(&id);
         spi.run(sql::kRecordChange,
                 {n.owner, n.table, optional_text(n.calendar_id), n.op, optional_text(n.state), text_array_arg(ids)});
-        std::string payload = core::notify_payload(n);
+        std::string payload = notify_payload == kNotifyMinimal
+                                  ? core::minimal_notify_payload(n, spi.get_int64(0, 0).value_or(0))
+                                  : core::notify_payload(n);
         pg_guard([&]() { Async_Notify("gcalsync", payload.c_str()); });
     }
     spi.finish();

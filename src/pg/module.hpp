@@ -24,6 +24,9 @@ extern int change_retention_s;
 extern char *ca_file;
 extern char *key_file;
 extern char *key_command;
+extern char *proxy;
+extern int notify_payload;  // a NotifyPayload
+enum NotifyPayload { kNotifyFull = 0, kNotifyMinimal = 1 };
 
 // define_settings registers every GUC; called once from _PG_init.
 void define_settings();

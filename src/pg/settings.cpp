@@ -22,6 +22,8 @@ int change_retention_s = 7 * 24 * 3600;
 char *ca_file = nullptr;
 char *key_file = nullptr;
 char *key_command = nullptr;
+char *proxy = nullptr;
+int notify_payload = kNotifyFull;
 
 namespace {
 
@@ -54,6 +56,33 @@ bool check_optional_url(char **newval, void **extra, GucSource source)
 {
     return check_url(newval, true);
 }
+
+// check_proxy: empty (no proxy), or a proxy URL libcurl understands. Never
+// echoes the value (it may hold a password).
+bool check_proxy(char **newval, void **extra, GucSource source)
+{
+    static const char *const kSchemes[] = {"http://", "https://", "socks4://", "socks4a://", "socks5://", "socks5h://"};
+    const char *v = *newval ? *newval : "";
+    if (*v == '\0')
+        return true;
+    for (const char *s : kSchemes)
+        if (pg_strncasecmp(v, s, strlen(s)) == 0 && v[strlen(s)] != '\0') {
+            for (const char *c = v; *c; c++)
+                if (static_cast<unsigned char>(*c) <= 0x20 || *c == 0x7f) {
+                    GUC_check_errdetail("The proxy URL contains a space or a control character.");
+                    return false;
+                }
+            return true;
+        }
+    GUC_check_errdetail("The proxy must be empty or a URL starting with http://, https://, socks4://, socks4a://, socks5:// or socks5h://.");
+    return false;
+}
+
+const struct config_enum_entry kNotifyPayloadOptions[] = {
+    {"full", kNotifyFull, false},
+    {"minimal", kNotifyMinimal, false},
+    {nullptr, 0, false},
+};
 
 }  // namespace
 
@@ -115,6 +144,17 @@ void define_settings()
         "gcalsync.ca_file", "File of CA certificates to trust for Google's URLs instead of the system's store (e.g. a private CA).",
         "Empty uses the system's CA store. Certificate verification is never turned off.", &ca_file, "",
         PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
+
+    DefineCustomStringVariable(
+        "gcalsync.proxy", "Proxy for every request to Google (e.g. http://proxy.internal:3128).",
+        "Empty (the default) means no proxy: the environment's http_proxy, https_proxy, ALL_PROXY and "
+        "no_proxy are ignored. HTTPS goes through the proxy as a CONNECT tunnel, verified end to end.",
+        &proxy, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, check_proxy, nullptr, nullptr);
+    DefineCustomEnumVariable(
+        "gcalsync.notify_payload", "What NOTIFY gcalsync payloads carry.",
+        "full: owner, calendar and item ids; minimal: only the table, the operation and the change feed's seq "
+        "(any role may LISTEN, so minimal keeps ids from roles that cannot read the tables).",
+        &notify_payload, kNotifyFull, kNotifyPayloadOptions, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
 
     MarkGUCPrefixReserved("gcalsync");
 }

@@ -749,9 +749,10 @@ inline constexpr Statement kFeedLock{"changes.feed_lock", SPI_OK_SELECT, {INT4OI
 // $1 owner, $2 table_name, $3 calendar_id (NULL if none), $4 op, $5 state
 // (NULL if none), $6 ids. One feed entry.
 inline constexpr Statement kRecordChange{
-    "changes.record_change", SPI_OK_INSERT, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID}, R"sql(
+    "changes.record_change", SPI_OK_INSERT_RETURNING, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID}, R"sql(
     INSERT INTO gcalsync.change (owner, table_name, calendar_id, op, state, ids)
     VALUES ($1, $2, $3, $4, $5, $6)
+    RETURNING seq
 )sql"};
 
 // ---- selftest.cpp ----------------------------------------------------------------------------

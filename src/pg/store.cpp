@@ -608,7 +608,7 @@ void SpiStore::calendar_failed(const core::OwnerLink &link, const std::string &c
                                const std::string &error, Micros retry_at)
 {
     run_alone("gcalsync: scheduling a calendar", sql::kCalendarFailed,
-              {link.owner, calendar_id, error, time_arg(retry_at)}, true);
+              {link.owner, calendar_id, core::log_safe(error), time_arg(retry_at)}, true);
 }
 
 namespace {
@@ -678,7 +678,8 @@ void SpiStore::owner_failed(const core::OwnerLink &link, core::OwnerState state,
     Transaction xact("gcalsync: recording a failure");
     {
         Spi spi;
-        if (spi.run(sql::kOwnerFailed, {link.owner, link.generation, new_state, error, time_arg(retry_at)}) > 0)
+        // last_error quotes outside text (calendar ids, Google's messages): no line breaks or control characters.
+        if (spi.run(sql::kOwnerFailed, {link.owner, link.generation, new_state, core::log_safe(error), time_arg(retry_at)}) > 0)
             announce_state(link.owner, spi.get_text(0, 0).value_or(""), new_state);
     }
     xact.commit_schedule();

@@ -97,6 +97,7 @@ core::HttpOptions http_options()
     o.max_connections = max_connections;
     o.timeout_ms = http_timeout_ms;
     o.ca_file = ca_file ? ca_file : "";
+    o.proxy = proxy ? proxy : "";
     return o;
 }
 
@@ -195,7 +196,9 @@ private:
         h.now = []() { return now_micros(); };
         h.wait = [this](int ms) { return wait(ms); };
         h.log = [](const std::string &m) {
-            pg_guard([&]() { ereport(LOG, (errmsg("gcalsync: %s", m.c_str()))); });
+            // The engine's messages quote owner ids, calendar ids and Google's text.
+            std::string line = core::log_safe(m);
+            pg_guard([&]() { ereport(LOG, (errmsg("gcalsync: %s", line.c_str()))); });
         };
         h.housekeeping = [this]() { prune_changes(); };
         h.metrics = &metrics_;

@@ -413,6 +413,11 @@ class Handler(BaseHTTPRequestHandler):
             self.finish_entry(entry, started)
             self.send_truncated(status, payload, ctype, fault.headers)
             return
+        if fault.action == "endless":
+            entry["status"] = fault.status
+            self.finish_entry(entry, started)
+            self.send_endless(fault.status, fault.body, fault.content_type, fault.headers)
+            return
         if fault.action == "malformed":
             status = int(fault.spec.get("status", 200))
             payload = fault.body if {"body", "body_text"} & set(fault.spec) else MALFORMED_BODY
@@ -432,6 +437,27 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body) + max(64, len(body) // 2)))
         self.end_headers()
         self.wfile.write(body[: len(body) // 2])
+        self.drop_connection()
+
+    def send_endless(self, status, body, content_type, headers):
+        """The body, then E.ENDLESS_CHUNK over and over, without Content-Length,
+        until the client hangs up (or E.ENDLESS_LIMIT bytes)."""
+        self.close_connection = True
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        block = E.ENDLESS_CHUNK * max(1, (64 << 10) // len(E.ENDLESS_CHUNK))
+        sent = 0
+        try:
+            self.wfile.write(body)
+            while sent < E.ENDLESS_LIMIT:
+                self.wfile.write(block)
+                sent += len(block)
+        except OSError:
+            pass                        # the client gave up: what the test wants
         self.drop_connection()
 
     def drop_connection(self):

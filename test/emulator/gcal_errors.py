@@ -154,4 +154,15 @@ PRESETS = {
     "authError": (401, UNAUTHENTICATED, JSON),
     "invalidGrant": (400, INVALID_GRANT_REVOKED, JSON),
     "invalidClient": (401, INVALID_CLIENT_UNKNOWN, JSON),
+    # A compromised or broken endpoint: 200, the start of an events page, then
+    # items without end and without Content-Length (action "endless").
+    "endlessBody": (200, b'{"kind":"calendar#events","items":[', JSON),
 }
+
+# Presets that imply an action other than "respond".
+PRESET_ACTIONS = {"endlessBody": "endless"}
+
+# What an "endless" answer repeats after its body, until the client hangs up
+# (or ENDLESS_LIMIT bytes, so a client that never stops reading ends anyway).
+ENDLESS_CHUNK = b'{"id":"x","status":"confirmed","summary":"' + b"a" * 200 + b'"},'
+ENDLESS_LIMIT = 4 << 30

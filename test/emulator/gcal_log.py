@@ -46,7 +46,7 @@ class RequestLog:
 class Fault:
     """One injected fault: which requests it matches and what it does to them."""
 
-    ACTIONS = ("respond", "malformed", "truncated", "drop", "pass")
+    ACTIONS = ("respond", "malformed", "truncated", "drop", "pass", "endless")
     FIELDS = ("method", "path", "user", "count", "skip", "preset", "status", "body", "body_text",
               "content_type", "headers", "delay", "action")
 
@@ -62,8 +62,8 @@ class Fault:
         self.remaining = int(spec.get("count", 1))      # < 0: unlimited
         self.skip = int(spec.get("skip", 0))
         self.delay = float(spec.get("delay", 0))
-        self.action = spec.get("action") or ("pass" if "delay" in spec and not (
-            {"preset", "status", "body", "body_text"} & set(spec)) else "respond")
+        self.action = spec.get("action") or E.PRESET_ACTIONS.get(spec.get("preset")) or (
+            "pass" if "delay" in spec and not ({"preset", "status", "body", "body_text"} & set(spec)) else "respond")
         if self.action not in self.ACTIONS:
             raise ValueError("action must be one of %s" % ", ".join(self.ACTIONS))
         status, body, ctype = 500, E.BACKEND_ERROR, E.JSON

@@ -998,6 +998,21 @@ class FaultTest(EmulatorTest):
         self.assertGreater(len(ctx.exception.partial), 0)
         conn.close()
 
+    def test_endless_body(self):
+        f = self.c.add_fault(path="/events$", preset="endlessBody")
+        self.assertEqual(f["action"], "endless")
+        conn = http.client.HTTPConnection("127.0.0.1", EMU.port, timeout=10)
+        conn.request("GET", events_path(ALICE), headers={"Authorization": "Bearer " + self.token("alice")})
+        resp = conn.getresponse()
+        self.assertEqual(resp.status, 200)
+        self.assertIsNone(resp.getheader("Content-Length"))
+        head = resp.read(4 << 20)       # 4 MB and still going
+        self.assertEqual(len(head), 4 << 20)
+        self.assertTrue(head.startswith(b'{"kind":"calendar#events","items":['))
+        conn.close()                    # the emulator stops when the client hangs up
+        entry = self.c.log(api="events.list")[-1]
+        self.assertEqual((entry["fault_action"], entry["status"]), ("endless", 200))
+
     def test_dropped_connection(self):
         self.c.add_fault(path="/token$", action="drop")
         conn = http.client.HTTPConnection("127.0.0.1", EMU.port, timeout=10)

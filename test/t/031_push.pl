@@ -22,14 +22,21 @@ sub sql { return $node->safe_psql('postgres', $_[0]); }
 my $dir = PostgreSQL::Test::Utils::tempdir();
 my $receiver_script = abs_path('examples/webhook_receiver.py');
 my ($rout, $rerr) = ('', '');
-my $receiver = IPC::Run::start(
-	[ '/usr/bin/python3', $receiver_script, '--port', '0', '--port-file', "$dir/port", '--path', '/gcal',
-	  '--psql', "psql -X -d \"" . $node->connstr('postgres') . "\"" ],
-	'>', \$rout, '2>', \$rerr);
-my $deadline = time() + 30;
-usleep(20_000) until -s "$dir/port" || time() > $deadline;
-my $port = slurp_file("$dir/port");
-chomp $port;
+sub start_receiver
+{
+	my ($name, $out, $err) = @_;
+	unlink "$dir/$name.port";
+	my $h = IPC::Run::start(
+		[ '/usr/bin/python3', $receiver_script, '--port', '0', '--port-file', "$dir/$name.port", '--path', '/gcal',
+		  '--dsn', $node->connstr('postgres') ],
+		'>', $out, '2>', $err);
+	my $deadline = time() + 30;
+	usleep(20_000) until -s "$dir/$name.port" || time() > $deadline;
+	my $p = slurp_file("$dir/$name.port");
+	chomp $p;
+	return ($h, $p);
+}
+my ($receiver, $port) = start_receiver('main', \$rout, \$rerr);
 sql("ALTER SYSTEM SET gcalsync.webhook_url = 'http://127.0.0.1:$port/gcal'");
 $node->reload;
 $node->poll_query_until('postgres', "SELECT current_setting('gcalsync.webhook_url') <> ''") or die;
@@ -95,6 +102,33 @@ is(sql(qq{SELECT next_sync_at > now() + interval '10 min' FROM gcalsync.calendar
 	't', '...without work');
 is(sql(qq{BEGIN; SELECT gcal_push('$id', '$res', 'exists', '$tok', 1000000); SELECT next_sync_at <= now() FROM gcalsync.calendar_sync WHERE owner = 'alice' AND calendar_id = 'alice\@example.com'; ROLLBACK}),
 	"t\nt", 'a genuine new message schedules that calendar at once');
+
+# The receiver passes the headers as query parameters, never as SQL text: with
+# standard_conforming_strings off (a backslash escapes a quote), a token that
+# would close a quoted literal and start a statement of its own stays a token.
+sql(q{ALTER DATABASE postgres SET standard_conforming_strings = off});
+my ($hout, $herr) = ('', '');
+my ($hostile, $hport) = start_receiver('hostile', \$hout, \$herr);
+require HTTP::Tiny;
+my $http = HTTP::Tiny->new(timeout => 10);
+my $evil = q{x\'); CREATE TABLE public.pwned(); --};
+my $r = $http->post("http://127.0.0.1:$hport/gcal", { headers => {
+	'X-Goog-Channel-ID' => $id, 'X-Goog-Resource-ID' => $res, 'X-Goog-Resource-State' => 'exists',
+	'X-Goog-Channel-Token' => $evil, 'X-Goog-Message-Number' => '400' } });
+is($r->{status}, 200, 'receiver accepted a notification with a hostile token');
+# The same connection then handles a genuine one: when it is recorded, the
+# hostile one was handled before it.
+$r = $http->post("http://127.0.0.1:$hport/gcal", { headers => {
+	'X-Goog-Channel-ID' => $id, 'X-Goog-Resource-ID' => $res, 'X-Goog-Resource-State' => 'exists',
+	'X-Goog-Channel-Token' => $tok, 'X-Goog-Message-Number' => '500' } });
+is($r->{status}, 200, 'receiver accepted a genuine notification');
+ok($node->poll_query_until('postgres', qq{SELECT last_message_number = 500 FROM gcalsync.channel WHERE channel_id = '$id'}),
+	'the genuine notification went through the receiver');
+is(sql(q{SELECT to_regclass('public.pwned') IS NULL}), 't', 'the hostile token ran no SQL of its own');
+sql(q{ALTER DATABASE postgres RESET standard_conforming_strings});
+$hostile->signal('TERM');
+$hostile->finish;
+like($herr, qr/refused a notification/, 'gcal_push refused the hostile notification');
 
 # Renewal before expiry: a new channel first, then the old one stopped.
 my @old = split /\n/, sql(q{SELECT channel_id FROM gcalsync.channel WHERE owner = 'alice' ORDER BY channel_id});

@@ -170,6 +170,29 @@ TEST(Notify, RendersFields)
     EXPECT_EQ(notify_payload(s), R"({"owner":"bob","table":"account","op":"state","state":"revoked","ids":[]})");
 }
 
+TEST(LogSafe, EscapesWhatCouldForgeALogLine)
+{
+    EXPECT_EQ(log_safe("plain 'text' \"ok\" é 😀"), "plain 'text' \"ok\" é 😀");
+    EXPECT_EQ(log_safe("a\nb\rc\td"), "a\\nb\\rc\\td");
+    EXPECT_EQ(log_safe("x\x1b[31my\x7f"), "x\\x1b[31my\\x7f");
+    EXPECT_EQ(log_safe(std::string("nul\0z", 5)), "nul\\x00z");
+    EXPECT_EQ(log_safe("c1\xc2\x85 csi\xc2\x9b"), "c1\\u0085 csi\\u009b");
+    EXPECT_EQ(log_safe("ls\xe2\x80\xa8ps\xe2\x80\xa9"), "ls\\u2028ps\\u2029");
+    EXPECT_EQ(log_safe("bad\xff\xc3("), "bad\\xff\\xc3(");
+    EXPECT_EQ(log_safe("\xed\xa0\x80"), "\\xed\\xa0\\x80");  // a surrogate is not UTF-8
+    EXPECT_EQ(log_safe(""), "");
+}
+
+TEST(Notify, MinimalPayloadHasNoIds)
+{
+    ChangeNotice n{"alice", "event", "alice@example.com", "upsert", "", {"e1", "e2"}};
+    EXPECT_EQ(minimal_notify_payload(n, 42), R"({"table":"event","op":"upsert","seq":42})");
+    ChangeNotice s{"bob\n", "account", "", "state", "revoked", {}};
+    std::string p = minimal_notify_payload(s, 9007199254740993LL);
+    EXPECT_EQ(p, R"({"table":"account","op":"state","seq":9007199254740993})");
+    EXPECT_EQ(p.find("bob"), std::string::npos);
+}
+
 TEST(Notify, TruncatesIdsToFitAndSaysSo)
 {
     ChangeNotice n{"alice", "event", "primary", "upsert", "", {}};

@@ -990,3 +990,27 @@ TEST(WatchChannel, RequiresIdAndResourceId)
     EXPECT_FALSE(parse_watch_channel("", &error));
     EXPECT_FALSE(parse_watch_channel(R"({"id":"c","id":"d","resourceId":"r"})", &error));
 }
+
+// ---- echoed credentials -------------------------------------------------------
+
+TEST(EchoedCredentials, ErrorTextQuotingTheRequestIsWithheld)
+{
+    // A proxy's error page quoting the request (not JSON: its first line is kept).
+    auto e = parse_api_error(502, "Authorization: Bearer ya29.a0AfB_leaked\nVia: proxy\n");
+    EXPECT_EQ(e.message.find("ya29"), std::string::npos) << e.message;
+    EXPECT_NE(e.message.find("withheld"), std::string::npos) << e.message;
+    EXPECT_TRUE(e.retryable);
+    // A JSON error whose message quotes the token.
+    e = parse_api_error(400, R"({"error":{"code":400,"message":"bad header: bearer ya29.x"}})");
+    EXPECT_EQ(e.message.find("ya29"), std::string::npos) << e.message;
+    auto t = parse_token_response(400, R"({"error":"invalid_request","error_description":"refresh_token=1//0g-leak is bad"})");
+    EXPECT_EQ(t.description.find("1//0g"), std::string::npos) << t.description;
+    EXPECT_EQ(t.error, "invalid_request");
+    t = parse_token_response(502, "client_secret=GOCSPX-x&refresh_token=1//0g");
+    EXPECT_EQ(t.description, "HTTP 502 with a body that is not JSON");
+    // Google's own errors pass unchanged.
+    e = parse_api_error(401, R"({"error":{"code":401,"message":"Request had invalid authentication credentials."}})");
+    EXPECT_EQ(e.message, "Request had invalid authentication credentials.");
+    EXPECT_FALSE(echoes_credentials("Rate Limit Exceeded"));
+    EXPECT_TRUE(echoes_credentials("AUTHORIZATION: x"));
+}
