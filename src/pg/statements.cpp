@@ -11,6 +11,7 @@ namespace {
 const Statement *const kStatementTable[] = {
     // store.cpp
     &sql::kLockLink,
+    &sql::kLockOwnerRow,
     &sql::kSaveStep,
     &sql::kFullSyncProgress,
     &sql::kCalendarsSynced,
@@ -69,6 +70,8 @@ const Statement *const kStatementTable[] = {
     &sql::kSyncOwnerNow,
     &sql::kSyncCalendarsNow,
     &sql::kOwnerProgress,
+    &sql::kPushChannelOwner,
+    &sql::kPushLockOwner,
     &sql::kPushChannel,
     &sql::kPushMessageNumber,
     &sql::kPushOwner,

@@ -250,9 +250,10 @@ core::Micros from_timestamptz(TimestampTz t)
     return t + kUnixToPostgresMicros;
 }
 
-void wake_waiters()
+void wake_waiters(const std::string &owner)
 {
-    pg_guard([]() { ConditionVariableBroadcast(&shared->owner_done); });
+    ConditionVariable *cv = owner_done_cv(owner);
+    pg_guard([=]() { ConditionVariableBroadcast(cv); });
 }
 
 std::vector<core::OwnerLink> SpiStore::due_owners(std::size_t limit,
@@ -564,6 +565,7 @@ void SpiStore::calendars_synced(const core::OwnerLink &link, const std::vector<c
     Transaction xact("gcalsync: scheduling calendars");
     {
         Spi spi;
+        spi.run(sql::kLockLink, {link.owner});  // owner row first (kLockOwnerRow)
         write_calendars_synced(spi, link, calendars);
     }
     xact.commit_schedule();
@@ -618,6 +620,9 @@ void SpiStore::owner_synced(const core::OwnerLink &link, bool list_synced, Micro
     Transaction xact("gcalsync: recording a sync");
     {
         Spi spi;
+        // The owner's row first, then its tokens and calendars: the order of
+        // gcal_sync_now, gcal_resync and gcal_link (kLockOwnerRow).
+        spi.run(sql::kLockOwnerRow, {link.owner});
         if (!tokens.empty()) {
             std::vector<std::string> kinds;
             kinds.reserve(tokens.size());  // no reallocation: `kind` points into it
@@ -651,7 +656,7 @@ void SpiStore::owner_synced(const core::OwnerLink &link, bool list_synced, Micro
             spi.run(sql::kCalendarsDue, {link.owner});
     }
     xact.commit_schedule();
-    wake_waiters();
+    wake_waiters(link.owner);
 }
 
 void SpiStore::owner_failed(const core::OwnerLink &link, core::OwnerState state, const std::string &error,
@@ -665,7 +670,7 @@ void SpiStore::owner_failed(const core::OwnerLink &link, core::OwnerState state,
             announce_state(link.owner, spi.get_text(0, 0).value_or(""), new_state);
     }
     xact.commit_schedule();
-    wake_waiters();
+    wake_waiters(link.owner);
 }
 
 uint64_t SpiStore::prune_changes(int retention_s)
@@ -734,6 +739,7 @@ void SpiStore::retire_channel(const core::OwnerLink &link, const std::string &ch
     Transaction xact("gcalsync: retiring a watch channel");
     {
         Spi spi;
+        spi.run(sql::kLockLink, {link.owner});  // owner row first, then the channel (kLockOwnerRow)
         spi.run(sql::kRetireChannel, {channel_id, link.owner, bytea_arg(sealed)});
     }
     xact.commit();

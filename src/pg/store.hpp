@@ -69,7 +69,7 @@ core::Micros now_micros();
 TimestampTz to_timestamptz(core::Micros t);
 core::Micros from_timestamptz(TimestampTz t);
 
-// wake_waiters tells gcal_wait callers that an owner's round ended.
-void wake_waiters();
+// wake_waiters tells gcal_wait callers of that owner that its round ended.
+void wake_waiters(const std::string &owner);
 
 }  // namespace gcal::pg
