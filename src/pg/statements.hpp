@@ -163,6 +163,11 @@ inline constexpr Statement kNextDue{"store.next_due", SPI_OK_SELECT, {}, R"sql(
                    ORDER BY c.next_sync_at LIMIT 1))
 )sql"};
 
+// The installed version of the extension ('1.0' until ALTER EXTENSION UPDATE).
+inline constexpr Statement kExtensionVersion{"store.extension_version", SPI_OK_SELECT, {}, R"sql(
+    SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'gcalsync'
+)sql"};
+
 // The OAuth client (client_secret sealed).
 inline constexpr Statement kClient{"store.client", SPI_OK_SELECT, {}, R"sql(
     SELECT client_id, client_secret FROM gcalsync.client
@@ -374,6 +379,142 @@ inline constexpr Statement kSweepEvents{"store.sweep_events", SPI_OK_UPDATE_RETU
                 ELSE synced_at IS NULL
                      OR synced_at < coalesce((SELECT started_at FROM listing), pg_catalog.now())
            END
+    RETURNING event_id
+)sql"};
+
+// ---- the same page writes for a schema still at 1.0 -----------------------------------------
+// The library of 1.1 may run before ALTER EXTENSION gcalsync UPDATE: then
+// the tables lack the sweep's transaction ids (synced_xact,
+// full_sync_started_xact) and these texts of 1.0 write the pages, the sweep
+// going by the clock as it did (SpiStore::schema_1_0_).
+
+inline constexpr Statement kSaveStepV10{
+    "store.save_step.v1_0", SPI_OK_INSERT, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID}, R"sql(
+    INSERT INTO gcalsync.sync_token AS t
+           (owner, kind, calendar_id, params, sync_token, page_token, full_sync_started_at, updated_at)
+    VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), CASE WHEN $7 THEN pg_catalog.now() END,
+            pg_catalog.now())
+    ON CONFLICT (owner, kind, calendar_id, params) DO UPDATE
+       SET sync_token = CASE WHEN $5 <> '' THEN $5 ELSE t.sync_token END,
+           page_token = NULLIF($6, ''),
+           full_sync_started_at = CASE WHEN $5 <> '' THEN NULL
+                                       WHEN $7 THEN pg_catalog.now()
+                                       ELSE t.full_sync_started_at END,
+           updated_at = pg_catalog.now()
+)sql"};
+
+inline constexpr Statement kUpsertCalendarListV10{
+    "store.upsert_calendar_list.v1_0", SPI_OK_INSERT,
+    {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+     BOOLARRAYOID, BOOLARRAYOID, BOOLARRAYOID, BOOLARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+     TEXTARRAYOID},
+    R"sql(
+    INSERT INTO gcalsync.calendar_list AS l
+           (owner, calendar_id, summary, summary_override, description, location, time_zone, access_role,
+            is_primary, hidden, selected, deleted, color_id, background_color, foreground_color, data, synced_at)
+    SELECT $1, u.id, u.summary, u.summary_override, u.description, u.location, u.time_zone, u.access_role,
+           u.is_primary, u.hidden, u.selected, u.deleted, u.color_id, u.background_color, u.foreground_color,
+           u.data::pg_catalog.jsonb, pg_catalog.now()
+      FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4),
+                      pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7),
+                      pg_catalog.unnest($8), pg_catalog.unnest($9), pg_catalog.unnest($10),
+                      pg_catalog.unnest($11), pg_catalog.unnest($12), pg_catalog.unnest($13),
+                      pg_catalog.unnest($14), pg_catalog.unnest($15), pg_catalog.unnest($16))
+           AS u(id, summary, summary_override, description, location, time_zone, access_role,
+                is_primary, hidden, selected, deleted, color_id, background_color, foreground_color, data)
+    ON CONFLICT (owner, calendar_id) DO UPDATE
+       SET summary = excluded.summary, summary_override = excluded.summary_override,
+           description = excluded.description, location = excluded.location, time_zone = excluded.time_zone,
+           access_role = excluded.access_role, is_primary = excluded.is_primary, hidden = excluded.hidden,
+           selected = excluded.selected, deleted = excluded.deleted, color_id = excluded.color_id,
+           background_color = excluded.background_color, foreground_color = excluded.foreground_color,
+           data = excluded.data, synced_at = excluded.synced_at
+)sql"};
+
+inline constexpr Statement kSweepCalendarListV10{"store.sweep_calendar_list.v1_0", SPI_OK_SELECT, {TEXTOID, TEXTOID}, R"sql(
+    WITH gone AS (
+        UPDATE gcalsync.calendar_list
+           SET deleted = true, data = data || '{"deleted": true}'::pg_catalog.jsonb, synced_at = pg_catalog.now()
+         WHERE owner = $1 AND NOT deleted
+           AND (synced_at IS NULL
+                OR synced_at < coalesce((SELECT full_sync_started_at FROM gcalsync.sync_token
+                                          WHERE owner = $1 AND kind = 'calendar_list'
+                                            AND calendar_id = '' AND params = $2), pg_catalog.now()))
+        RETURNING calendar_id),
+    off AS (
+        UPDATE gcalsync.calendar_sync c SET enabled = false
+          FROM gone
+         WHERE c.owner = $1 AND c.calendar_id = gone.calendar_id)
+    SELECT calendar_id FROM gone
+)sql"};
+
+inline constexpr char kEventsInsertSqlV10[] = R"sql(
+    INSERT INTO gcalsync.event AS e
+           (owner, calendar_id, event_id, status, summary, description, location, start_at, end_at,
+            start_date, end_date, time_zone, recurrence, recurring_event_id, original_start_at,
+            original_start_date, ical_uid, sequence, event_type, transparency, visibility, organizer_email,
+            creator_email, html_link, created, updated, data, synced_at)
+    SELECT $1, $2, u.id, u.status, u.summary, u.description, u.location, u.start_at, u.end_at,
+           u.start_date, u.end_date, u.time_zone,
+           CASE WHEN u.recurrence IS NOT NULL
+                THEN ARRAY(SELECT pg_catalog.jsonb_array_elements_text(u.recurrence::pg_catalog.jsonb)) END,
+           u.recurring_event_id, u.original_start_at, u.original_start_date, u.ical_uid, u.sequence,
+           u.event_type, u.transparency, u.visibility, u.organizer_email, u.creator_email, u.html_link,
+           u.created, u.updated, u.data::pg_catalog.jsonb, pg_catalog.now()
+      FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),
+                      pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8),
+                      pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11),
+                      pg_catalog.unnest($12), pg_catalog.unnest($13), pg_catalog.unnest($14),
+                      pg_catalog.unnest($15), pg_catalog.unnest($16), pg_catalog.unnest($17),
+                      pg_catalog.unnest($18), pg_catalog.unnest($19), pg_catalog.unnest($20),
+                      pg_catalog.unnest($21), pg_catalog.unnest($22), pg_catalog.unnest($23),
+                      pg_catalog.unnest($24), pg_catalog.unnest($25), pg_catalog.unnest($26),
+                      pg_catalog.unnest($27))
+           AS u(id, status, summary, description, location, start_at, end_at, start_date, end_date,
+                time_zone, recurrence, recurring_event_id, original_start_at, original_start_date, ical_uid,
+                sequence, event_type, transparency, visibility, organizer_email, creator_email, html_link,
+                created, updated, data)
+)sql";
+inline constexpr auto kEventsUpsertSqlV10 = joined_sql(kEventsInsertSqlV10, R"sql(
+    ON CONFLICT (owner, calendar_id, event_id) DO UPDATE
+       SET status = excluded.status, summary = excluded.summary, description = excluded.description,
+           location = excluded.location, start_at = excluded.start_at, end_at = excluded.end_at,
+           start_date = excluded.start_date, end_date = excluded.end_date, time_zone = excluded.time_zone,
+           recurrence = excluded.recurrence, recurring_event_id = excluded.recurring_event_id,
+           original_start_at = excluded.original_start_at, original_start_date = excluded.original_start_date,
+           ical_uid = excluded.ical_uid, sequence = excluded.sequence, event_type = excluded.event_type,
+           transparency = excluded.transparency, visibility = excluded.visibility,
+           organizer_email = excluded.organizer_email, creator_email = excluded.creator_email,
+           html_link = excluded.html_link, created = excluded.created, updated = excluded.updated,
+           data = excluded.data, synced_at = excluded.synced_at
+)sql");
+#define GCAL_EVENTS_PARAMS                                                                                        \
+    {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,                     \
+     TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, DATEARRAYOID, DATEARRAYOID, TEXTARRAYOID, TEXTARRAYOID,          \
+     TEXTARRAYOID, TIMESTAMPTZARRAYOID, DATEARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,  \
+     TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,         \
+     TEXTARRAYOID}
+
+// A page of a full listing, when none of its rows should exist yet.
+inline constexpr Statement kInsertEventsV10{"store.insert_events.v1_0", SPI_OK_INSERT, GCAL_EVENTS_PARAMS,
+                                         kEventsInsertSqlV10};
+
+// Any page: its rows inserted or updated.
+inline constexpr Statement kUpsertEventsV10{"store.upsert_events.v1_0", SPI_OK_INSERT, GCAL_EVENTS_PARAMS,
+                                         kEventsUpsertSqlV10.text};
+
+#undef GCAL_EVENTS_PARAMS
+
+inline constexpr Statement kSweepEventsV10{"store.sweep_events.v1_0", SPI_OK_UPDATE_RETURNING, {TEXTOID, TEXTOID, TEXTOID},
+                                        R"sql(
+    UPDATE gcalsync.event
+       SET status = 'cancelled', data = data || '{"status": "cancelled"}'::pg_catalog.jsonb,
+           synced_at = pg_catalog.now()
+     WHERE owner = $1 AND calendar_id = $2 AND status <> 'cancelled'
+       AND (synced_at IS NULL
+            OR synced_at < coalesce((SELECT full_sync_started_at FROM gcalsync.sync_token
+                                      WHERE owner = $1 AND kind = 'events' AND calendar_id = $2
+                                        AND params = $3), pg_catalog.now()))
     RETURNING event_id
 )sql"};
 

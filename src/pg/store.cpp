@@ -167,10 +167,10 @@ std::vector<std::string> column_texts(Spi &spi, uint64_t rows)
 // page) the new sync token. The first page of a full listing notes when it
 // began, for the sweep of what it does not return.
 void save_step(Spi &spi, const core::OwnerLink &link, core::Resource r, const std::string &calendar_id,
-               const core::PageStep &step)
+               const core::PageStep &step, bool schema_1_0)
 {
     bool starts_full = step.first && step.next_sync_token.empty();
-    spi.run(sql::kSaveStep, {link.owner, kind_of(r), calendar_id, params_of(r), step.next_sync_token,
+    spi.run(schema_1_0 ? sql::kSaveStepV10 : sql::kSaveStep, {link.owner, kind_of(r), calendar_id, params_of(r), step.next_sync_token,
                              step.next_page_token, starts_full});
 }
 
@@ -264,6 +264,7 @@ std::vector<core::OwnerLink> SpiStore::due_owners(std::size_t limit,
     std::vector<std::pair<core::OwnerLink, std::string>> unreadable;
     if (extension_installed()) {
         Spi spi;
+        schema_1_0_ = spi.run(sql::kExtensionVersion) > 0 && spi.get_text(0, 0).value_or("") == "1.0";
         uint64_t n = spi.run(sql::kDueOwners, {static_cast<int64_t>(limit)});
         out.reserve(n);
         for (uint64_t i = 0; i < n; i++) {
@@ -406,19 +407,19 @@ bool SpiStore::write_calendar_list(const core::OwnerLink &link, const core::Cale
             (e->deleted ? removed : upserted).push_back(e->calendar_id);
         }
         if (n > 0) {
-            spi.run(sql::kUpsertCalendarList,
+            spi.run(schema_1_0_ ? sql::kUpsertCalendarListV10 : sql::kUpsertCalendarList,
                     {link.owner, arg(id), arg(summary), arg(summary_override), arg(description), arg(location),
                      arg(time_zone), arg(access_role), arg(is_primary), arg(hidden), arg(selected), arg(deleted),
                      arg(color_id), arg(background_color), arg(foreground_color), arg(data)});
             spi.run(sql::kScheduleCalendars, {link.owner, arg(id), arg(deleted)});
         }
         if (step.full && !step.next_sync_token.empty()) {
-            uint64_t swept = spi.run(sql::kSweepCalendarList, {link.owner, params_of(core::Resource::CalendarList)});
+            uint64_t swept = spi.run(schema_1_0_ ? sql::kSweepCalendarListV10 : sql::kSweepCalendarList, {link.owner, params_of(core::Resource::CalendarList)});
             auto gone = column_texts(spi, swept);
             removed.insert(removed.end(), gone.begin(), gone.end());
         }
-        save_step(spi, link, core::Resource::CalendarList, "", step);
-        if (metrics_ && step.full)
+        save_step(spi, link, core::Resource::CalendarList, "", step, schema_1_0_);
+        if (metrics_ && step.full && !schema_1_0_)
             record_full_sync_progress(spi, link, step, 0);
         upserts = upserted.size();
         tombstones = removed.size();
@@ -528,7 +529,7 @@ bool SpiStore::write_events(const core::OwnerLink &link, const std::string &cale
         if (n > 0 && step.full && !upsert_listings_.count(listing)) {
             try {
                 Subtransaction sub;
-                spi.run(sql::kInsertEvents, args);
+                spi.run(schema_1_0_ ? sql::kInsertEventsV10 : sql::kInsertEvents, args);
                 sub.commit();
                 inserted = true;
             } catch (const PgError &e) {
@@ -540,15 +541,15 @@ bool SpiStore::write_events(const core::OwnerLink &link, const std::string &cale
         if (!step.next_sync_token.empty())
             upsert_listings_.erase(listing);
         if (n > 0 && !inserted)
-            spi.run(sql::kUpsertEvents, args);
+            spi.run(schema_1_0_ ? sql::kUpsertEventsV10 : sql::kUpsertEvents, args);
         if (step.full && !step.next_sync_token.empty()) {
             uint64_t swept =
-                spi.run(sql::kSweepEvents, {link.owner, calendar_id, params_of(core::Resource::Events)});
+                spi.run(schema_1_0_ ? sql::kSweepEventsV10 : sql::kSweepEvents, {link.owner, calendar_id, params_of(core::Resource::Events)});
             auto gone = column_texts(spi, swept);
             cancelled.insert(cancelled.end(), gone.begin(), gone.end());
         }
-        save_step(spi, link, core::Resource::Events, calendar_id, step);
-        if (metrics_ && step.full)
+        save_step(spi, link, core::Resource::Events, calendar_id, step, schema_1_0_);
+        if (metrics_ && step.full && !schema_1_0_)
             record_full_sync_progress(spi, link, step, static_cast<int64_t>(n));
         upserts = upserted.size();
         tombstones = cancelled.size();

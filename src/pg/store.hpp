@@ -59,6 +59,10 @@ private:
         }
     }
     core::Metrics *metrics_ = nullptr;
+    // The installed schema is still 1.0 (read with the schedule): pages are
+    // written with the statements of 1.0 (the *V10 ones), without the
+    // sweep's transaction ids and the full-sync progress of 1.1.
+    bool schema_1_0_ = false;
     // Full listings (owner \x1f calendar) whose page met a row that already
     // existed: their later pages go straight to the upsert (see write_events).
     std::unordered_set<std::string> upsert_listings_;

@@ -49,8 +49,8 @@ ok(GcalTest::wait_until(sub { !grep { !gone($_) } @pids }, 30, 'the old server\'
 
 ok(GcalTest::wait_until(sub { gone($pmpid) }, 30, 'the old postmaster exits'), 'the old postmaster is gone');
 # A killed postmaster that nobody reaps (a container's init may not) stays a
-# zombie, which the new postmaster's lock file check takes for a live one.
-unlink($node->data_dir . '/postmaster.pid');
+# zombie, which the new postmaster's lock file checks take for a live one.
+unlink($node->data_dir . '/postmaster.pid', $node->host . '/.s.PGSQL.' . $node->port . '.lock');
 
 # The transfers of the old worker are over; the emulator answers at once again.
 $emu->control('DELETE', '/faults');
