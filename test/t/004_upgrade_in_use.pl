@@ -48,15 +48,18 @@ my $cursor = sql(q{SELECT gcal_changes_cursor()});
 cmp_ok($cursor, '>', 0, "a consumer's cursor: $cursor");
 
 # Everything gcalsync keeps, table by table (a digest of its rows in key
-# order), and where its sequences stand.
+# order, over the columns of 1.0: the update adds columns), and where its
+# sequences stand.
 my @tables = qw(client owner calendar_sync sync_token channel channel_stop calendar_list calendar event change change_horizon);
+my %columns = map { $_ => sql(qq{SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
+	WHERE attrelid = 'gcalsync.$_'::regclass AND attnum > 0 AND NOT attisdropped}) } @tables;
 sub contents
 {
 	my %c;
 	for my $t (@tables)
 	{
-		$c{$t} = sql(qq{SELECT count(*) || ' rows, ' || coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '-')
-			FROM gcalsync.$t t});
+		$c{$t} = sql(qq{SELECT count(*) || ' rows, ' || coalesce(md5(string_agg(r::text, E'\\n' ORDER BY r::text)), '-')
+			FROM (SELECT ROW($columns{$t}) AS r FROM gcalsync.$t) t});
 	}
 	$c{sequences} = sql(q{SELECT string_agg(sequencename || '=' || coalesce(last_value, 0), ',' ORDER BY sequencename)
 		FROM pg_sequences WHERE schemaname = 'gcalsync'});
