@@ -142,6 +142,17 @@ ALTER TABLE gcalsync.owner
     ADD COLUMN full_sync_pages bigint NOT NULL DEFAULT 0,
     ADD COLUMN full_sync_events bigint NOT NULL DEFAULT 0;
 
+-- The full-listing sweep's clock (issue 13, item 7): the transaction that
+-- wrote a row last, and the one that began a full listing. Rows a complete
+-- full listing did not return (synced_xact older than the listing's start)
+-- are marked deleted; transaction ids only grow, the wall clock may be set back.
+ALTER TABLE gcalsync.sync_token
+    ADD COLUMN full_sync_started_xact bigint;
+ALTER TABLE gcalsync.calendar_list
+    ADD COLUMN synced_xact bigint;
+ALTER TABLE gcalsync.event
+    ADD COLUMN synced_xact bigint;
+
 -- CREATE OR REPLACE VIEW resets a view's options: keep what an administrator
 -- set on it (security_invoker, README: Row-level security).
 SELECT pg_catalog.set_config('gcalsync_upgrade.status_options',
@@ -194,7 +205,8 @@ CREATE FUNCTION gcalsync.stat_get_counters(
     OUT ceiling_waits bigint, OUT ceiling_wait_time double precision,
     OUT rate_limit_waits bigint, OUT rate_limit_wait_time double precision,
     OUT malformed_responses bigint, OUT notifications bigint, OUT feed_entries bigint,
-    OUT feed_pruned bigint, OUT writes_sent bigint, OUT stats_reset timestamptz)
+    OUT feed_pruned bigint, OUT writes_sent bigint, OUT notifications_skipped bigint,
+    OUT lock_timeouts bigint, OUT stats_reset timestamptz)
 RETURNS record
 LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'gcal_stat_get_counters';
@@ -231,7 +243,8 @@ SELECT r.requests, r.requests_ok, r.requests_not_modified, r.requests_unauthoriz
        c.rounds, c.token_refreshes, c.pages, c.idle_checks, c.full_listings, c.rows_written,
        c.tombstones_written, c.retries, c.backoffs, c.backoff_time, c.ceiling_waits,
        c.ceiling_wait_time, c.rate_limit_waits, c.rate_limit_wait_time, c.malformed_responses,
-       c.notifications, c.feed_entries, c.feed_pruned, c.writes_sent, c.stats_reset
+       c.notifications, c.feed_entries, c.feed_pruned, c.writes_sent, c.notifications_skipped,
+       c.lock_timeouts, c.stats_reset
   FROM (SELECT pg_catalog.sum(q.requests)::pg_catalog.int8 AS requests,
                pg_catalog.sum(q.ok)::pg_catalog.int8 AS requests_ok,
                pg_catalog.sum(q.not_modified)::pg_catalog.int8 AS requests_not_modified,

@@ -60,6 +60,8 @@ const char *counter_name(Counter counter)
     case Counter::FeedEntries: return "feed_entries";
     case Counter::FeedPruned: return "feed_pruned";
     case Counter::WritesSent: return "writes_sent";
+    case Counter::NotificationsSkipped: return "notifications_skipped";
+    case Counter::LockTimeouts: return "lock_timeouts";
     }
     return "?";
 }

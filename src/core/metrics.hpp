@@ -84,9 +84,11 @@ enum class Counter : uint8_t {
     FeedEntries,          // change-feed entries written (any session)
     FeedPruned,           // change-feed entries pruned by retention
     WritesSent,           // outbox writes sent to Google (none yet)
+    NotificationsSkipped, // changes recorded in the feed without a NOTIFY (queue above gcalsync.notify_queue_limit)
+    LockTimeouts,         // owner rounds paused: another session held a lock longer than gcalsync.lock_timeout
 };
-constexpr int kCounterCount = 19;
-static_assert(int(Counter::WritesSent) + 1 == kCounterCount, "kCounterCount counts every Counter");
+constexpr int kCounterCount = 21;
+static_assert(int(Counter::LockTimeouts) + 1 == kCounterCount, "kCounterCount counts every Counter");
 // counter_name is the column name of a counter in gcalsync.stats ("rows_written").
 const char *counter_name(Counter counter);
 

@@ -13,6 +13,8 @@ namespace {
 // for (gcal_sync_now, gcal_link, ...): an owner whose schedule did not move
 // (a race, or a bug) costs one round a second, never a busy loop.
 constexpr Micros kMinRoundGap = kSecond;
+// An owner whose rows another session keeps locked (StoreBusy) is tried again after this.
+constexpr Micros kBusyRetry = 5 * kSecond;
 // While rounds run, the schedule is read again this often for owners that
 // fell due meanwhile (and at once when a gcal_* call wakes the worker).
 constexpr Micros kLookInterval = 200 * 1000;
@@ -196,6 +198,8 @@ void SyncEngine::tidy()
     pacer_.forget_idle(now());
     for (auto it = last_start_.begin(); it != last_start_.end();)
         it = now() - it->second.at >= kMinRoundGap ? last_start_.erase(it) : std::next(it);
+    for (auto it = busy_until_.begin(); it != busy_until_.end();)
+        it = now() >= it->second + kBusyRetry ? busy_until_.erase(it) : std::next(it);
     stop_tried_.clear();
     for (auto it = tokens_.begin(); it != tokens_.end();)
         it = it->second.expires_at <= now() ? tokens_.erase(it) : std::next(it);
@@ -207,6 +211,9 @@ void SyncEngine::start_due_owners()
     for (const OwnerLink &link : store_.due_owners(kOwnerBatch, busy)) {
         if (rounds_.count(link.owner))
             continue;
+        auto busy_it = busy_until_.find(link.owner);
+        if (busy_it != busy_until_.end() && now() < busy_it->second)
+            continue;  // still locked by another session, most likely
         auto last = last_start_.find(link.owner);
         if (last != last_start_.end() && now() - last->second.at < kMinRoundGap &&
             link.requested_seq == last->second.requested_seq)
@@ -278,6 +285,9 @@ void SyncEngine::end(const RoundPtr &r)
             metrics_.flush();
             store_.owner_synced(r->link, r->list_synced, r->next_at, r->calendars_done, r->tokens);
         }
+        busy_until_.erase(r->link.owner);
+    } catch (const StoreBusy &ex) {
+        owner_busy(r->link.owner, ex.what());
     } catch (const std::exception &ex) {
         hooks_.log("could not record the sync result of owner \"" + r->link.owner + "\": " + ex.what());
     }
@@ -289,9 +299,28 @@ void SyncEngine::guarded(const RoundPtr &r, const std::function<void()> &step)
 {
     try {
         step();
+    } catch (const StoreBusy &ex) {
+        // Nothing of the step was written; the rest of the round is dropped
+        // (its pages come again with the next round, from the stored cursors).
+        r->dropped = true;
+        owner_busy(r->link.owner, ex.what());
     } catch (const std::exception &ex) {
         fail(r, OwnerState::Backoff, std::string("internal error: ") + ex.what());
     }
+}
+
+// owner_busy notes that another session holds a lock the owner's writes
+// need: its rounds pause for kBusyRetry. Logged once per episode (the
+// episode ends with a round recorded, or kBusyRetry after the last attempt).
+void SyncEngine::owner_busy(const std::string &owner, const std::string &why)
+{
+    bool known = busy_until_.count(owner) > 0;
+    busy_until_[owner] = now() + kBusyRetry;
+    metrics_.add(Counter::LockTimeouts);
+    if (!known)
+        hooks_.log("owner \"" + owner + "\": another session holds a lock its sync needs (" + why +
+                   "); its rounds are tried again every " + std::to_string(kBusyRetry / kSecond) +
+                   " s until it is free, the other owners go on");
 }
 
 void SyncEngine::fail(const RoundPtr &r, OwnerState state, std::string error,

@@ -26,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -176,6 +177,16 @@ public:
     virtual void channel_stopped(const std::string &channel_id) = 0;
 };
 
+// StoreBusy is what a Store throws when a write would have to wait longer
+// than it may for a lock another session holds (an application transaction
+// left idle after gcal_sync_now, say): the engine drops the owner's round
+// without recording an outcome (nothing was written, nor can be) and tries
+// the owner again a few seconds later; the other owners go on meanwhile.
+class StoreBusy : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
 // Hooks connect the engine to its process.
 struct Hooks {
     std::function<Micros()> now;
@@ -240,6 +251,7 @@ private:
     void begin(const RoundPtr &r);
     void end(const RoundPtr &r);
     void guarded(const RoundPtr &r, const std::function<void()> &step);
+    void owner_busy(const std::string &owner, const std::string &why);
     // count_request counts a finished request (and the time a ceiling held it back).
     void count_request(Api api, const HttpResponse &resp, bool rate_limited = false);
     // publish_stats flushes the counts and the live figures (at most every 100 ms unless forced).
@@ -264,6 +276,7 @@ private:
         int64_t requested_seq = 0;
     };
     std::unordered_map<std::string, RoundStart> last_start_;  // recent round starts per owner
+    std::unordered_map<std::string, Micros> busy_until_;       // owners locked by another session (StoreBusy)
     int stops_in_flight_ = 0;                                  // channels.stop requests running
     std::unordered_map<std::string, bool> stop_tried_;         // channel ids tried lately (see tidy)
     Metrics no_metrics_;   // counts nothing: for an engine without Hooks::metrics

@@ -149,6 +149,9 @@ GCAL_FUNCTION(gcal_link)
                         "Call gcal_set_client(client_id, client_secret) first.");
     warn_if_other_database();
     std::string sealed = seal_secret(token, core::refresh_token_aad(owner));
+    // The owner's row first (if it exists), then its channels: the order of
+    // every transaction that writes an owner's rows (no deadlock with gcal_push).
+    spi.run(sql::kLockOwner, {owner});
     queue_channel_stops(spi, owner);
     spi.run(sql::kLinkOwner, {owner, bytea_arg(sealed)});
     spi.run(sql::kForgetOwnerTokens, {owner});
@@ -280,7 +283,8 @@ GCAL_FUNCTION(gcal_wait)
     Spi spi;
     std::optional<int64_t> target;
     bool result = false;
-    pg_guard([]() { ConditionVariablePrepareToSleep(&shared->owner_done); });
+    ConditionVariable *cv = owner_done_cv(owner);
+    pg_guard([=]() { ConditionVariablePrepareToSleep(cv); });
     try {
         for (;;) {
             // Each statement of a volatile function sees what committed before it.
@@ -294,6 +298,9 @@ GCAL_FUNCTION(gcal_wait)
             int64_t completed = spi.get_int64(0, 2).value_or(0);
             if (!target)
                 target = requested;
+            // The result is copied out; free it now, or every wake-up of a
+            // long wait would keep another one until the function returns.
+            spi.free_result();
             if (completed >= *target) {
                 result = state == "active";
                 break;
@@ -311,7 +318,7 @@ GCAL_FUNCTION(gcal_wait)
             // Sleep until an owner's round ends (or a second passes, so a
             // missed broadcast costs at most that).
             pg_guard([=]() {
-                ConditionVariableTimedSleep(&shared->owner_done, std::min(left, 1000L), PG_WAIT_EXTENSION);
+                ConditionVariableTimedSleep(cv, std::min(left, 1000L), PG_WAIT_EXTENSION);
             });
         }
     } catch (...) {
@@ -354,9 +361,18 @@ GCAL_FUNCTION(gcal_push)
         PG_RETURN_BOOL(false);
 
     Spi spi;
+    // The owner's row is locked before the channel's (as gcal_refresh and
+    // gcal_unlink do; the other order deadlocked with them), then the
+    // channel is read again: it may have gone meanwhile.
+    if (spi.run(sql::kPushChannelOwner, {*channel_id}) == 0)
+        PG_RETURN_BOOL(false);
+    std::string channel_owner = spi.get_text(0, 0).value_or("");
+    spi.run(sql::kPushLockOwner, {channel_owner});
     if (spi.run(sql::kPushChannel, {*channel_id}) == 0)
         PG_RETURN_BOOL(false);
     std::string owner = spi.get_text(0, 0).value_or("");
+    if (owner != channel_owner)
+        PG_RETURN_BOOL(false);  // (channel ids are unique: cannot happen)
     std::string kind = spi.get_text(0, 1).value_or("");
     std::string calendar_id = spi.get_text(0, 2).value_or("");
     std::string known_resource = spi.get_text(0, 3).value_or("");

@@ -11,6 +11,7 @@
 
 extern "C" {
 #include "commands/async.h"
+#include "utils/fmgrprotos.h"
 #include "utils/snapmgr.h"
 }
 
@@ -35,8 +36,10 @@ struct Pending {
 
 std::vector<Pending> pending;
 bool callbacks_registered = false;
-// Announcements published by the committing transaction: counted once it has committed.
+// Announcements published by the committing transaction (feed entries, and
+// of those the ones also sent as NOTIFY): counted once it has committed.
 uint64_t published = 0;
+uint64_t notified = 0;
 
 // any_standing: some pending change is to be published.
 bool any_standing()
@@ -48,6 +51,37 @@ bool any_standing()
 SqlArg optional_text(const std::string &s)
 {
     return s.empty() ? SqlArg(std::nullopt) : SqlArg(s);
+}
+
+// notify_queue_has_room says whether this transaction may add its NOTIFYs:
+// the server's NOTIFY queue is below gcalsync.notify_queue_limit. A LISTENer
+// that stopped reading (a session idle in a transaction after LISTEN) holds
+// the queue's tail; once the queue is full, every NOTIFY fails its
+// transaction at commit ("too many notifications in the NOTIFY queue"), and
+// with it every page the worker writes. Above the limit the changes go to
+// the durable feed only (gcal_changes), and a WARNING says so, at most once
+// a minute per process.
+bool notify_queue_has_room()
+{
+    double usage = pg_guard([]() { return DatumGetFloat8(DirectFunctionCall1(pg_notification_queue_usage, 0)); });
+    if (usage <= 0 || usage < notify_queue_limit)
+        return true;
+    pg_guard([=]() {
+        static TimestampTz last_warned = 0;
+        TimestampTz now = GetCurrentTimestamp();
+        if (last_warned != 0 && !TimestampDifferenceExceeds(last_warned, now, 60 * 1000))
+            return;
+        last_warned = now;
+        ereport(WARNING,
+                (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                 errmsg("gcalsync sends no NOTIFY while the notification queue is %.0f%% full", usage * 100),
+                 errdetail("Above gcalsync.notify_queue_limit (%.0f%%) changes are recorded in the change feed only; "
+                           "a session that LISTENs but does not read its notifications keeps the queue full.",
+                           notify_queue_limit * 100),
+                 errhint("Find that session with pg_stat_activity (e.g. idle in transaction) and end it; "
+                         "read missed changes with gcal_changes().")));
+    });
+    return false;
 }
 
 // publish writes the pending changes to the feed and sends their NOTIFYs.
@@ -82,6 +116,7 @@ void publish()
     });
     Spi spi;
     spi.run(sql::kFeedLock, {kFeedLockKey1, kFeedLockKey2});
+    const bool notify = notify_queue_has_room();
     for (const auto &p : work) {
         const core::ChangeNotice &n = p.notice;
         TextColumn ids;
@@ -90,6 +125,8 @@ void publish()
             ids.push_back(&id);
         spi.run(sql::kRecordChange,
                 {n.owner, n.table, optional_text(n.calendar_id), n.op, optional_text(n.state), text_array_arg(ids)});
+        if (!notify)
+            continue;
         std::string payload = notify_payload == kNotifyMinimal
                                   ? core::minimal_notify_payload(n, spi.get_int64(0, 0).value_or(0))
                                   : core::notify_payload(n);
@@ -97,6 +134,8 @@ void publish()
     }
     spi.finish();
     published += work.size();
+    if (notify)
+        notified += work.size();
     pg_guard([&]() {
         PopActiveSnapshot();
         restore_search_path(guc_level);
@@ -126,16 +165,20 @@ void on_xact(XactEvent event, void *)
                      errdetail("Its changes are announced, and the gcalsync worker woken, when it commits.")));
         break;
     case XACT_EVENT_COMMIT:
-        if (published > 0) {
-            count_shared(core::Counter::Notifications, published);
+        if (notified > 0)
+            count_shared(core::Counter::Notifications, notified);
+        if (published > 0)
             count_shared(core::Counter::FeedEntries, published);
-        }
+        if (published > notified)
+            count_shared(core::Counter::NotificationsSkipped, published - notified);
         published = 0;
+        notified = 0;
         pending.clear();
         break;
     case XACT_EVENT_ABORT:
     case XACT_EVENT_PARALLEL_ABORT:
         published = 0;
+        notified = 0;
         pending.clear();
         break;
     default:

@@ -5,6 +5,7 @@
 #include "pg/stats.hpp"
 
 extern "C" {
+#include "common/hashfn.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
@@ -47,7 +48,8 @@ void attach_shared_memory()
         pg_atomic_init_u64(&shared->wake_requests, 0);
         pg_atomic_init_u64(&shared->cycles, 0);
         pg_atomic_init_u64(&shared->next_wake_at, 0);
-        ConditionVariableInit(&shared->owner_done);
+        for (int i = 0; i < kOwnerDoneSlots; i++)
+            ConditionVariableInit(&shared->owner_done[i]);
     }
     stats_shmem_attach();
     LWLockRelease(AddinShmemInitLock);
@@ -122,6 +124,14 @@ void wake_worker_at_commit()
 bool wake_is_pending()
 {
     return wake_pending;
+}
+
+ConditionVariable *owner_done_cv(const std::string &owner)
+{
+    static_assert(sizeof(WorkerShared::owner_done) / sizeof(ConditionVariable) == kOwnerDoneSlots,
+                  "kOwnerDoneSlots is the size of owner_done");
+    uint32 h = hash_bytes(reinterpret_cast<const unsigned char *>(owner.data()), static_cast<int>(owner.size()));
+    return &shared->owner_done[h % kOwnerDoneSlots];
 }
 
 // register_worker asks the postmaster to run the worker; restarted one second

@@ -17,6 +17,8 @@ extern char *google_token_url;
 extern int poll_interval_s;
 extern int max_connections;
 extern int http_timeout_ms;
+extern double notify_queue_limit;  // gcalsync.notify_queue_limit (changes.cpp)
+extern int lock_timeout_ms;  // gcalsync.lock_timeout: the worker's lock waits (Transaction)
 extern int requests_per_minute;
 extern int user_requests_per_minute;
 extern char *webhook_url;
@@ -41,12 +43,19 @@ struct WorkerShared {
     pg_atomic_uint64 wake_requests;  // commits that asked the worker to look for work
     pg_atomic_uint64 cycles;         // scheduling cycles the worker finished
     pg_atomic_uint64 next_wake_at;   // TimestampTz of the next timed wake, 0 = none
-    ConditionVariable owner_done;    // broadcast when an owner's round ends (gcal_wait)
+    // Broadcast when an owner's round ends (gcal_wait): one of kOwnerDoneSlots
+    // by the owner's name (owner_done_cv), so a waiter wakes for its owner's
+    // rounds, not for every owner's.
+    ConditionVariable owner_done[64];
 };
+constexpr int kOwnerDoneSlots = 64;
 constexpr uint32 kNoWorker = UINT32_MAX;
 
 // shared is the attached block (set in every process after shmem startup).
 extern WorkerShared *shared;
+
+// owner_done_cv is the condition variable broadcast when the owner's round ends.
+ConditionVariable *owner_done_cv(const std::string &owner);
 
 // install_shared_memory_hooks requests and initializes the block.
 void install_shared_memory_hooks();

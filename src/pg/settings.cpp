@@ -15,6 +15,8 @@ char *google_token_url = nullptr;
 int poll_interval_s = 120;
 int max_connections = 32;
 int http_timeout_ms = 30000;
+int lock_timeout_ms = 1000;
+double notify_queue_limit = 0.5;
 int requests_per_minute = 6000;
 int user_requests_per_minute = 300;
 char *webhook_url = nullptr;
@@ -111,6 +113,17 @@ void define_settings()
     DefineCustomIntVariable(
         "gcalsync.http_timeout", "Timeout of one HTTP request to Google.", nullptr, &http_timeout_ms,
         30000, 100, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "gcalsync.lock_timeout", "Longest wait of the worker for a row lock another session holds.",
+        "An owner whose rows stay locked longer (an application transaction left idle) is paused and tried "
+        "again a few seconds later; the other owners go on.",
+        &lock_timeout_ms, 1000, 10, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomRealVariable(
+        "gcalsync.notify_queue_limit",
+        "Fraction of the server's NOTIFY queue above which gcalsync sends no NOTIFY.",
+        "Changes are then recorded in the change feed only, so that a listener that stopped reading cannot "
+        "fill the queue and make every commit fail.",
+        &notify_queue_limit, 0.5, 0.0, 1.0, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable(
         "gcalsync.requests_per_minute", "Client-side ceiling of requests per minute for the whole project.",
         "Google allows 10,000 per minute per project.", &requests_per_minute, 6000, 1, 1000000,

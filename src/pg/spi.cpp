@@ -2,6 +2,7 @@
 #include "pg/spi.hpp"
 
 #include "pg/changes.hpp"
+#include "pg/module.hpp"
 #include "pg/statements.hpp"
 #include "pg/stats.hpp"
 
@@ -14,6 +15,12 @@ extern "C" {
 }
 
 namespace gcal::pg {
+
+namespace {
+// Worker transactions open in this process (Spi::run reports a lock timeout
+// inside one as core::StoreBusy).
+int worker_transactions = 0;
+}  // namespace
 
 int pin_search_path()
 {
@@ -198,7 +205,7 @@ uint64_t Spi::run(const Statement &stmt, const std::vector<SqlArg> &args)
     // The plan is made, and re-made by PostgreSQL's plan cache after DDL,
     // under the pinned search_path too: a plan is re-made whenever the path
     // differs from the one it was made with, so it must never see another.
-    return pg_guard([=, &stmt]() -> uint64_t {
+    auto execute = [=, &stmt]() -> uint64_t {
         int level = pin_search_path();
         if (!*plan) {
             SPIPlanPtr prepared = SPI_prepare(stmt.sql, stmt.nparams, const_cast<Oid *>(stmt.types));
@@ -214,6 +221,23 @@ uint64_t Spi::run(const Statement &stmt, const std::vector<SqlArg> &args)
         check_result(rc, stmt.expect, stmt.name);
         restore_search_path(level);
         return SPI_processed;
+    };
+    try {
+        return pg_guard(execute);
+    } catch (const PgError &e) {
+        // In the worker, a lock wait that ran into gcalsync.lock_timeout: the
+        // engine pauses that owner instead of failing its round.
+        if (worker_transactions > 0 && e.sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+            throw core::StoreBusy(std::string("statement \"") + stmt.name + "\": " + e.message);
+        throw;
+    }
+}
+
+void Spi::free_result()
+{
+    pg_guard([]() {
+        SPI_freetuptable(SPI_tuptable);
+        SPI_tuptable = nullptr;
     });
 }
 
@@ -266,9 +290,18 @@ Transaction::Transaction(const char *activity)
     pg_guard([=]() {
         SetCurrentStatementStartTimestamp();
         StartTransactionCommand();
+        // Never wait long for a lock another session holds (an application
+        // transaction left idle after gcal_sync_now holds its owner's row):
+        // the worker has one thread, and every owner's transfers wait while
+        // it does. Above the pinned lock_timeout = 0 (kWorkerSettings), for
+        // this transaction only.
+        char ms[32];
+        snprintf(ms, sizeof(ms), "%d", lock_timeout_ms);
+        (void) set_config_option("lock_timeout", ms, PGC_SUSET, PGC_S_OVERRIDE, GUC_ACTION_LOCAL, true, 0, false);
         PushActiveSnapshot(GetTransactionSnapshot());
         pgstat_report_activity(STATE_RUNNING, activity);
     });
+    worker_transactions++;
 }
 
 void Transaction::commit()
@@ -276,9 +309,16 @@ void Transaction::commit()
     pg_guard([]() {
         PopActiveSnapshot();
         CommitTransactionCommand();
+        // Hand this transaction's table statistics (rows inserted, updated,
+        // deleted) to the cumulative statistics system, as worker_spi does:
+        // a background worker has no idle loop that does it, and without
+        // them autovacuum never sees the worker's writes. At most once a
+        // second; the worker forces it before it sleeps (wait_for_work).
+        (void) pgstat_report_stat(false);
         activity_between_transactions();
     });
     done_ = true;
+    worker_transactions--;
 }
 
 void Transaction::commit_schedule()
@@ -295,9 +335,11 @@ Transaction::~Transaction()
 {
     if (done_)
         return;
+    worker_transactions--;
     try {
         pg_guard([]() {
             AbortCurrentTransaction();
+            (void) pgstat_report_stat(false);  // an aborted write leaves dead rows too
             activity_between_transactions();
         });
     } catch (...) {

@@ -128,6 +128,10 @@ public:
     // expected is the SPI_OK_* code the statement must produce (0: any).
     uint64_t exec(const char *sql, const std::vector<SqlArg> &args = {}, int expected = 0);
 
+    // free_result frees the rows of the last run or exec (SPI keeps them
+    // until the connection ends otherwise: a loop must free them).
+    void free_result();
+
     // Result accessors for the last run or exec (row and column are 0-based).
     std::optional<std::string> get_text(uint64_t row, int col) const;
     std::optional<int64_t> get_int64(uint64_t row, int col) const;
@@ -140,7 +144,9 @@ private:
 };
 
 // Transaction runs the statements of its scope in one transaction of the
-// worker (a background process with no transaction of its own); it is rolled
+// worker, each lock wait bounded by gcalsync.lock_timeout (a statement of
+// the statement table that runs into it throws core::StoreBusy instead of
+// PgError, see Spi::run) (a background process with no transaction of its own); it is rolled
 // back if an exception leaves the scope before commit().
 class Transaction {
 public:

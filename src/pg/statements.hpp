@@ -43,32 +43,36 @@ inline constexpr Statement kLockLink{"store.lock_link", SPI_OK_SELECT, {TEXTOID}
        FOR SHARE
 )sql"};
 
+// $1 owner. The owner's row, locked for the end of a round (which updates
+// it): the first lock of the transaction, as in every other transaction that
+// writes an owner's rows (owner row first, then calendar_sync, sync_token,
+// channel: one order everywhere, so no two of them deadlock).
+inline constexpr Statement kLockOwnerRow{"store.lock_owner_row", SPI_OK_SELECT, {TEXTOID}, R"sql(
+    SELECT 1 FROM gcalsync.owner WHERE owner = $1 FOR NO KEY UPDATE
+)sql"};
+
 // $1 owner, $2 kind, $3 calendar_id, $4 params, $5 next sync token ('' if
 // none), $6 next page token ('' if none), $7 whether this page starts a full
 // listing. A page's progress: the next page token, or on the last page the
-// new sync token.
+// new sync token. The first page of a full listing also notes its
+// transaction id: the sweep's clock (kSweepEvents).
 inline constexpr Statement kSaveStep{
     "store.save_step", SPI_OK_INSERT, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID}, R"sql(
     INSERT INTO gcalsync.sync_token AS t
-           (owner, kind, calendar_id, params, sync_token, page_token, full_sync_started_at, updated_at)
+           (owner, kind, calendar_id, params, sync_token, page_token, full_sync_started_at, updated_at,
+            full_sync_started_xact)
     VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), CASE WHEN $7 THEN pg_catalog.now() END,
-            pg_catalog.now())
+            pg_catalog.now(), CASE WHEN $7 THEN pg_catalog.txid_current() END)
     ON CONFLICT (owner, kind, calendar_id, params) DO UPDATE
        SET sync_token = CASE WHEN $5 <> '' THEN $5 ELSE t.sync_token END,
            page_token = NULLIF($6, ''),
            full_sync_started_at = CASE WHEN $5 <> '' THEN NULL
                                        WHEN $7 THEN pg_catalog.now()
                                        ELSE t.full_sync_started_at END,
+           full_sync_started_xact = CASE WHEN $5 <> '' THEN NULL
+                                         WHEN $7 THEN pg_catalog.txid_current()
+                                         ELSE t.full_sync_started_xact END,
            updated_at = pg_catalog.now()
-)sql"};
-
-// Whether the installed objects have the owner's full-sync progress columns
-// (1.1): between a restart with the 1.1 library and ALTER EXTENSION gcalsync
-// UPDATE, the database still has 1.0's, and the worker syncs without them.
-inline constexpr Statement kHasProgressColumns{"store.has_progress_columns", SPI_OK_SELECT, {}, R"sql(
-    SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute
-                    WHERE attrelid = 'gcalsync.owner'::pg_catalog.regclass
-                      AND attname = 'full_sync_pages' AND NOT attisdropped)
 )sql"};
 
 // $1 owner, $2 whether the page is the first of a full listing, $3 whether
@@ -159,6 +163,11 @@ inline constexpr Statement kNextDue{"store.next_due", SPI_OK_SELECT, {}, R"sql(
                    ORDER BY c.next_sync_at LIMIT 1))
 )sql"};
 
+// The installed version of the extension ('1.0' until ALTER EXTENSION UPDATE).
+inline constexpr Statement kExtensionVersion{"store.extension_version", SPI_OK_SELECT, {}, R"sql(
+    SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'gcalsync'
+)sql"};
+
 // The OAuth client (client_secret sealed).
 inline constexpr Statement kClient{"store.client", SPI_OK_SELECT, {}, R"sql(
     SELECT client_id, client_secret FROM gcalsync.client
@@ -207,10 +216,11 @@ inline constexpr Statement kUpsertCalendarList{
     R"sql(
     INSERT INTO gcalsync.calendar_list AS l
            (owner, calendar_id, summary, summary_override, description, location, time_zone, access_role,
-            is_primary, hidden, selected, deleted, color_id, background_color, foreground_color, data, synced_at)
+            is_primary, hidden, selected, deleted, color_id, background_color, foreground_color, data, synced_at,
+            synced_xact)
     SELECT $1, u.id, u.summary, u.summary_override, u.description, u.location, u.time_zone, u.access_role,
            u.is_primary, u.hidden, u.selected, u.deleted, u.color_id, u.background_color, u.foreground_color,
-           u.data::pg_catalog.jsonb, pg_catalog.now()
+           u.data::pg_catalog.jsonb, pg_catalog.now(), pg_catalog.txid_current()
       FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4),
                       pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7),
                       pg_catalog.unnest($8), pg_catalog.unnest($9), pg_catalog.unnest($10),
@@ -224,7 +234,7 @@ inline constexpr Statement kUpsertCalendarList{
            access_role = excluded.access_role, is_primary = excluded.is_primary, hidden = excluded.hidden,
            selected = excluded.selected, deleted = excluded.deleted, color_id = excluded.color_id,
            background_color = excluded.background_color, foreground_color = excluded.foreground_color,
-           data = excluded.data, synced_at = excluded.synced_at
+           data = excluded.data, synced_at = excluded.synced_at, synced_xact = excluded.synced_xact
 )sql"};
 
 // $1 owner, $2 calendar ids, $3 each one's deleted flag. New calendars are
@@ -240,16 +250,25 @@ inline constexpr Statement kScheduleCalendars{
 )sql"};
 
 // $1 owner, $2 params. What a complete full listing of the calendar list
-// did not return was deleted meanwhile; returns those calendar ids.
+// did not return was deleted meanwhile; returns those calendar ids. "Not
+// returned" is told by transaction ids, not by the clock (see kSweepEvents).
 inline constexpr Statement kSweepCalendarList{"store.sweep_calendar_list", SPI_OK_SELECT, {TEXTOID, TEXTOID}, R"sql(
     WITH gone AS (
         UPDATE gcalsync.calendar_list
            SET deleted = true, data = data || '{"deleted": true}'::pg_catalog.jsonb, synced_at = pg_catalog.now()
          WHERE owner = $1 AND NOT deleted
-           AND (synced_at IS NULL
-                OR synced_at < coalesce((SELECT full_sync_started_at FROM gcalsync.sync_token
-                                          WHERE owner = $1 AND kind = 'calendar_list'
-                                            AND calendar_id = '' AND params = $2), pg_catalog.now()))
+           AND CASE WHEN (SELECT full_sync_started_xact FROM gcalsync.sync_token
+                           WHERE owner = $1 AND kind = 'calendar_list' AND calendar_id = '' AND params = $2)
+                         IS NOT NULL
+                    THEN synced_xact IS NULL
+                         OR synced_xact < (SELECT full_sync_started_xact FROM gcalsync.sync_token
+                                            WHERE owner = $1 AND kind = 'calendar_list' AND calendar_id = ''
+                                              AND params = $2)
+                    ELSE synced_at IS NULL
+                         OR synced_at < coalesce((SELECT full_sync_started_at FROM gcalsync.sync_token
+                                                   WHERE owner = $1 AND kind = 'calendar_list'
+                                                     AND calendar_id = '' AND params = $2), pg_catalog.now())
+               END
         RETURNING calendar_id),
     off AS (
         UPDATE gcalsync.calendar_sync c SET enabled = false
@@ -294,14 +313,14 @@ inline constexpr char kEventsInsertSql[] = R"sql(
            (owner, calendar_id, event_id, status, summary, description, location, start_at, end_at,
             start_date, end_date, time_zone, recurrence, recurring_event_id, original_start_at,
             original_start_date, ical_uid, sequence, event_type, transparency, visibility, organizer_email,
-            creator_email, html_link, created, updated, data, synced_at)
+            creator_email, html_link, created, updated, data, synced_at, synced_xact)
     SELECT $1, $2, u.id, u.status, u.summary, u.description, u.location, u.start_at, u.end_at,
            u.start_date, u.end_date, u.time_zone,
            CASE WHEN u.recurrence IS NOT NULL
                 THEN ARRAY(SELECT pg_catalog.jsonb_array_elements_text(u.recurrence::pg_catalog.jsonb)) END,
            u.recurring_event_id, u.original_start_at, u.original_start_date, u.ical_uid, u.sequence,
            u.event_type, u.transparency, u.visibility, u.organizer_email, u.creator_email, u.html_link,
-           u.created, u.updated, u.data::pg_catalog.jsonb, pg_catalog.now()
+           u.created, u.updated, u.data::pg_catalog.jsonb, pg_catalog.now(), pg_catalog.txid_current()
       FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),
                       pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8),
                       pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11),
@@ -327,7 +346,7 @@ inline constexpr auto kEventsUpsertSql = joined_sql(kEventsInsertSql, R"sql(
            transparency = excluded.transparency, visibility = excluded.visibility,
            organizer_email = excluded.organizer_email, creator_email = excluded.creator_email,
            html_link = excluded.html_link, created = excluded.created, updated = excluded.updated,
-           data = excluded.data, synced_at = excluded.synced_at
+           data = excluded.data, synced_at = excluded.synced_at, synced_xact = excluded.synced_xact
 )sql");
 #define GCAL_EVENTS_PARAMS                                                                                        \
     {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,                     \
@@ -348,7 +367,155 @@ inline constexpr Statement kUpsertEvents{"store.upsert_events", SPI_OK_INSERT, G
 
 // $1 owner, $2 calendar_id, $3 params. What a complete full listing of a
 // calendar's events did not return was deleted meanwhile; returns those ids.
+// A row the listing returned was written by one of its page transactions,
+// each later than the first page's: its synced_xact is at least the
+// listing's full_sync_started_xact. Transaction ids only grow; the clock may
+// be set back between two pages (NTP), which made rows written after the
+// step look older than the listing's start and marked them cancelled. (A
+// listing begun before the update to 1.1 has no transaction id: the clock
+// decides, as it did.)
 inline constexpr Statement kSweepEvents{"store.sweep_events", SPI_OK_UPDATE_RETURNING, {TEXTOID, TEXTOID, TEXTOID},
+                                        R"sql(
+    WITH listing AS (
+        SELECT full_sync_started_xact AS started_xact, full_sync_started_at AS started_at
+          FROM gcalsync.sync_token
+         WHERE owner = $1 AND kind = 'events' AND calendar_id = $2 AND params = $3)
+    UPDATE gcalsync.event
+       SET status = 'cancelled', data = data || '{"status": "cancelled"}'::pg_catalog.jsonb,
+           synced_at = pg_catalog.now()
+     WHERE owner = $1 AND calendar_id = $2 AND status <> 'cancelled'
+       AND CASE WHEN (SELECT started_xact FROM listing) IS NOT NULL
+                THEN synced_xact IS NULL OR synced_xact < (SELECT started_xact FROM listing)
+                ELSE synced_at IS NULL
+                     OR synced_at < coalesce((SELECT started_at FROM listing), pg_catalog.now())
+           END
+    RETURNING event_id
+)sql"};
+
+// ---- the same page writes for a schema still at 1.0 -----------------------------------------
+// The library of 1.1 may run before ALTER EXTENSION gcalsync UPDATE: then
+// the tables lack the sweep's transaction ids (synced_xact,
+// full_sync_started_xact) and these texts of 1.0 write the pages, the sweep
+// going by the clock as it did (SpiStore::schema_1_0_).
+
+inline constexpr Statement kSaveStepV10{
+    "store.save_step.v1_0", SPI_OK_INSERT, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID}, R"sql(
+    INSERT INTO gcalsync.sync_token AS t
+           (owner, kind, calendar_id, params, sync_token, page_token, full_sync_started_at, updated_at)
+    VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), CASE WHEN $7 THEN pg_catalog.now() END,
+            pg_catalog.now())
+    ON CONFLICT (owner, kind, calendar_id, params) DO UPDATE
+       SET sync_token = CASE WHEN $5 <> '' THEN $5 ELSE t.sync_token END,
+           page_token = NULLIF($6, ''),
+           full_sync_started_at = CASE WHEN $5 <> '' THEN NULL
+                                       WHEN $7 THEN pg_catalog.now()
+                                       ELSE t.full_sync_started_at END,
+           updated_at = pg_catalog.now()
+)sql"};
+
+inline constexpr Statement kUpsertCalendarListV10{
+    "store.upsert_calendar_list.v1_0", SPI_OK_INSERT,
+    {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+     BOOLARRAYOID, BOOLARRAYOID, BOOLARRAYOID, BOOLARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+     TEXTARRAYOID},
+    R"sql(
+    INSERT INTO gcalsync.calendar_list AS l
+           (owner, calendar_id, summary, summary_override, description, location, time_zone, access_role,
+            is_primary, hidden, selected, deleted, color_id, background_color, foreground_color, data, synced_at)
+    SELECT $1, u.id, u.summary, u.summary_override, u.description, u.location, u.time_zone, u.access_role,
+           u.is_primary, u.hidden, u.selected, u.deleted, u.color_id, u.background_color, u.foreground_color,
+           u.data::pg_catalog.jsonb, pg_catalog.now()
+      FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4),
+                      pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7),
+                      pg_catalog.unnest($8), pg_catalog.unnest($9), pg_catalog.unnest($10),
+                      pg_catalog.unnest($11), pg_catalog.unnest($12), pg_catalog.unnest($13),
+                      pg_catalog.unnest($14), pg_catalog.unnest($15), pg_catalog.unnest($16))
+           AS u(id, summary, summary_override, description, location, time_zone, access_role,
+                is_primary, hidden, selected, deleted, color_id, background_color, foreground_color, data)
+    ON CONFLICT (owner, calendar_id) DO UPDATE
+       SET summary = excluded.summary, summary_override = excluded.summary_override,
+           description = excluded.description, location = excluded.location, time_zone = excluded.time_zone,
+           access_role = excluded.access_role, is_primary = excluded.is_primary, hidden = excluded.hidden,
+           selected = excluded.selected, deleted = excluded.deleted, color_id = excluded.color_id,
+           background_color = excluded.background_color, foreground_color = excluded.foreground_color,
+           data = excluded.data, synced_at = excluded.synced_at
+)sql"};
+
+inline constexpr Statement kSweepCalendarListV10{"store.sweep_calendar_list.v1_0", SPI_OK_SELECT, {TEXTOID, TEXTOID}, R"sql(
+    WITH gone AS (
+        UPDATE gcalsync.calendar_list
+           SET deleted = true, data = data || '{"deleted": true}'::pg_catalog.jsonb, synced_at = pg_catalog.now()
+         WHERE owner = $1 AND NOT deleted
+           AND (synced_at IS NULL
+                OR synced_at < coalesce((SELECT full_sync_started_at FROM gcalsync.sync_token
+                                          WHERE owner = $1 AND kind = 'calendar_list'
+                                            AND calendar_id = '' AND params = $2), pg_catalog.now()))
+        RETURNING calendar_id),
+    off AS (
+        UPDATE gcalsync.calendar_sync c SET enabled = false
+          FROM gone
+         WHERE c.owner = $1 AND c.calendar_id = gone.calendar_id)
+    SELECT calendar_id FROM gone
+)sql"};
+
+inline constexpr char kEventsInsertSqlV10[] = R"sql(
+    INSERT INTO gcalsync.event AS e
+           (owner, calendar_id, event_id, status, summary, description, location, start_at, end_at,
+            start_date, end_date, time_zone, recurrence, recurring_event_id, original_start_at,
+            original_start_date, ical_uid, sequence, event_type, transparency, visibility, organizer_email,
+            creator_email, html_link, created, updated, data, synced_at)
+    SELECT $1, $2, u.id, u.status, u.summary, u.description, u.location, u.start_at, u.end_at,
+           u.start_date, u.end_date, u.time_zone,
+           CASE WHEN u.recurrence IS NOT NULL
+                THEN ARRAY(SELECT pg_catalog.jsonb_array_elements_text(u.recurrence::pg_catalog.jsonb)) END,
+           u.recurring_event_id, u.original_start_at, u.original_start_date, u.ical_uid, u.sequence,
+           u.event_type, u.transparency, u.visibility, u.organizer_email, u.creator_email, u.html_link,
+           u.created, u.updated, u.data::pg_catalog.jsonb, pg_catalog.now()
+      FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),
+                      pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8),
+                      pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11),
+                      pg_catalog.unnest($12), pg_catalog.unnest($13), pg_catalog.unnest($14),
+                      pg_catalog.unnest($15), pg_catalog.unnest($16), pg_catalog.unnest($17),
+                      pg_catalog.unnest($18), pg_catalog.unnest($19), pg_catalog.unnest($20),
+                      pg_catalog.unnest($21), pg_catalog.unnest($22), pg_catalog.unnest($23),
+                      pg_catalog.unnest($24), pg_catalog.unnest($25), pg_catalog.unnest($26),
+                      pg_catalog.unnest($27))
+           AS u(id, status, summary, description, location, start_at, end_at, start_date, end_date,
+                time_zone, recurrence, recurring_event_id, original_start_at, original_start_date, ical_uid,
+                sequence, event_type, transparency, visibility, organizer_email, creator_email, html_link,
+                created, updated, data)
+)sql";
+inline constexpr auto kEventsUpsertSqlV10 = joined_sql(kEventsInsertSqlV10, R"sql(
+    ON CONFLICT (owner, calendar_id, event_id) DO UPDATE
+       SET status = excluded.status, summary = excluded.summary, description = excluded.description,
+           location = excluded.location, start_at = excluded.start_at, end_at = excluded.end_at,
+           start_date = excluded.start_date, end_date = excluded.end_date, time_zone = excluded.time_zone,
+           recurrence = excluded.recurrence, recurring_event_id = excluded.recurring_event_id,
+           original_start_at = excluded.original_start_at, original_start_date = excluded.original_start_date,
+           ical_uid = excluded.ical_uid, sequence = excluded.sequence, event_type = excluded.event_type,
+           transparency = excluded.transparency, visibility = excluded.visibility,
+           organizer_email = excluded.organizer_email, creator_email = excluded.creator_email,
+           html_link = excluded.html_link, created = excluded.created, updated = excluded.updated,
+           data = excluded.data, synced_at = excluded.synced_at
+)sql");
+#define GCAL_EVENTS_PARAMS                                                                                        \
+    {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,                     \
+     TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, DATEARRAYOID, DATEARRAYOID, TEXTARRAYOID, TEXTARRAYOID,          \
+     TEXTARRAYOID, TIMESTAMPTZARRAYOID, DATEARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,  \
+     TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,         \
+     TEXTARRAYOID}
+
+// A page of a full listing, when none of its rows should exist yet.
+inline constexpr Statement kInsertEventsV10{"store.insert_events.v1_0", SPI_OK_INSERT, GCAL_EVENTS_PARAMS,
+                                         kEventsInsertSqlV10};
+
+// Any page: its rows inserted or updated.
+inline constexpr Statement kUpsertEventsV10{"store.upsert_events.v1_0", SPI_OK_INSERT, GCAL_EVENTS_PARAMS,
+                                         kEventsUpsertSqlV10.text};
+
+#undef GCAL_EVENTS_PARAMS
+
+inline constexpr Statement kSweepEventsV10{"store.sweep_events.v1_0", SPI_OK_UPDATE_RETURNING, {TEXTOID, TEXTOID, TEXTOID},
                                         R"sql(
     UPDATE gcalsync.event
        SET status = 'cancelled', data = data || '{"status": "cancelled"}'::pg_catalog.jsonb,
@@ -456,11 +623,19 @@ inline constexpr Statement kOwnerFailed{
 )sql"};
 
 // $1 retention in seconds. Feed entries older than that go; the highest
-// sequence number pruned is kept; returns how many went.
+// sequence number pruned is kept; returns how many went. Pruning follows the
+// feed's order (seq, the order of commits): it removes the entries before
+// the first one still young, never an entry after one it keeps, so a
+// reader's cursor never skips a kept entry, whatever recorded_at (the clock
+// when each transaction began: a long transaction, or a clock set back,
+// records an earlier time after a later one) says out of order.
 inline constexpr Statement kPruneChanges{"store.prune_changes", SPI_OK_INSERT_RETURNING, {INT8OID}, R"sql(
     WITH gone AS (
         DELETE FROM gcalsync.change
-         WHERE recorded_at < pg_catalog.now() - pg_catalog.make_interval(secs => $1)
+         WHERE seq < coalesce((SELECT c.seq FROM gcalsync.change c
+                                WHERE c.recorded_at >= pg_catalog.now() - pg_catalog.make_interval(secs => $1)
+                                ORDER BY c.seq LIMIT 1),
+                              9223372036854775807)
         RETURNING seq)
     INSERT INTO gcalsync.change_horizon AS h (singleton, pruned_through)
     SELECT true, pg_catalog.max(seq) FROM gone HAVING pg_catalog.count(*) > 0
@@ -680,6 +855,17 @@ inline constexpr Statement kSyncCalendarsNow{"api.sync_calendars_now", SPI_OK_UP
 // $1 owner. What gcal_wait watches.
 inline constexpr Statement kOwnerProgress{"api.owner_progress", SPI_OK_SELECT, {TEXTOID}, R"sql(
     SELECT state, requested_seq, completed_seq FROM gcalsync.owner WHERE owner = $1
+)sql"};
+
+// $1 channel_id. The owner of a channel a push names (not locked: the
+// owner's row is locked first, then the channel, see kLockOwnerRow).
+inline constexpr Statement kPushChannelOwner{"api.push_channel_owner", SPI_OK_SELECT, {TEXTOID}, R"sql(
+    SELECT owner FROM gcalsync.channel WHERE channel_id = $1
+)sql"};
+
+// $1 owner. The owner's row, locked before its channel (kPushChannel).
+inline constexpr Statement kPushLockOwner{"api.push_lock_owner", SPI_OK_SELECT, {TEXTOID}, R"sql(
+    SELECT 1 FROM gcalsync.owner WHERE owner = $1 FOR NO KEY UPDATE
 )sql"};
 
 // $1 channel_id. A channel a push names, locked (token: the SHA-256 of the

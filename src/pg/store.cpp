@@ -167,10 +167,10 @@ std::vector<std::string> column_texts(Spi &spi, uint64_t rows)
 // page) the new sync token. The first page of a full listing notes when it
 // began, for the sweep of what it does not return.
 void save_step(Spi &spi, const core::OwnerLink &link, core::Resource r, const std::string &calendar_id,
-               const core::PageStep &step)
+               const core::PageStep &step, bool schema_1_0)
 {
     bool starts_full = step.first && step.next_sync_token.empty();
-    spi.run(sql::kSaveStep, {link.owner, kind_of(r), calendar_id, params_of(r), step.next_sync_token,
+    spi.run(schema_1_0 ? sql::kSaveStepV10 : sql::kSaveStep, {link.owner, kind_of(r), calendar_id, params_of(r), step.next_sync_token,
                              step.next_page_token, starts_full});
 }
 
@@ -181,13 +181,9 @@ void save_step(Spi &spi, const core::OwnerLink &link, core::Resource r, const st
 // the first page of a listing once the previous full sync had finished (a
 // 410, a new calendar). The last page of the owner's last incomplete listing
 // finishes it. Runs after save_step (this listing's token is in place).
-// Until ALTER EXTENSION gcalsync UPDATE has brought 1.0's objects to 1.1
-// there are no such columns, and nothing is recorded.
+// (A schema still at 1.0 has no such columns: callers skip it there.)
 void record_full_sync_progress(Spi &spi, const core::OwnerLink &link, const core::PageStep &step, int64_t events)
 {
-    spi.run(sql::kHasProgressColumns);
-    if (!spi.get_bool(0, 0).value_or(false))
-        return;
     spi.run(sql::kFullSyncProgress, {link.owner, step.first, !step.next_sync_token.empty(), events});
 }
 
@@ -255,9 +251,10 @@ core::Micros from_timestamptz(TimestampTz t)
     return t + kUnixToPostgresMicros;
 }
 
-void wake_waiters()
+void wake_waiters(const std::string &owner)
 {
-    pg_guard([]() { ConditionVariableBroadcast(&shared->owner_done); });
+    ConditionVariable *cv = owner_done_cv(owner);
+    pg_guard([=]() { ConditionVariableBroadcast(cv); });
 }
 
 std::vector<core::OwnerLink> SpiStore::due_owners(std::size_t limit,
@@ -268,6 +265,7 @@ std::vector<core::OwnerLink> SpiStore::due_owners(std::size_t limit,
     std::vector<std::pair<core::OwnerLink, std::string>> unreadable;
     if (extension_installed()) {
         Spi spi;
+        schema_1_0_ = spi.run(sql::kExtensionVersion) > 0 && spi.get_text(0, 0).value_or("") == "1.0";
         uint64_t n = spi.run(sql::kDueOwners, {static_cast<int64_t>(limit)});
         out.reserve(n);
         for (uint64_t i = 0; i < n; i++) {
@@ -422,19 +420,19 @@ bool SpiStore::write_calendar_list(const core::OwnerLink &link, const core::Cale
             (e->deleted ? removed : upserted).push_back(e->calendar_id);
         }
         if (n > 0) {
-            spi.run(sql::kUpsertCalendarList,
+            spi.run(schema_1_0_ ? sql::kUpsertCalendarListV10 : sql::kUpsertCalendarList,
                     {link.owner, arg(id), arg(summary), arg(summary_override), arg(description), arg(location),
                      arg(time_zone), arg(access_role), arg(is_primary), arg(hidden), arg(selected), arg(deleted),
                      arg(color_id), arg(background_color), arg(foreground_color), arg(data)});
             spi.run(sql::kScheduleCalendars, {link.owner, arg(id), arg(deleted)});
         }
         if (step.full && !step.next_sync_token.empty()) {
-            uint64_t swept = spi.run(sql::kSweepCalendarList, {link.owner, params_of(core::Resource::CalendarList)});
+            uint64_t swept = spi.run(schema_1_0_ ? sql::kSweepCalendarListV10 : sql::kSweepCalendarList, {link.owner, params_of(core::Resource::CalendarList)});
             auto gone = column_texts(spi, swept);
             removed.insert(removed.end(), gone.begin(), gone.end());
         }
-        save_step(spi, link, core::Resource::CalendarList, "", step);
-        if (metrics_ && step.full)
+        save_step(spi, link, core::Resource::CalendarList, "", step, schema_1_0_);
+        if (metrics_ && step.full && !schema_1_0_)
             record_full_sync_progress(spi, link, step, 0);
         upserts = upserted.size();
         tombstones = removed.size();
@@ -544,7 +542,7 @@ bool SpiStore::write_events(const core::OwnerLink &link, const std::string &cale
         if (n > 0 && step.full && !upsert_listings_.count(listing)) {
             try {
                 Subtransaction sub;
-                spi.run(sql::kInsertEvents, args);
+                spi.run(schema_1_0_ ? sql::kInsertEventsV10 : sql::kInsertEvents, args);
                 sub.commit();
                 inserted = true;
             } catch (const PgError &e) {
@@ -556,15 +554,15 @@ bool SpiStore::write_events(const core::OwnerLink &link, const std::string &cale
         if (!step.next_sync_token.empty())
             upsert_listings_.erase(listing);
         if (n > 0 && !inserted)
-            spi.run(sql::kUpsertEvents, args);
+            spi.run(schema_1_0_ ? sql::kUpsertEventsV10 : sql::kUpsertEvents, args);
         if (step.full && !step.next_sync_token.empty()) {
             uint64_t swept =
-                spi.run(sql::kSweepEvents, {link.owner, calendar_id, params_of(core::Resource::Events)});
+                spi.run(schema_1_0_ ? sql::kSweepEventsV10 : sql::kSweepEvents, {link.owner, calendar_id, params_of(core::Resource::Events)});
             auto gone = column_texts(spi, swept);
             cancelled.insert(cancelled.end(), gone.begin(), gone.end());
         }
-        save_step(spi, link, core::Resource::Events, calendar_id, step);
-        if (metrics_ && step.full)
+        save_step(spi, link, core::Resource::Events, calendar_id, step, schema_1_0_);
+        if (metrics_ && step.full && !schema_1_0_)
             record_full_sync_progress(spi, link, step, static_cast<int64_t>(n));
         upserts = upserted.size();
         tombstones = cancelled.size();
@@ -581,6 +579,7 @@ void SpiStore::calendars_synced(const core::OwnerLink &link, const std::vector<c
     Transaction xact("gcalsync: scheduling calendars");
     {
         Spi spi;
+        spi.run(sql::kLockLink, {link.owner});  // owner row first (kLockOwnerRow)
         write_calendars_synced(spi, link, calendars);
     }
     xact.commit_schedule();
@@ -635,6 +634,9 @@ void SpiStore::owner_synced(const core::OwnerLink &link, bool list_synced, Micro
     Transaction xact("gcalsync: recording a sync");
     {
         Spi spi;
+        // The owner's row first, then its tokens and calendars: the order of
+        // gcal_sync_now, gcal_resync and gcal_link (kLockOwnerRow).
+        spi.run(sql::kLockOwnerRow, {link.owner});
         if (!tokens.empty()) {
             std::vector<std::string> kinds;
             kinds.reserve(tokens.size());  // no reallocation: `kind` points into it
@@ -668,7 +670,7 @@ void SpiStore::owner_synced(const core::OwnerLink &link, bool list_synced, Micro
             spi.run(sql::kCalendarsDue, {link.owner});
     }
     xact.commit_schedule();
-    wake_waiters();
+    wake_waiters(link.owner);
 }
 
 void SpiStore::owner_failed(const core::OwnerLink &link, core::OwnerState state, const std::string &error,
@@ -683,7 +685,7 @@ void SpiStore::owner_failed(const core::OwnerLink &link, core::OwnerState state,
             announce_state(link.owner, spi.get_text(0, 0).value_or(""), new_state);
     }
     xact.commit_schedule();
-    wake_waiters();
+    wake_waiters(link.owner);
 }
 
 uint64_t SpiStore::prune_changes(int retention_s)
@@ -755,6 +757,7 @@ void SpiStore::retire_channel(const core::OwnerLink &link, const std::string &ch
         // Sealed in the transaction that stores it, under the key lock.
         std::string sealed = seal_secret(link.refresh_token, core::channel_stop_aad(channel_id));
         Spi spi;
+        spi.run(sql::kLockLink, {link.owner});  // owner row first, then the channel (kLockOwnerRow)
         spi.run(sql::kRetireChannel, {channel_id, link.owner, bytea_arg(sealed)});
     }
     xact.commit();

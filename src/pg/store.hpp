@@ -60,6 +60,10 @@ private:
         }
     }
     core::Metrics *metrics_ = nullptr;
+    // The installed schema is still 1.0 (read with the schedule): pages are
+    // written with the statements of 1.0 (the *V10 ones), without the
+    // sweep's transaction ids and the full-sync progress of 1.1.
+    bool schema_1_0_ = false;
     // Full listings (owner \x1f calendar) whose page met a row that already
     // existed: their later pages go straight to the upsert (see write_events).
     std::unordered_set<std::string> upsert_listings_;
@@ -70,7 +74,7 @@ core::Micros now_micros();
 TimestampTz to_timestamptz(core::Micros t);
 core::Micros from_timestamptz(TimestampTz t);
 
-// wake_waiters tells gcal_wait callers that an owner's round ended.
-void wake_waiters();
+// wake_waiters tells gcal_wait callers of that owner that its round ended.
+void wake_waiters(const std::string &owner);
 
 }  // namespace gcal::pg

@@ -16,6 +16,7 @@ extern "C" {
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/pmsignal.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
@@ -147,6 +148,13 @@ public:
             if (wait_ms > 0)
                 (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms,
                                  PG_WAIT_EXTENSION);
+            else if (!PostmasterIsAlive())
+                // While transfers run the engine waits on the network, not
+                // on the latch: look for the postmaster's death here, or the
+                // worker would go on (and keep the old shared memory
+                // attached, so no new postmaster could start) until every
+                // transfer ended. Exits as WL_EXIT_ON_PM_DEATH does.
+                proc_exit(1);
             bool set = MyLatch->is_set;
             if (set)
                 ResetLatch(MyLatch);
@@ -240,6 +248,9 @@ void wait_for_work(Worker &worker, TimestampTz next)
             return secs * 1000 + usecs / 1000;
         });
     pg_guard([=]() {
+        // Statistics still pending (at most a second's worth, see
+        // Transaction::commit) are handed over before a sleep that may last long.
+        (void) pgstat_report_stat(true);
         activity_waiting(next);
         int events = WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | (timeout_ms >= 0 ? WL_TIMEOUT : 0);
         (void) WaitLatch(MyLatch, events, timeout_ms, PG_WAIT_EXTENSION);

@@ -63,6 +63,8 @@ TEST(Metrics, NamesAreDistinctAndComplete)
     EXPECT_STREQ(api_name(Api::EventsDelete), "events.delete");
     EXPECT_STREQ(outcome_name(Outcome::RateLimited), "rate_limited");
     EXPECT_STREQ(counter_name(Counter::WritesSent), "writes_sent");
+    EXPECT_STREQ(counter_name(Counter::NotificationsSkipped), "notifications_skipped");
+    EXPECT_STREQ(counter_name(Counter::LockTimeouts), "lock_timeouts");
 }
 
 TEST(Metrics, WithoutSinkCountsNothing)
