@@ -28,7 +28,8 @@ std::optional<std::string> open_secret(std::string_view sealed, std::string_view
 // stay, so everything sealed so far still opens) and returns its id in hex.
 std::string add_new_key();
 // key_file_path is gcalsync.key_file resolved against the directory of
-// postgresql.conf (a key file inside the data directory is refused).
+// postgresql.conf (or 1.0's place in the data directory, while only that
+// one exists); a key file inside the data directory is warned about.
 std::string key_file_path();
 // key_source names where the keys come from, for messages: the key file
 // (quoted) or gcalsync.key_command.

@@ -144,7 +144,7 @@ void define_settings()
 
     DefineCustomStringVariable(
         "gcalsync.key_file", "File holding the keys that seal refresh tokens and the client secret at rest.",
-        "Relative to the directory of postgresql.conf unless absolute; refused inside the data directory; "
+        "Relative to the directory of postgresql.conf unless absolute; warned about inside the data directory; "
         "created with a random key on first use (never while sealed secrets are stored); mode 0600. "
         "Keep it out of backups of the database, and with them.",
         &key_file, "gcalsync.key", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
