@@ -499,16 +499,21 @@ ALTER TABLE gcalsync.owner
     ADD COLUMN full_sync_pages bigint NOT NULL DEFAULT 0,
     ADD COLUMN full_sync_events bigint NOT NULL DEFAULT 0;
 
--- The full-listing sweep's clock (issue 13, item 7): the transaction that
--- wrote a row last, and the one that began a full listing. Rows a complete
--- full listing did not return (synced_xact older than the listing's start)
--- are marked deleted; transaction ids only grow, the wall clock may be set back.
+-- The full-listing sweep's clock (issue 13, item 7): each transaction of
+-- the worker that writes a page takes one tick of gcalsync.sync_clock and
+-- stamps the rows it writes with it; the first page of a full listing notes
+-- its tick. Rows a complete full listing did not return (synced_tick older
+-- than the listing's start) are marked deleted. The ticks only grow, whatever
+-- the wall clock does (NTP may set it back), and pg_dump carries the
+-- sequence with the rows, so a restored database goes on counting from there.
+CREATE SEQUENCE gcalsync.sync_clock AS bigint;
 ALTER TABLE gcalsync.sync_token
-    ADD COLUMN full_sync_started_xact bigint;
+    ADD COLUMN full_sync_started_tick bigint;
 ALTER TABLE gcalsync.calendar_list
-    ADD COLUMN synced_xact bigint;
+    ADD COLUMN synced_tick bigint;
 ALTER TABLE gcalsync.event
-    ADD COLUMN synced_xact bigint;
+    ADD COLUMN synced_tick bigint;
+SELECT pg_catalog.pg_extension_config_dump('gcalsync.sync_clock', '');
 
 CREATE OR REPLACE VIEW gcalsync.status AS
 SELECT o.owner,

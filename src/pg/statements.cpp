@@ -25,6 +25,7 @@ const Statement *const kStatementTable[] = {
     &sql::kScheduleCalendars,
     &sql::kSweepCalendarList,
     &sql::kUpsertCalendar,
+    &sql::kTickClock,
     &sql::kUnfetchedCalendars,
     &sql::kInsertEvents,
     &sql::kUpsertEvents,

@@ -54,24 +54,24 @@ inline constexpr Statement kLockOwnerRow{"store.lock_owner_row", SPI_OK_SELECT, 
 // $1 owner, $2 kind, $3 calendar_id, $4 params, $5 next sync token ('' if
 // none), $6 next page token ('' if none), $7 whether this page starts a full
 // listing. A page's progress: the next page token, or on the last page the
-// new sync token. The first page of a full listing also notes its
-// transaction id: the sweep's clock (kSweepEvents).
+// new sync token. The first page of a full listing also notes its tick of
+// gcalsync.sync_clock (kTickClock): the sweep's clock (kSweepEvents).
 inline constexpr Statement kSaveStep{
     "store.save_step", SPI_OK_INSERT, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID}, R"sql(
     INSERT INTO gcalsync.sync_token AS t
            (owner, kind, calendar_id, params, sync_token, page_token, full_sync_started_at, updated_at,
-            full_sync_started_xact)
+            full_sync_started_tick)
     VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), CASE WHEN $7 THEN pg_catalog.now() END,
-            pg_catalog.now(), CASE WHEN $7 THEN pg_catalog.txid_current() END)
+            pg_catalog.now(), CASE WHEN $7 THEN pg_catalog.currval('gcalsync.sync_clock'::pg_catalog.regclass) END)
     ON CONFLICT (owner, kind, calendar_id, params) DO UPDATE
        SET sync_token = CASE WHEN $5 <> '' THEN $5 ELSE t.sync_token END,
            page_token = NULLIF($6, ''),
            full_sync_started_at = CASE WHEN $5 <> '' THEN NULL
                                        WHEN $7 THEN pg_catalog.now()
                                        ELSE t.full_sync_started_at END,
-           full_sync_started_xact = CASE WHEN $5 <> '' THEN NULL
-                                         WHEN $7 THEN pg_catalog.txid_current()
-                                         ELSE t.full_sync_started_xact END,
+           full_sync_started_tick = CASE WHEN $5 <> '' THEN NULL
+                                         WHEN $7 THEN pg_catalog.currval('gcalsync.sync_clock'::pg_catalog.regclass)
+                                         ELSE t.full_sync_started_tick END,
            updated_at = pg_catalog.now()
 )sql"};
 
@@ -217,10 +217,10 @@ inline constexpr Statement kUpsertCalendarList{
     INSERT INTO gcalsync.calendar_list AS l
            (owner, calendar_id, summary, summary_override, description, location, time_zone, access_role,
             is_primary, hidden, selected, deleted, color_id, background_color, foreground_color, data, synced_at,
-            synced_xact)
+            synced_tick)
     SELECT $1, u.id, u.summary, u.summary_override, u.description, u.location, u.time_zone, u.access_role,
            u.is_primary, u.hidden, u.selected, u.deleted, u.color_id, u.background_color, u.foreground_color,
-           u.data::pg_catalog.jsonb, pg_catalog.now(), pg_catalog.txid_current()
+           u.data::pg_catalog.jsonb, pg_catalog.now(), pg_catalog.currval('gcalsync.sync_clock'::pg_catalog.regclass)
       FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4),
                       pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7),
                       pg_catalog.unnest($8), pg_catalog.unnest($9), pg_catalog.unnest($10),
@@ -234,7 +234,7 @@ inline constexpr Statement kUpsertCalendarList{
            access_role = excluded.access_role, is_primary = excluded.is_primary, hidden = excluded.hidden,
            selected = excluded.selected, deleted = excluded.deleted, color_id = excluded.color_id,
            background_color = excluded.background_color, foreground_color = excluded.foreground_color,
-           data = excluded.data, synced_at = excluded.synced_at, synced_xact = excluded.synced_xact
+           data = excluded.data, synced_at = excluded.synced_at, synced_tick = excluded.synced_tick
 )sql"};
 
 // $1 owner, $2 calendar ids, $3 each one's deleted flag. New calendars are
@@ -249,25 +249,27 @@ inline constexpr Statement kScheduleCalendars{
            next_sync_at = CASE WHEN excluded.enabled AND NOT c.enabled THEN pg_catalog.now() ELSE c.next_sync_at END
 )sql"};
 
-// $1 owner, $2 params. What a complete full listing of the calendar list
-// did not return was deleted meanwhile; returns those calendar ids. "Not
-// returned" is told by transaction ids, not by the clock (see kSweepEvents).
-inline constexpr Statement kSweepCalendarList{"store.sweep_calendar_list", SPI_OK_SELECT, {TEXTOID, TEXTOID}, R"sql(
-    WITH gone AS (
+// $1 owner, $2 params, $3 whether the listing's first page is this one. What
+// a complete full listing of the calendar list did not return was deleted
+// meanwhile; returns those calendar ids. "Not returned" is told by the
+// ticks of gcalsync.sync_clock, not by the clock (see kSweepEvents).
+inline constexpr Statement kSweepCalendarList{"store.sweep_calendar_list", SPI_OK_SELECT, {TEXTOID, TEXTOID, BOOLOID},
+                                              R"sql(
+    WITH listing AS (
+        SELECT full_sync_started_tick AS started_tick, full_sync_started_at AS started_at
+          FROM gcalsync.sync_token
+         WHERE owner = $1 AND kind = 'calendar_list' AND calendar_id = '' AND params = $2),
+    gone AS (
         UPDATE gcalsync.calendar_list
            SET deleted = true, data = data || '{"deleted": true}'::pg_catalog.jsonb, synced_at = pg_catalog.now()
          WHERE owner = $1 AND NOT deleted
-           AND CASE WHEN (SELECT full_sync_started_xact FROM gcalsync.sync_token
-                           WHERE owner = $1 AND kind = 'calendar_list' AND calendar_id = '' AND params = $2)
-                         IS NOT NULL
-                    THEN synced_xact IS NULL
-                         OR synced_xact < (SELECT full_sync_started_xact FROM gcalsync.sync_token
-                                            WHERE owner = $1 AND kind = 'calendar_list' AND calendar_id = ''
-                                              AND params = $2)
+           AND CASE WHEN $3
+                    THEN synced_tick IS NULL
+                         OR synced_tick < pg_catalog.currval('gcalsync.sync_clock'::pg_catalog.regclass)
+                    WHEN (SELECT started_tick IS NOT NULL AND started_at IS NOT NULL FROM listing)
+                    THEN synced_tick IS NULL OR synced_tick < (SELECT started_tick FROM listing)
                     ELSE synced_at IS NULL
-                         OR synced_at < coalesce((SELECT full_sync_started_at FROM gcalsync.sync_token
-                                                   WHERE owner = $1 AND kind = 'calendar_list'
-                                                     AND calendar_id = '' AND params = $2), pg_catalog.now())
+                         OR synced_at < coalesce((SELECT started_at FROM listing), pg_catalog.now())
                END
         RETURNING calendar_id),
     off AS (
@@ -313,14 +315,14 @@ inline constexpr char kEventsInsertSql[] = R"sql(
            (owner, calendar_id, event_id, status, summary, description, location, start_at, end_at,
             start_date, end_date, time_zone, recurrence, recurring_event_id, original_start_at,
             original_start_date, ical_uid, sequence, event_type, transparency, visibility, organizer_email,
-            creator_email, html_link, created, updated, data, synced_at, synced_xact)
+            creator_email, html_link, created, updated, data, synced_at, synced_tick)
     SELECT $1, $2, u.id, u.status, u.summary, u.description, u.location, u.start_at, u.end_at,
            u.start_date, u.end_date, u.time_zone,
            CASE WHEN u.recurrence IS NOT NULL
                 THEN ARRAY(SELECT pg_catalog.jsonb_array_elements_text(u.recurrence::pg_catalog.jsonb)) END,
            u.recurring_event_id, u.original_start_at, u.original_start_date, u.ical_uid, u.sequence,
            u.event_type, u.transparency, u.visibility, u.organizer_email, u.creator_email, u.html_link,
-           u.created, u.updated, u.data::pg_catalog.jsonb, pg_catalog.now(), pg_catalog.txid_current()
+           u.created, u.updated, u.data::pg_catalog.jsonb, pg_catalog.now(), pg_catalog.currval('gcalsync.sync_clock'::pg_catalog.regclass)
       FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),
                       pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8),
                       pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11),
@@ -346,7 +348,7 @@ inline constexpr auto kEventsUpsertSql = joined_sql(kEventsInsertSql, R"sql(
            transparency = excluded.transparency, visibility = excluded.visibility,
            organizer_email = excluded.organizer_email, creator_email = excluded.creator_email,
            html_link = excluded.html_link, created = excluded.created, updated = excluded.updated,
-           data = excluded.data, synced_at = excluded.synced_at, synced_xact = excluded.synced_xact
+           data = excluded.data, synced_at = excluded.synced_at, synced_tick = excluded.synced_tick
 )sql");
 #define GCAL_EVENTS_PARAMS                                                                                        \
     {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,                     \
@@ -365,37 +367,50 @@ inline constexpr Statement kUpsertEvents{"store.upsert_events", SPI_OK_INSERT, G
 
 #undef GCAL_EVENTS_PARAMS
 
-// $1 owner, $2 calendar_id, $3 params. What a complete full listing of a
-// calendar's events did not return was deleted meanwhile; returns those ids.
-// A row the listing returned was written by one of its page transactions,
-// each later than the first page's: its synced_xact is at least the
-// listing's full_sync_started_xact. Transaction ids only grow; the clock may
-// be set back between two pages (NTP), which made rows written after the
-// step look older than the listing's start and marked them cancelled. (A
-// listing begun before the update to 1.1 has no transaction id: the clock
-// decides, as it did.)
-inline constexpr Statement kSweepEvents{"store.sweep_events", SPI_OK_UPDATE_RETURNING, {TEXTOID, TEXTOID, TEXTOID},
-                                        R"sql(
+// $1 owner, $2 calendar_id, $3 params, $4 whether the listing's first page
+// is this one. What a complete full listing of a calendar's events did not
+// return was deleted meanwhile; returns those ids. Every transaction that
+// writes a page first takes a tick of gcalsync.sync_clock (kTickClock) and
+// stamps its rows with it; the listing's first page notes its tick. A row
+// the listing returned carries a tick at least the listing's start, so older
+// ticks are what it did not return (a one-page listing: older than this
+// transaction's tick). Ticks only grow and pg_dump carries the sequence; the
+// clock may be set back between two pages (NTP), which made rows written
+// after the step look older than the listing's start and marked them
+// cancelled. (A listing begun before the update to 1.1 has no tick: the
+// clock decides, as it did; so it does when a reset of the listing,
+// gcal_resync or a 410, cleared full_sync_started_at.)
+inline constexpr Statement kSweepEvents{"store.sweep_events", SPI_OK_UPDATE_RETURNING,
+                                        {TEXTOID, TEXTOID, TEXTOID, BOOLOID}, R"sql(
     WITH listing AS (
-        SELECT full_sync_started_xact AS started_xact, full_sync_started_at AS started_at
+        SELECT full_sync_started_tick AS started_tick, full_sync_started_at AS started_at
           FROM gcalsync.sync_token
          WHERE owner = $1 AND kind = 'events' AND calendar_id = $2 AND params = $3)
     UPDATE gcalsync.event
        SET status = 'cancelled', data = data || '{"status": "cancelled"}'::pg_catalog.jsonb,
            synced_at = pg_catalog.now()
      WHERE owner = $1 AND calendar_id = $2 AND status <> 'cancelled'
-       AND CASE WHEN (SELECT started_xact FROM listing) IS NOT NULL
-                THEN synced_xact IS NULL OR synced_xact < (SELECT started_xact FROM listing)
+       AND CASE WHEN $4
+                THEN synced_tick IS NULL
+                     OR synced_tick < pg_catalog.currval('gcalsync.sync_clock'::pg_catalog.regclass)
+                WHEN (SELECT started_tick IS NOT NULL AND started_at IS NOT NULL FROM listing)
+                THEN synced_tick IS NULL OR synced_tick < (SELECT started_tick FROM listing)
                 ELSE synced_at IS NULL
                      OR synced_at < coalesce((SELECT started_at FROM listing), pg_catalog.now())
            END
     RETURNING event_id
 )sql"};
 
+// A tick of the sweep's clock for this transaction (kSweepEvents); the
+// page's statements read it back with currval.
+inline constexpr Statement kTickClock{"store.tick_clock", SPI_OK_SELECT, {}, R"sql(
+    SELECT pg_catalog.nextval('gcalsync.sync_clock'::pg_catalog.regclass)
+)sql"};
+
 // ---- the same page writes for a schema still at 1.0 -----------------------------------------
 // The library of 1.1 may run before ALTER EXTENSION gcalsync UPDATE: then
-// the tables lack the sweep's transaction ids (synced_xact,
-// full_sync_started_xact) and these texts of 1.0 write the pages, the sweep
+// the tables lack the sweep's ticks (synced_tick,
+// full_sync_started_tick) and these texts of 1.0 write the pages, the sweep
 // going by the clock as it did (SpiStore::schema_1_0_).
 
 inline constexpr Statement kSaveStepV10{

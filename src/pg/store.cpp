@@ -390,6 +390,8 @@ bool SpiStore::write_calendar_list(const core::OwnerLink &link, const core::Cale
         Spi spi;
         if (!lock_link(spi, link))
             return false;
+        if (!schema_1_0_)
+            spi.run(sql::kTickClock);  // the sweep's clock (kSweepEvents)
         auto rows = last_of_each(page.items, [](const core::CalendarListEntry &e) -> std::string_view {
             return e.calendar_id;
         });
@@ -427,7 +429,10 @@ bool SpiStore::write_calendar_list(const core::OwnerLink &link, const core::Cale
             spi.run(sql::kScheduleCalendars, {link.owner, arg(id), arg(deleted)});
         }
         if (step.full && !step.next_sync_token.empty()) {
-            uint64_t swept = spi.run(schema_1_0_ ? sql::kSweepCalendarListV10 : sql::kSweepCalendarList, {link.owner, params_of(core::Resource::CalendarList)});
+            uint64_t swept =
+                schema_1_0_ ? spi.run(sql::kSweepCalendarListV10, {link.owner, params_of(core::Resource::CalendarList)})
+                            : spi.run(sql::kSweepCalendarList,
+                                      {link.owner, params_of(core::Resource::CalendarList), step.first});
             auto gone = column_texts(spi, swept);
             removed.insert(removed.end(), gone.begin(), gone.end());
         }
@@ -469,6 +474,8 @@ bool SpiStore::write_events(const core::OwnerLink &link, const std::string &cale
         Spi spi;
         if (!lock_link(spi, link))
             return false;
+        if (!schema_1_0_)
+            spi.run(sql::kTickClock);  // the sweep's clock (kSweepEvents)
         auto rows = last_of_each(page.items, [](const core::EventRow &e) -> std::string_view { return e.event_id; });
         const std::size_t n = rows.size();
         TextColumn id, status, summary, description, location, time_zone, recurrence, recurring_event_id, ical_uid,
@@ -557,7 +564,9 @@ bool SpiStore::write_events(const core::OwnerLink &link, const std::string &cale
             spi.run(schema_1_0_ ? sql::kUpsertEventsV10 : sql::kUpsertEvents, args);
         if (step.full && !step.next_sync_token.empty()) {
             uint64_t swept =
-                spi.run(schema_1_0_ ? sql::kSweepEventsV10 : sql::kSweepEvents, {link.owner, calendar_id, params_of(core::Resource::Events)});
+                schema_1_0_ ? spi.run(sql::kSweepEventsV10, {link.owner, calendar_id, params_of(core::Resource::Events)})
+                            : spi.run(sql::kSweepEvents,
+                                      {link.owner, calendar_id, params_of(core::Resource::Events), step.first});
             auto gone = column_texts(spi, swept);
             cancelled.insert(cancelled.end(), gone.begin(), gone.end());
         }

@@ -48,13 +48,14 @@ my $cursor = sql(q{SELECT gcal_changes_cursor()});
 cmp_ok($cursor, '>', 0, "a consumer's cursor: $cursor");
 
 # Everything gcalsync keeps, table by table (a digest of its rows, in the
-# columns 1.0 has: the update may add columns), and where its sequences stand.
+# columns 1.0 has: the update may add columns), and where its sequences (those of 1.0) stand.
 my @tables = qw(client owner calendar_sync sync_token channel channel_stop calendar_list calendar event change change_horizon);
 my %columns = map {
 	my $t = $_;
 	($t => sql(qq{SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
 		WHERE attrelid = 'gcalsync.$t'::regclass AND attnum > 0 AND NOT attisdropped}))
 } @tables;
+my $sequences = sql(q{SELECT string_agg(quote_literal(sequencename), ', ') FROM pg_sequences WHERE schemaname = 'gcalsync'});
 sub contents
 {
 	my %c;
@@ -63,8 +64,8 @@ sub contents
 		$c{$t} = sql(qq{SELECT count(*) || ' rows, ' || coalesce(md5(string_agg(r, E'\\n' ORDER BY r)), '-')
 			FROM (SELECT ROW($columns{$t})::text AS r FROM gcalsync.$t) t});
 	}
-	$c{sequences} = sql(q{SELECT string_agg(sequencename || '=' || coalesce(last_value, 0), ',' ORDER BY sequencename)
-		FROM pg_sequences WHERE schemaname = 'gcalsync'});
+	$c{sequences} = sql(qq{SELECT string_agg(sequencename || '=' || coalesce(last_value, 0), ',' ORDER BY sequencename)
+		FROM pg_sequences WHERE schemaname = 'gcalsync' AND sequencename IN ($sequences)});
 	return \%c;
 }
 my $before = contents();

@@ -4,7 +4,7 @@
 # "set back" by an hour after a listing's first page: its start time is moved
 # an hour ahead of the rows it then writes. Before, the sweep compared
 # synced_at with that start and marked every row of the listing cancelled;
-# now it compares transaction ids, which only grow.
+# now it compares the ticks of gcalsync.sync_clock, which only grow.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
