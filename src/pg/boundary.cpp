@@ -1,6 +1,8 @@
 // boundary.cpp — see boundary.hpp for the rules this file enforces.
 #include "pg/boundary.hpp"
 
+#include "core/sync.hpp"
+
 namespace gcal::pg {
 
 namespace {
@@ -80,6 +82,16 @@ void capture(ErrorReport &r) noexcept
         r.message = dup_safe(e.message, "invalid request");
         r.detail = dup_safe(e.detail);
         r.hint = dup_safe(e.hint);
+    } catch (const core::StoreBusy &e) {
+        // A lock wait of the worker that ran into gcalsync.lock_timeout,
+        // passed through a PostgreSQL callback (the change feed at commit):
+        // it stays a lock timeout, so Transaction::commit tells it apart.
+        r.sqlstate = ERRCODE_LOCK_NOT_AVAILABLE;
+        try {
+            r.message = dup_safe(e.what(), "lock timeout");
+        } catch (...) {
+            r.message = "lock timeout";
+        }
     } catch (const std::bad_alloc &) {
         r.sqlstate = ERRCODE_OUT_OF_MEMORY;
         r.message = "out of memory";

@@ -306,6 +306,23 @@ Transaction::Transaction(const char *activity)
 
 void Transaction::commit()
 {
+    try {
+        commit_now();
+    } catch (const PgError &e) {
+        // A lock the commit waits for (the change feed's, NOTIFY's) that ran
+        // into gcalsync.lock_timeout: the engine pauses that owner, as for a
+        // statement's lock wait (Spi::run), instead of failing its round.
+        // The destructor aborts the transaction.
+        if (e.sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+            throw core::StoreBusy(std::string("commit: ") + e.message);
+        throw;
+    }
+    done_ = true;
+    worker_transactions--;
+}
+
+void Transaction::commit_now()
+{
     pg_guard([]() {
         PopActiveSnapshot();
         CommitTransactionCommand();
@@ -317,8 +334,6 @@ void Transaction::commit()
         (void) pgstat_report_stat(false);
         activity_between_transactions();
     });
-    done_ = true;
-    worker_transactions--;
 }
 
 void Transaction::commit_schedule()

@@ -162,6 +162,7 @@ public:
     Transaction &operator=(const Transaction &) = delete;
 
 private:
+    static void commit_now();
     bool done_ = false;
 };
 
