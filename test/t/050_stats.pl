@@ -149,7 +149,7 @@ my @cases = (
 	[ '403 forbidden', { path => '/events$', status => 403, body => $forbidden },
 		'events.list', { forbidden => 1 }, { backoffs => 0, rate_limit_waits => 0 }, 'calendar' ],
 	[ '404 on a calendar', { path => "calendars/\Q$side\E/events\$", preset => 'notFound' },
-		'events.list', { not_found => 1 }, { tombstones_written => 1, backoffs => 0 }, 'gone' ],
+		'events.list', { not_found => 1 }, { tombstones_written => 2, backoffs => 0 }, 'gone' ],
 	[ '410 fullSyncRequired', { path => '/events$', preset => 'fullSyncRequired' },
 		'events.list', { gone => 1, ok => sub { $_[0] >= 1 } }, { retries => 1, full_listings => 1, backoffs => 0 } ],
 	[ '401 authError', { path => '/events$', preset => 'authError' },
@@ -217,8 +217,8 @@ for my $c (@cases)
 	}
 	if ($kind eq 'gone')
 	{
-		is(sql(qq{SELECT state FROM gcalsync.calendar_status WHERE owner = 'bob' AND calendar_id = '$side'}), 'deleted',
-			"$name: calendar_status says deleted");
+		is(sql(qq{SELECT state || '|' || last_error FROM gcalsync.calendar_status WHERE owner = 'bob' AND calendar_id = '$side'}),
+			'backoff|calendar not found (404)', "$name: calendar_status says why (checked again while listed)");
 		sql(q{SELECT gcal_resync('bob')});
 		is(sql(q{SELECT gcal_wait('bob', '60s')}), 't', "$name: a resync brings it back");
 		is(sql(qq{SELECT state FROM gcalsync.calendar_status WHERE owner = 'bob' AND calendar_id = '$side'}), 'active',
