@@ -167,8 +167,9 @@ my @cases = (
 		'events.list', { connection_error => sub { $_[0] >= 1 } }, { backoffs => 1 }, 'drop' ],
 	[ '304', { path => '/events$', status => 304, body_text => '' },
 		'events.list', { not_modified => 1 }, { backoffs => 0 }, 'calendar' ],
+	# (a 400 to a request with a sync token: the token is refused, a full listing follows)
 	[ '400', { path => '/events$', status => 400, body => { error => { code => 400, message => 'Bad Request' } } },
-		'events.list', { other => 1 }, { backoffs => 0 }, 'calendar' ],
+		'events.list', { other => 1 }, { backoffs => 0, retries => 1, full_listings => 1 } ],
 	[ 'malformed body', { path => '/events$', action => 'malformed' },
 		'events.list', { ok => sub { $_[0] >= 1 } }, { malformed_responses => 1, backoffs => 1 } ],
 	[ 'token endpoint 429', { path => '^/token$', preset => 'tooManyRequests' },

@@ -10,12 +10,19 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use GcalTest;
+use JSON::PP;
 
 my $emu = GcalTest::start_emulator(data => 'demo');
 my $node = GcalTest::node($emu, 'fields');
 
 sub sql { return $node->safe_psql($_[1] // 'postgres', $_[0]); }
 
+# An invitation alice has not answered yet.
+$emu->control('POST', '/calendars/alice%40example.com/events', { id => 'c0invite0pending000000000a', summary => 'Invitation',
+	start => { dateTime => '2025-05-06T10:00:00Z' }, end => { dateTime => '2025-05-06T11:00:00Z' },
+	organizer => { email => 'bob@example.com' },
+	attendees => [ { email => 'bob@example.com', organizer => JSON::PP::true(), responseStatus => 'accepted' },
+		{ email => 'alice@example.com', self => JSON::PP::true(), responseStatus => 'needsAction' } ] });
 sql(q{SELECT gcal_link('alice', 'demo-refresh-alice')});
 is(sql(q{SELECT gcal_wait('alice', '60s')}), 't', 'alice: first full sync done');
 
@@ -31,7 +38,7 @@ is(field('2vacation0alice0july0000aa', $cols), 'transparent|default|default|NULL
 is(field('7dentist00notimezone000000', $cols), 'opaque|private|default|NULL', 'visibility sent: kept');
 is(field('a0focus0time0000000000000a', $cols), 'opaque|default|focusTime|NULL', 'event type sent: kept');
 is(field('1c8v2u9k0mdlp3q4r5s6t7u8v9', $cols), 'opaque|default|default|accepted', 'self_response from attendees[self]');
-is(field('b1hidden0invitation0000000', 'self_response'), 'needsAction', 'self_response of an unanswered invitation');
+is(field('c0invite0pending000000000a', 'self_response'), 'needsAction', 'self_response of an unanswered invitation');
 is(sql(q{SELECT count(*) FROM gcalsync.event WHERE status <> 'cancelled'
 	AND (transparency IS NULL OR visibility IS NULL OR event_type IS NULL)}), '0', 'no live event with a NULL transparency, visibility or event_type');
 is(sql(q{SELECT count(*) FROM gcalsync.event WHERE self_response IS NOT NULL
@@ -39,13 +46,12 @@ is(sql(q{SELECT count(*) FROM gcalsync.event WHERE self_response IS NOT NULL
 	'self_response only where the owner is an attendee');
 
 # The owner declines: an incremental sync brings the new answer.
-my $att = $emu->control('GET', '/calendars/alice%40example.com/events/b1hidden0invitation0000000');
-$att = $att->{attendees} // [ { email => 'alice@example.com', self => JSON::PP::true() } ];
-$_->{responseStatus} = 'declined' for grep { $_->{self} } @$att;
-$emu->control('PATCH', '/calendars/alice%40example.com/events/b1hidden0invitation0000000', { attendees => $att });
+$emu->control('PATCH', '/calendars/alice%40example.com/events/c0invite0pending000000000a', { attendees => [
+	{ email => 'bob@example.com', organizer => JSON::PP::true(), responseStatus => 'accepted' },
+	{ email => 'alice@example.com', self => JSON::PP::true(), responseStatus => 'declined' } ] });
 sql(q{SELECT gcal_sync_now('alice')});
 is(sql(q{SELECT gcal_wait('alice', '60s')}), 't', 'alice: incremental sync');
-is(field('b1hidden0invitation0000000', 'self_response'), 'declined', 'a declined invitation is seen in self_response');
+is(field('c0invite0pending000000000a', 'self_response'), 'declined', 'a declined invitation is seen in self_response');
 is(sql(q{SELECT count(*) FROM gcalsync.event WHERE owner = 'alice' AND status <> 'cancelled' AND self_response = 'declined'}), '1',
 	'busy-time queries can leave declined invitations out without COALESCE');
 

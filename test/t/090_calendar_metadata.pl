@@ -37,7 +37,7 @@ sub meta
 my $before_alice = meta('alice');
 unlike($before_alice, qr/Renamed team/, "before: $before_alice");
 my $cursor = sql(q{SELECT gcal_changes_cursor()});
-my $listen = GcalTest::listen($node, 'gcalsync');
+my $listen = GcalTest::listen($node);
 
 # Rename the calendar and move its time zone; the list entries are not touched,
 # as at Google (an incremental calendarList sync does not return them).
