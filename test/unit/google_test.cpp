@@ -723,10 +723,15 @@ TEST(EventsPage, WrongTypesInEveryFieldNeverFail)
         EXPECT_EQ(e.status, "confirmed");
         EXPECT_FALSE(e.summary || e.description || e.location || e.start_at || e.end_at || e.start_date ||
                      e.end_date || e.time_zone || e.recurring_event_id || e.original_start_at ||
-                     e.original_start_date || e.ical_uid || e.sequence || e.event_type || e.transparency ||
-                     e.visibility || e.organizer_email || e.creator_email || e.html_link || e.created || e.updated)
+                     e.original_start_date || e.ical_uid || e.sequence || e.organizer_email ||
+                     e.creator_email || e.html_link || e.created || e.updated || e.self_response)
             << e.data;
     }
+    // Present with another type: absent. Left out by Google: its default.
+    EXPECT_FALSE(page->items[0].event_type || page->items[0].transparency || page->items[0].visibility);
+    EXPECT_EQ(page->items[1].event_type, OptText("default"));
+    EXPECT_EQ(page->items[1].transparency, OptText("opaque"));
+    EXPECT_EQ(page->items[1].visibility, OptText("default"));
     EXPECT_FALSE(page->items[0].recurrence);
     ASSERT_TRUE(page->items[1].recurrence);  // an array: non-strings skipped
     EXPECT_TRUE(page->items[1].recurrence->empty());
