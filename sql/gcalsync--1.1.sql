@@ -443,58 +443,6 @@ REVOKE ALL ON FUNCTION @extschema@.gcal_rotate_key() FROM PUBLIC;
 REVOKE ALL ON FUNCTION gcalsync.worker_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION gcalsync.boundary_selftest(text) FROM PUBLIC;
 
--- ALTER DEFAULT PRIVILEGES of the role running this script applies to what
--- it creates: a role given SELECT on every new table, or EXECUTE on every new
--- function, would get the tables of tokens and secrets, gcal_set_client and
--- gcal_rotate_key. Nothing of gcalsync is granted until an administrator
--- grants it (README: Privileges), so every privilege that is not the
--- owner's is taken back here. (Keep this the last change of privileges in
--- this script, after every CREATE.)
-DO $$
-DECLARE
-    g record;
-BEGIN
-    FOR g IN
-        WITH member AS (
-            SELECT d.classid, d.objid
-              FROM pg_catalog.pg_depend d
-              JOIN pg_catalog.pg_extension e ON e.oid OPERATOR(pg_catalog.=) d.refobjid
-             WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
-               AND d.deptype OPERATOR(pg_catalog.=) 'e'
-               AND e.extname OPERATOR(pg_catalog.=) 'gcalsync'),
-        object AS (
-            SELECT CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS kind,
-                   pg_catalog.format('%I.%I', n.nspname, c.relname) AS name, c.relowner AS owner, c.relacl AS acl
-              FROM member m
-              JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) m.objid
-              JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-             WHERE m.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
-            UNION ALL
-            SELECT 'FUNCTION',
-                   pg_catalog.format('%I.%I(%s)', n.nspname, p.proname,
-                                     pg_catalog.pg_get_function_identity_arguments(p.oid)),
-                   p.proowner, COALESCE(p.proacl, pg_catalog.acldefault('f', p.proowner))
-              FROM member m
-              JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) m.objid
-              JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
-             WHERE m.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
-            UNION ALL
-            SELECT 'SCHEMA', pg_catalog.quote_ident(n.nspname), n.nspowner, n.nspacl
-              FROM member m
-              JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) m.objid
-             WHERE m.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass)
-        SELECT DISTINCT o.kind, o.name,
-               CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
-                    ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END AS grantee
-          FROM object o, pg_catalog.aclexplode(o.acl) a
-         WHERE a.grantee OPERATOR(pg_catalog.<>) o.owner
-         ORDER BY o.name, grantee
-    LOOP
-        EXECUTE pg_catalog.format('REVOKE ALL ON %s %s FROM %s', g.kind, g.name, g.grantee);
-    END LOOP;
-END
-$$;
-
 -------------------------------------------------------------------------------
 -- pg_dump carries links, the client and the data, so a restore resumes
 -- syncing without asking anyone to link again.
@@ -737,3 +685,58 @@ COMMENT ON COLUMN gcalsync.event.self_response IS 'the owner''s own attendees[se
 COMMENT ON COLUMN gcalsync.event.transparency IS 'opaque (Google''s default when it omits the field) or transparent';
 COMMENT ON COLUMN gcalsync.event.visibility IS 'default (Google''s default when it omits the field), public, private or confidential';
 COMMENT ON COLUMN gcalsync.event.event_type IS 'default (Google''s default when it omits the field), birthday, focusTime, outOfOffice, ...';
+
+-------------------------------------------------------------------------------
+-- Privileges, last part (keep it last).
+-------------------------------------------------------------------------------
+-- ALTER DEFAULT PRIVILEGES of the role running this script applies to what
+-- it creates: a role given SELECT on every new table, or EXECUTE on every new
+-- function, would get the tables of tokens and secrets, gcal_set_client and
+-- gcal_rotate_key. Nothing of gcalsync is granted until an administrator
+-- grants it (README: Privileges), so every privilege that is not the
+-- owner's is taken back here. (Keep this the last change of privileges in
+-- this script, after every CREATE.)
+DO $$
+DECLARE
+    g record;
+BEGIN
+    FOR g IN
+        WITH member AS (
+            SELECT d.classid, d.objid
+              FROM pg_catalog.pg_depend d
+              JOIN pg_catalog.pg_extension e ON e.oid OPERATOR(pg_catalog.=) d.refobjid
+             WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+               AND d.deptype OPERATOR(pg_catalog.=) 'e'
+               AND e.extname OPERATOR(pg_catalog.=) 'gcalsync'),
+        object AS (
+            SELECT CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS kind,
+                   pg_catalog.format('%I.%I', n.nspname, c.relname) AS name, c.relowner AS owner, c.relacl AS acl
+              FROM member m
+              JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) m.objid
+              JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+             WHERE m.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+            UNION ALL
+            SELECT 'FUNCTION',
+                   pg_catalog.format('%I.%I(%s)', n.nspname, p.proname,
+                                     pg_catalog.pg_get_function_identity_arguments(p.oid)),
+                   p.proowner, COALESCE(p.proacl, pg_catalog.acldefault('f', p.proowner))
+              FROM member m
+              JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) m.objid
+              JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+             WHERE m.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+            UNION ALL
+            SELECT 'SCHEMA', pg_catalog.quote_ident(n.nspname), n.nspowner, n.nspacl
+              FROM member m
+              JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) m.objid
+             WHERE m.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass)
+        SELECT DISTINCT o.kind, o.name,
+               CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                    ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END AS grantee
+          FROM object o, pg_catalog.aclexplode(o.acl) a
+         WHERE a.grantee OPERATOR(pg_catalog.<>) o.owner
+         ORDER BY o.name, grantee
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE ALL ON %s %s FROM %s', g.kind, g.name, g.grantee);
+    END LOOP;
+END
+$$;
