@@ -225,6 +225,11 @@ for my $c (@cases)
 		is(sql(qq{SELECT state FROM gcalsync.calendar_status WHERE owner = 'bob' AND calendar_id = '$side'}), 'active',
 			"$name: active again");
 	}
+	# A calendar that failed alone is retried on its own schedule (issue 13,
+	# item 9): the next case starts once it has recovered, so that no retry
+	# of this one runs into it.
+	ok(GcalTest::wait_until(sub { sql(q{SELECT count(*) FROM gcalsync.calendar_sync WHERE owner = 'bob' AND failures > 0}) == 0 },
+		60, "$name: no calendar failing"), "$name: no calendar of bob failing any more");
 }
 ok(wait_worker_idle(), 'idle after the faults');
 for my $api (qw(calendarList.list calendars.get token))
