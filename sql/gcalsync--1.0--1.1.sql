@@ -334,9 +334,9 @@ SELECT c.owner,
        COALESCE(l.summary_override, l.summary) AS summary,
        c.enabled,
        CASE WHEN NOT c.enabled THEN 'deleted'
+            WHEN c.failures OPERATOR(pg_catalog.>) 0 THEN 'backoff'
             WHEN t.page_token IS NOT NULL THEN 'full_sync'
             WHEN t.sync_token IS NULL THEN 'pending'
-            WHEN c.failures OPERATOR(pg_catalog.>) 0 THEN 'backoff'
             ELSE 'active' END AS state,
        o.state AS owner_state,
        c.failures,
@@ -400,6 +400,33 @@ SELECT pg_catalog.encode(pg_catalog.substr(s.sealed, 2, 8), 'hex'), pg_catalog.c
 $$;
 COMMENT ON FUNCTION @extschema@.gcal_key_usage() IS 'the number of stored secrets sealed with each key id (a key with none may leave the key file)';
 REVOKE ALL ON FUNCTION @extschema@.gcal_key_usage() FROM PUBLIC;
+
+-------------------------------------------------------------------------------
+-- Events (issue 13, item 12): Google's defaults stored where Google omits
+-- them, and the owner's own answer to an invitation.
+-------------------------------------------------------------------------------
+ALTER TABLE gcalsync.event ADD COLUMN self_response text;
+COMMENT ON COLUMN gcalsync.event.self_response IS 'the owner''s own attendees[self].responseStatus (NULL when not invited)';
+COMMENT ON COLUMN gcalsync.event.transparency IS 'opaque (Google''s default when it omits the field) or transparent';
+COMMENT ON COLUMN gcalsync.event.visibility IS 'default (Google''s default when it omits the field), public, private or confidential';
+COMMENT ON COLUMN gcalsync.event.event_type IS 'default (Google''s default when it omits the field), birthday, focusTime, outOfOffice, ...';
+-- Rows synced by 1.0: the same values, from the raw event kept in data.
+UPDATE gcalsync.event e
+   SET event_type = CASE WHEN e.data OPERATOR(pg_catalog.?) 'eventType' THEN e.event_type ELSE 'default' END,
+       transparency = CASE WHEN e.data OPERATOR(pg_catalog.?) 'transparency' THEN e.transparency ELSE 'opaque' END,
+       visibility = CASE WHEN e.data OPERATOR(pg_catalog.?) 'visibility' THEN e.visibility ELSE 'default' END,
+       self_response = (SELECT CASE WHEN pg_catalog.jsonb_typeof(a.value OPERATOR(pg_catalog.->) 'responseStatus')
+                                         OPERATOR(pg_catalog.=) 'string'
+                                    THEN a.value OPERATOR(pg_catalog.->>) 'responseStatus' END
+                          FROM pg_catalog.jsonb_array_elements(
+                                   CASE WHEN pg_catalog.jsonb_typeof(e.data OPERATOR(pg_catalog.->) 'attendees')
+                                             OPERATOR(pg_catalog.=) 'array'
+                                        THEN e.data OPERATOR(pg_catalog.->) 'attendees' END) AS a(value)
+                         WHERE a.value OPERATOR(pg_catalog.->) 'self' OPERATOR(pg_catalog.=) 'true'::pg_catalog.jsonb
+                         LIMIT 1)
+ WHERE NOT (e.data OPERATOR(pg_catalog.?) 'eventType' AND e.data OPERATOR(pg_catalog.?) 'transparency'
+            AND e.data OPERATOR(pg_catalog.?) 'visibility')
+    OR e.data OPERATOR(pg_catalog.?) 'attendees';
 
 -------------------------------------------------------------------------------
 -- Privileges, last part (keep it last).

@@ -676,9 +676,9 @@ SELECT c.owner,
        COALESCE(l.summary_override, l.summary) AS summary,
        c.enabled,
        CASE WHEN NOT c.enabled THEN 'deleted'
+            WHEN c.failures OPERATOR(pg_catalog.>) 0 THEN 'backoff'
             WHEN t.page_token IS NOT NULL THEN 'full_sync'
             WHEN t.sync_token IS NULL THEN 'pending'
-            WHEN c.failures OPERATOR(pg_catalog.>) 0 THEN 'backoff'
             ELSE 'active' END AS state,
        o.state AS owner_state,
        c.failures,
@@ -711,6 +711,16 @@ REVOKE ALL ON FUNCTION gcalsync.stat_get_requests() FROM PUBLIC;
 REVOKE ALL ON FUNCTION gcalsync.stat_get_counters() FROM PUBLIC;
 REVOKE ALL ON FUNCTION gcalsync.stat_get_worker() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.gcal_stats_reset() FROM PUBLIC;
+
+-------------------------------------------------------------------------------
+-- Events (issue 13, item 12): Google's defaults stored where Google omits
+-- them, and the owner's own answer to an invitation.
+-------------------------------------------------------------------------------
+ALTER TABLE gcalsync.event ADD COLUMN self_response text;
+COMMENT ON COLUMN gcalsync.event.self_response IS 'the owner''s own attendees[self].responseStatus (NULL when not invited)';
+COMMENT ON COLUMN gcalsync.event.transparency IS 'opaque (Google''s default when it omits the field) or transparent';
+COMMENT ON COLUMN gcalsync.event.visibility IS 'default (Google''s default when it omits the field), public, private or confidential';
+COMMENT ON COLUMN gcalsync.event.event_type IS 'default (Google''s default when it omits the field), birthday, focusTime, outOfOffice, ...';
 
 -------------------------------------------------------------------------------
 -- Privileges, last part (keep it last: after every CREATE of this script).

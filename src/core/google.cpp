@@ -608,6 +608,7 @@ void events_envelope(const json_t *doc, EventsPage &page)
     page.next_page_token = text_of(doc, "nextPageToken");
     page.next_sync_token = text_of(doc, "nextSyncToken");
     page.time_zone = text_of(doc, "timeZone");
+    page.summary = text_of(doc, "summary");
 }
 
 void fill_calendar_list_entry(const json_t *item, CalendarListEntry &row, std::string id)
@@ -669,9 +670,27 @@ void fill_event(const json_t *item, EventRow &row, std::string id)
         if (v >= std::numeric_limits<int32_t>::min() && v <= std::numeric_limits<int32_t>::max())
             row.sequence = static_cast<int32_t>(v);
     }
-    row.event_type = text_of(item, "eventType");
-    row.transparency = text_of(item, "transparency");
-    row.visibility = text_of(item, "visibility");
+    // Google omits these when they hold their default: store the default, so
+    // queries need no COALESCE (a value of another type stays absent).
+    auto or_default = [item](const char *key, const char *fallback) -> OptText {
+        if (!json_object_get(item, key))
+            return std::string(fallback);
+        return text_of(item, key);
+    };
+    row.event_type = or_default("eventType", "default");
+    row.transparency = or_default("transparency", "opaque");
+    row.visibility = or_default("visibility", "default");
+    // The owner's own answer to an invitation: attendees[self=true].responseStatus.
+    if (const json_t *attendees = json_object_get(item, "attendees"); json_is_array(attendees)) {
+        std::size_t index;
+        const json_t *attendee;
+        json_array_foreach(attendees, index, attendee) {
+            if (json_is_object(attendee) && json_is_true(json_object_get(attendee, "self"))) {
+                row.self_response = text_of(attendee, "responseStatus");
+                break;
+            }
+        }
+    }
     row.organizer_email = text_of(object_of(item, "organizer"), "email");
     row.creator_email = text_of(object_of(item, "creator"), "email");
     row.html_link = text_of(item, "htmlLink");
@@ -812,6 +831,38 @@ std::optional<Days> parse_date(std::string_view s)
     if (!days || !r.done())
         return std::nullopt;
     return static_cast<Days>(*days);
+}
+
+namespace {
+
+// pacific_dst is whether midnight starting the local date `days` (days since
+// 1970-01-01) falls in US daylight saving time: from the second Sunday of March
+// to the first Sunday of November (the switches happen at 02:00 local, so the
+// midnights of those Sundays still have the old offset).
+bool pacific_dst(int64_t days)
+{
+    Civil c = civil_from_days(days);
+    auto nth_sunday = [&](unsigned month, int n) {
+        int64_t first = days_from_civil(c.year, month, 1);
+        int64_t weekday = ((first + 4) % 7 + 7) % 7;  // 1970-01-01 was a Thursday (4); Sunday = 0
+        return first + (7 - weekday) % 7 + 7 * (n - 1);
+    };
+    return days > nth_sunday(3, 2) && days <= nth_sunday(11, 1);
+}
+
+}  // namespace
+
+Micros next_pacific_midnight(Micros now)
+{
+    // Local date by the offset in force now, then the next midnight with its own offset.
+    auto offset = [](int64_t local_days) { return (pacific_dst(local_days) ? -7 : -8) * 3600 * kMicrosPerSecond; };
+    int64_t utc_days = now >= 0 ? now / kMicrosPerDay : -((-now + kMicrosPerDay - 1) / kMicrosPerDay);
+    for (int64_t d = utc_days - 1; d <= utc_days + 2; d++) {
+        Micros midnight = d * kMicrosPerDay - offset(d);
+        if (midnight > now)
+            return midnight;
+    }
+    return now + kMicrosPerDay;  // not reached
 }
 
 std::string format_rfc3339_utc(Micros t)
@@ -1003,6 +1054,8 @@ void read_grant(const json_t *root, TokenResponse &out)
     out.outcome = TokenOutcome::Granted;
     out.access_token.assign(value);
     out.expires_in = *expires;
+    if (auto scope = text_of(root, "scope"))
+        out.scope = clean_text(*scope, 1000);
 }
 
 }  // namespace
@@ -1068,6 +1121,23 @@ TokenResponse parse_token_response(long http_status, std::string_view body)
     return out;
 }
 
+bool grants_calendar(std::string_view scope)
+{
+    constexpr std::string_view kCalendar = "https://www.googleapis.com/auth/calendar";
+    std::size_t at = 0;
+    while (at < scope.size()) {
+        std::size_t end = scope.find(' ', at);
+        std::string_view one = scope.substr(at, end == std::string_view::npos ? std::string_view::npos : end - at);
+        if (one.substr(0, kCalendar.size()) == kCalendar &&
+            (one.size() == kCalendar.size() || one[kCalendar.size()] == '.'))
+            return true;
+        if (end == std::string_view::npos)
+            break;
+        at = end + 1;
+    }
+    return false;
+}
+
 // ---- API errors ------------------------------------------------------------------------
 
 ApiError parse_api_error(long http_status, std::string_view body)
@@ -1113,6 +1183,9 @@ ApiError parse_api_error(long http_status, std::string_view body)
     out.retryable = out.rate_limited || (http_status >= 500 && http_status <= 599) ||
                     http_status == 408;
     out.push_not_supported = http_status == 400 && r == "pushNotSupportedForRequestedResource";
+    out.owner_wide = http_status == 403 && (r == "insufficientPermissions" || r == "accessNotConfigured");
+    out.permanent = out.owner_wide || (http_status == 403 && r == "forbidden");
+    out.daily_limit = http_status == 403 && r == "dailyLimitExceeded";
     return out;
 }
 

@@ -35,6 +35,9 @@ std::optional<Micros> parse_rfc3339(std::string_view s);
 std::optional<Days> parse_date(std::string_view s);
 // format_rfc3339_utc renders an instant as "YYYY-MM-DDTHH:MM:SS[.ffffff]Z".
 std::string format_rfc3339_utc(Micros t);
+// next_pacific_midnight is the first midnight in America/Los_Angeles (US
+// daylight saving rules since 2007) after `now`: when Google resets daily quotas.
+Micros next_pacific_midnight(Micros now);
 
 // ---- URLs ------------------------------------------------------------------
 
@@ -90,7 +93,13 @@ struct TokenResponse {
     int64_t expires_in = 0;      // seconds, Granted only (clamped to >= 0)
     std::string error;           // OAuth "error" code when present ("invalid_grant")
     std::string description;     // "error_description", or why the body was malformed
+    std::optional<std::string> scope;  // Granted: "scope" (space-separated) when present
 };
+
+// grants_calendar is whether a token response's scope list holds a Calendar
+// scope (https://www.googleapis.com/auth/calendar...). Under granular consent
+// a user can untick it; then every Calendar call answers 403.
+bool grants_calendar(std::string_view scope);
 
 // parse_token_response classifies the token endpoint's answer. Never copies
 // the access token into error/description.
@@ -110,6 +119,11 @@ struct ApiError {
                                       // (also 403 whose body is not JSON, e.g. an HTML page)
     bool retryable = false;           // rate_limited, 5xx, 408
     bool push_not_supported = false;  // 400 pushNotSupportedForRequestedResource
+    bool permanent = false;           // 403 insufficientPermissions, accessNotConfigured,
+                                      // forbidden: retrying does not help
+    bool owner_wide = false;          // permanent for every calendar of the owner
+                                      // (insufficientPermissions, accessNotConfigured)
+    bool daily_limit = false;         // 403 dailyLimitExceeded: wait for Pacific midnight
 };
 // parse_api_error reads an error response (any status >= 300; bodies may be
 // HTML, empty or truncated).
@@ -175,7 +189,9 @@ struct EventRow {
     std::optional<Days> original_start_date;       // originalStartTime.date
     OptText ical_uid;                               // iCalUID
     std::optional<int32_t> sequence;                // integer within int32
-    OptText event_type, transparency, visibility;  // eventType, transparency, visibility
+    OptText event_type, transparency, visibility;  // eventType, transparency, visibility; when
+                                                    // absent, Google's defaults: default, opaque, default
+    OptText self_response;                          // attendees[self=true].responseStatus
     OptText organizer_email, creator_email;         // organizer.email, creator.email
     OptText html_link;                              // htmlLink
     std::optional<Micros> created, updated;
@@ -186,6 +202,7 @@ struct EventsPage {
     std::vector<EventRow> items;
     OptText next_page_token, next_sync_token;
     OptText time_zone;  // the calendar's timeZone from the envelope
+    OptText summary;    // the calendar's summary from the envelope
 };
 
 // Parsers of 2xx bodies. On failure return nullopt and set *error to a short

@@ -32,6 +32,8 @@ bool is_2xx(long status) { return status >= 200 && status < 300; }
 
 std::string describe(const ApiError &e)
 {
+    if (e.status == 0)
+        return e.message;  // no HTTP answer (an oversized response)
     std::string s = "HTTP " + std::to_string(e.status);
     if (!e.reason.empty())
         s += " " + e.reason;
@@ -77,6 +79,8 @@ struct SyncEngine::Round {
     std::vector<CalendarDone> calendars_done;  // listings completed: their schedule is written at the end
     Micros next_at = 0;  // the next check of the owner and of the calendars this round syncs (set at the end)
     std::vector<TokenMove> tokens;  // new tokens of idle checks, stored at the end
+    std::string calendar_error;     // the first calendar failure of the round ("" if none)
+    Micros calendar_retry_at = 0;   // the earliest retry of a calendar that failed
 };
 
 // Listing walks one paged resource: the calendar list, or one calendar's events.
@@ -89,6 +93,7 @@ struct SyncEngine::Listing {
     bool first = false;
     int full_restarts = 0;
     bool page_token_retried = false;
+    int failures = 0;  // the calendar's failures in a row before this round
 };
 
 SyncEngine::SyncEngine(Store &store, HttpClient &http, Hooks hooks)
@@ -263,6 +268,15 @@ void SyncEngine::end(const RoundPtr &r)
         r->next_at = now() + jittered(config_.poll_interval, rng_);
         for (auto &c : r->calendars_done)
             c.next_at = r->next_at;
+        if (!r->failed && !r->calendar_error.empty() && r->calendars_done.empty() &&
+            store_.calendars_all_failing(r->link)) {
+            // Nothing of this owner syncs: the owner is in backoff too, and is
+            // tried again with its calendars.
+            r->failed = true;
+            r->fail_state = OwnerState::Backoff;
+            r->error = r->calendar_error;
+            r->retry_after_s = std::max<Micros>(0, r->calendar_retry_at - now()) / kSecond;
+        }
         if (r->failed) {
             if (!r->calendars_done.empty())
                 store_.calendars_synced(r->link, r->calendars_done);
@@ -413,6 +427,16 @@ void SyncEngine::with_token(const RoundPtr &r, std::function<void(const RoundPtr
             switch (tok.outcome) {
             case TokenOutcome::Granted:
                 metrics_.add(Counter::TokenRefreshes);
+                if (tok.scope && !grants_calendar(*tok.scope)) {
+                    // Granular consent: the user unticked the Calendar scope. Every
+                    // call would answer 403 insufficientPermissions; only a new
+                    // grant (gcal_refresh) helps.
+                    fail(r, OwnerState::Error,
+                         "the grant lacks the Google Calendar scope (granted: " +
+                             (tok.scope->empty() ? std::string("none") : *tok.scope) +
+                             "); link again with the calendar scope ticked");
+                    break;
+                }
                 tokens_[r->link.owner] = Token{r->link.generation, std::move(tok.access_token),
                                                now() + tok.expires_in * kSecond};
                 then(r);
@@ -459,6 +483,15 @@ void SyncEngine::api_get(const RoundPtr &r, Api api, std::string url, BodyHandle
             count_request(api, resp, error && error->rate_limited);
             if (r->failed || r->dropped)
                 return;
+            if (resp.status == 0 && resp.too_large) {
+                // Too big to hold: a property of what was asked for (one
+                // calendar's page), not of the connection.
+                ApiError big;
+                big.message = resp.error;
+                big.retryable = true;
+                on_error(r, big, std::nullopt);
+                return;
+            }
             if (resp.status == 0) {
                 fail_transport(r, "request failed", resp);
                 return;
@@ -526,7 +559,10 @@ void SyncEngine::list_page(const std::shared_ptr<Listing> &l)
                                      : "events page of calendar \"" + l->calendar_id + "\"";
             if (lists ? !parsed->list : !parsed->events) {
                 metrics_.add(Counter::MalformedResponses);
-                fail(r, OwnerState::Backoff, "malformed " + what + ": " + parsed->error);
+                if (lists)
+                    fail(r, OwnerState::Backoff, "malformed " + what + ": " + parsed->error);
+                else
+                    calendar_failure(l, "malformed " + what + ": " + parsed->error, std::nullopt);
                 return;
             }
             const OptText &next_page = lists ? parsed->list->next_page_token : parsed->events->next_page_token;
@@ -534,7 +570,10 @@ void SyncEngine::list_page(const std::shared_ptr<Listing> &l)
             step.next_page_token = next_page.value_or("");
             step.next_sync_token = next_sync.value_or("");
             if (step.next_page_token.empty() && step.next_sync_token.empty()) {
-                fail(r, OwnerState::Backoff, what + " has neither nextPageToken nor nextSyncToken");
+                if (lists)
+                    fail(r, OwnerState::Backoff, what + " has neither nextPageToken nor nextSyncToken");
+                else
+                    calendar_failure(l, what + " has neither nextPageToken nor nextSyncToken", std::nullopt);
                 return;
             }
             // An incremental check that found nothing writes no page: only
@@ -553,7 +592,25 @@ void SyncEngine::list_page(const std::shared_ptr<Listing> &l)
                     if (!e.deleted)
                         r->listed.push_back(e.calendar_id);
             } else {
-                written = store_.write_events(r->link, l->calendar_id, *parsed->events, step);
+                try {
+                    written = store_.write_events(r->link, l->calendar_id, *parsed->events, step);
+                } catch (const std::exception &ex) {
+                    // A page the database refuses fails its calendar, not the owner.
+                    calendar_failure(l, std::string("could not store ") + what + ": " + ex.what(), std::nullopt);
+                    return;
+                }
+            }
+            if (!lists && written && (parsed->events->summary || parsed->events->time_zone)) {
+                // calendarList's sync token does not report a new summary or
+                // time zone of a calendar: the events envelope carries them.
+                auto meta = std::make_pair(parsed->events->summary, parsed->events->time_zone);
+                std::string key = r->link.owner + '\x1f' + l->calendar_id;
+                auto it = calendar_meta_.find(key);
+                if (it == calendar_meta_.end() || it->second != meta) {
+                    written = store_.calendar_metadata(r->link, l->calendar_id, meta.first, meta.second);
+                    if (written)
+                        calendar_meta_[key] = std::move(meta);
+                }
             }
             http_.dispose([list = std::move(parsed->list), events = std::move(parsed->events)]() {});
             if (!written) {
@@ -581,6 +638,25 @@ void SyncEngine::list_page(const std::shared_ptr<Listing> &l)
         std::move(prepare), bulky);
 }
 
+// hard_error handles the errors that retrying soon does not cure: a daily
+// quota (back off until Google resets it at midnight Pacific time) and a
+// permanent refusal of the owner's grant or project (state error, until
+// gcal_refresh or gcal_set_client). True when it handled e.
+bool SyncEngine::hard_error(const RoundPtr &r, const std::string &what, const ApiError &e, bool lists)
+{
+    if (e.daily_limit) {
+        Micros wait = next_pacific_midnight(now()) - now();
+        fail(r, OwnerState::Backoff, what + ": " + describe(e) + " (daily quota; next attempt after midnight Pacific time)",
+             (wait + kSecond - 1) / kSecond);
+        return true;
+    }
+    if (e.owner_wide || (lists && e.permanent)) {
+        fail(r, OwnerState::Error, what + ": " + describe(e) + " (permanent; not retried until gcal_refresh or gcal_set_client)");
+        return true;
+    }
+    return false;
+}
+
 // on_listing_error decides what an error response means for a listing.
 void SyncEngine::on_listing_error(const std::shared_ptr<Listing> &l, const ApiError &e,
                                   std::optional<int64_t> retry_after)
@@ -592,7 +668,10 @@ void SyncEngine::on_listing_error(const std::shared_ptr<Listing> &l, const ApiEr
         // What happens on a 410: the sync token is dead; list everything again.
         // The Store marks rows the full listing does not return as deleted.
         if (++l->full_restarts > kMaxFullRestarts) {
-            fail(r, OwnerState::Backoff, what + " keeps answering 410 to a full listing");
+            if (lists)
+                fail(r, OwnerState::Backoff, what + " keeps answering 410 to a full listing");
+            else
+                calendar_failure(l, what + " keeps answering 410 to a full listing", retry_after);
             return;
         }
         hooks_.log("owner \"" + r->link.owner + "\": " + what + " needs a full sync (" + describe(e) + ")");
@@ -603,6 +682,12 @@ void SyncEngine::on_listing_error(const std::shared_ptr<Listing> &l, const ApiEr
         list_page(l);
         return;
     }
+    if (hard_error(r, what, e, lists))
+        return;
+    if (e.retryable && !lists) {
+        calendar_failure(l, what + ": " + describe(e), retry_after, std::nullopt, e.rate_limited);
+        return;
+    }
     if (e.retryable) {
         if (e.rate_limited && !r->failed)
             r->rate_limited = true;
@@ -610,8 +695,8 @@ void SyncEngine::on_listing_error(const std::shared_ptr<Listing> &l, const ApiEr
         return;
     }
     if (!lists && e.not_found) {
-        hooks_.log("owner \"" + r->link.owner + "\": " + what + " is gone (404); marked deleted");
-        store_.calendar_gone(r->link, l->calendar_id);
+        hooks_.log("owner \"" + r->link.owner + "\": " + what + " is gone (404); marked deleted, its events tombstoned, checked again later");
+        store_.calendar_gone(r->link, l->calendar_id, now() + config_.poll_interval);
         return;
     }
     if (!l->cursor.page_token.empty() && e.status == 400 && !l->page_token_retried) {
@@ -623,13 +708,57 @@ void SyncEngine::on_listing_error(const std::shared_ptr<Listing> &l, const ApiEr
         list_page(l);
         return;
     }
+    if (!l->cursor.sync_token.empty() && e.status == 400 && !e.push_not_supported) {
+        // Google refuses a sync token it cannot read (400 "Invalid sync token
+        // value"): like a 410, only a full listing helps.
+        if (++l->full_restarts > kMaxFullRestarts) {
+            if (lists)
+                fail(r, OwnerState::Backoff, what + ": " + describe(e));
+            else
+                calendar_failure(l, what + ": " + describe(e), retry_after);
+            return;
+        }
+        hooks_.log("owner \"" + r->link.owner + "\": " + what + " refused its sync token; full sync (" + describe(e) + ")");
+        metrics_.add(Counter::Retries);
+        store_.reset_cursor(r->link, l->resource, l->calendar_id);
+        l->cursor = Cursor{};
+        l->first = true;
+        list_page(l);
+        return;
+    }
     if (lists) {
         fail(r, OwnerState::Backoff, what + ": " + describe(e), retry_after);
         return;
     }
     // A calendar that refuses us for another reason does not hold up the
     // owner's other calendars; it is tried again after a poll interval.
-    store_.calendar_failed(r->link, l->calendar_id, describe(e), now() + config_.poll_interval);
+    calendar_failure(l, describe(e), retry_after, now() + config_.poll_interval);
+}
+
+void SyncEngine::calendar_failure(const std::shared_ptr<Listing> &l, const std::string &error,
+                                  std::optional<int64_t> retry_after, std::optional<Micros> retry_at,
+                                  bool rate_limited)
+{
+    const RoundPtr &r = l->round;
+    if (r->failed || r->dropped)
+        return;
+    Micros at = retry_at.value_or(0);
+    if (!retry_at) {
+        Micros delay = backoff_delay(l->failures + 1, rng_, retry_after);
+        at = now() + delay;
+        metrics_.add(Counter::Backoffs);
+        metrics_.add(Counter::BackoffMicros, static_cast<uint64_t>(delay));
+        if (rate_limited) {
+            metrics_.add(Counter::RateLimitWaits);
+            metrics_.add(Counter::RateLimitWaitMicros, static_cast<uint64_t>(delay));
+        }
+    }
+    hooks_.log("owner \"" + r->link.owner + "\": " + error + " (this calendar is tried again later; the others go on)");
+    store_.calendar_failed(r->link, l->calendar_id, error, at);
+    if (r->calendar_error.empty() || at < r->calendar_retry_at)
+        r->calendar_retry_at = at;
+    if (r->calendar_error.empty())
+        r->calendar_error = error;
 }
 
 // start_calendars fetches the calendar resources seen in the list and syncs
@@ -656,6 +785,7 @@ void SyncEngine::start_calendars(const RoundPtr &r)
         l->resource = Resource::Events;
         l->calendar_id = std::move(due.calendar_id);
         l->seen = due.seen;
+        l->failures = due.failures;
         l->cursor = store_.cursor(r->link, Resource::Events, l->calendar_id);
         l->first = l->cursor.sync_token.empty() && l->cursor.page_token.empty();
         list_page(l);
@@ -680,7 +810,8 @@ void SyncEngine::fetch_calendar(const RoundPtr &r, const std::string &calendar_i
         },
         [this, calendar_id](const RoundPtr &r, const ApiError &e, std::optional<int64_t> retry_after) {
             if (e.not_found) {
-                store_.calendar_gone(r->link, calendar_id);
+                store_.calendar_gone(r->link, calendar_id, now() + config_.poll_interval);
+            } else if (hard_error(r, "calendar \"" + calendar_id + "\"", e, false)) {
             } else if (e.retryable) {
                 if (e.rate_limited && !r->failed)
                     r->rate_limited = true;

@@ -9,8 +9,15 @@
 //   401                   -> renew the access token once and retry
 //   invalid_grant         -> owner revoked, no more requests until gcal_refresh
 //   404 on a calendar     -> that calendar is marked deleted, the others go on
+//   a calendar's listing failing (5xx, 429, 410 again and again, a malformed,
+//   oversized or unstorable page) -> that calendar backs off on its own; the
+//                            owner is in backoff only when all its calendars fail
 //   429/403 rate/5xx/net  -> owner in backoff: truncated exponential, jitter,
 //                            Retry-After honoured
+//   400 to a sync token   -> like 410
+//   403 dailyLimitExceeded -> backoff until the next midnight Pacific time
+//   403 insufficientPermissions, accessNotConfigured (any call), forbidden
+//   (calendar list), a grant without the Calendar scope -> owner in error
 // The engine knows nothing of PostgreSQL: the Store interface is implemented
 // with SPI in src/pg/store.cpp, and by fakes in the unit tests.
 #pragma once
@@ -97,6 +104,7 @@ struct ChannelStop {
 struct DueCalendar {
     std::string calendar_id;
     Micros seen = 0;
+    int failures = 0;  // the calendar's failed listings in a row
 };
 
 // CalendarDone is a calendar whose listing completed, and its next check.
@@ -146,10 +154,20 @@ public:
     // calendars_synced records completed listings (see CalendarDone) of the
     // link (nothing when the owner was relinked meanwhile).
     virtual void calendars_synced(const OwnerLink &link, const std::vector<CalendarDone> &calendars) = 0;
-    // calendar_gone marks a calendar deleted (404) and stops syncing it.
-    virtual void calendar_gone(const OwnerLink &link, const std::string &calendar_id) = 0;
+    // calendar_metadata stores a calendar's summary and time zone as an events
+    // page's envelope carries them, where they differ from the stored ones
+    // (absent: left as they are); false when the owner was relinked meanwhile.
+    virtual bool calendar_metadata(const OwnerLink &link, const std::string &calendar_id,
+                                   const OptText &summary, const OptText &time_zone) = 0;
+    // calendar_gone marks a calendar deleted (404) and tombstones its events;
+    // it is checked again at retry_at while the calendar list still lists it,
+    // and comes back (listed in full) when it answers again.
+    virtual void calendar_gone(const OwnerLink &link, const std::string &calendar_id, Micros retry_at) = 0;
     virtual void calendar_failed(const OwnerLink &link, const std::string &calendar_id,
                                  const std::string &error, Micros retry_at) = 0;
+    // calendars_all_failing: the owner has enabled calendars and each of them
+    // failed its last listing (then the owner is in backoff, not only they).
+    virtual bool calendars_all_failing(const OwnerLink &link) = 0;
     // owner_synced ends a successful round in one transaction: state active;
     // when the list was synced, the owner's requested work is complete and
     // next_at is its next check; each calendar whose listing completed in the
@@ -240,6 +258,12 @@ private:
     void list_page(const std::shared_ptr<Listing> &l);
     void on_listing_error(const std::shared_ptr<Listing> &l, const ApiError &e,
                           std::optional<int64_t> retry_after_s);
+    // calendar_failure fails one calendar's listing (not the owner's round): it
+    // is tried again after its own backoff, the other calendars go on.
+    void calendar_failure(const std::shared_ptr<Listing> &l, const std::string &error,
+                          std::optional<int64_t> retry_after_s, std::optional<Micros> retry_at = {},
+                          bool rate_limited = false);
+    bool hard_error(const RoundPtr &r, const std::string &what, const ApiError &e, bool lists);
     void start_calendars(const RoundPtr &r);
     void fetch_calendar(const RoundPtr &r, const std::string &calendar_id);
     void maintain_channels(const RoundPtr &r);
@@ -279,6 +303,9 @@ private:
     std::unordered_map<std::string, Micros> busy_until_;       // owners locked by another session (StoreBusy)
     int stops_in_flight_ = 0;                                  // channels.stop requests running
     std::unordered_map<std::string, bool> stop_tried_;         // channel ids tried lately (see tidy)
+    // The summary and time zone last seen in each calendar's events envelope
+    // (key: owner, '\x1f', calendar id), so only a change costs a write.
+    std::unordered_map<std::string, std::pair<OptText, OptText>> calendar_meta_;
     Metrics no_metrics_;   // counts nothing: for an engine without Hooks::metrics
     Metrics &metrics_;     // *hooks_.metrics or no_metrics_
     Micros last_published_ = 0;

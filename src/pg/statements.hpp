@@ -175,7 +175,7 @@ inline constexpr Statement kClient{"store.client", SPI_OK_SELECT, {}, R"sql(
 
 // $1 owner, $2 due by. The owner's calendars due by then.
 inline constexpr Statement kDueCalendars{"store.due_calendars", SPI_OK_SELECT, {TEXTOID, TIMESTAMPTZOID}, R"sql(
-    SELECT calendar_id, next_sync_at
+    SELECT calendar_id, next_sync_at, pg_catalog.int8(failures)
       FROM gcalsync.calendar_sync
      WHERE owner = $1 AND enabled AND next_sync_at <= greatest(pg_catalog.now(), $2)
      ORDER BY calendar_id
@@ -290,6 +290,32 @@ inline constexpr Statement kUpsertCalendar{
            time_zone = excluded.time_zone, data = excluded.data, synced_at = excluded.synced_at
 )sql"};
 
+// $1 owner, $2 calendar_id, $3 summary, $4 time zone (NULL: unknown). What
+// an events envelope says of its calendar, where it differs from the row.
+inline constexpr Statement kCalendarMetadata{
+    "store.calendar_metadata", SPI_OK_UPDATE_RETURNING, {TEXTOID, TEXTOID, TEXTOID, TEXTOID}, R"sql(
+    UPDATE gcalsync.calendar
+       SET summary = COALESCE($3, summary), time_zone = COALESCE($4, time_zone),
+           data = data || pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('summary', $3, 'timeZone', $4)),
+           synced_at = pg_catalog.now()
+     WHERE owner = $1 AND calendar_id = $2
+       AND (summary IS DISTINCT FROM COALESCE($3, summary) OR time_zone IS DISTINCT FROM COALESCE($4, time_zone))
+    RETURNING calendar_id
+)sql"};
+
+// The same for the owner's calendar list entry (its summary and timeZone are
+// the calendar's; summaryOverride is the owner's own and stays).
+inline constexpr Statement kCalendarListMetadata{
+    "store.calendar_list_metadata", SPI_OK_UPDATE_RETURNING, {TEXTOID, TEXTOID, TEXTOID, TEXTOID}, R"sql(
+    UPDATE gcalsync.calendar_list
+       SET summary = COALESCE($3, summary), time_zone = COALESCE($4, time_zone),
+           data = data || pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('summary', $3, 'timeZone', $4)),
+           synced_at = pg_catalog.now()
+     WHERE owner = $1 AND calendar_id = $2 AND NOT deleted
+       AND (summary IS DISTINCT FROM COALESCE($3, summary) OR time_zone IS DISTINCT FROM COALESCE($4, time_zone))
+    RETURNING calendar_id
+)sql"};
+
 // joined_sql is the text of two SQL string literals, one after the other, as
 // a compile-time constant (for statements that share a part).
 template <std::size_t N>
@@ -308,21 +334,23 @@ constexpr SqlText<A + B - 1> joined_sql(const char (&a)[A], const char (&b)[B])
 }
 
 // The events INSERT of a page: $1 owner, $2 calendar_id, $3 .. $27 one
-// array per column (event_id first, data last, recurrence as JSON text).
+// array per column (event_id first, data last, recurrence as JSON text),
+// $28 self_response (added in 1.1).
 // kInsertEvents is this text alone; kUpsertEvents adds ON CONFLICT.
 inline constexpr char kEventsInsertSql[] = R"sql(
     INSERT INTO gcalsync.event AS e
            (owner, calendar_id, event_id, status, summary, description, location, start_at, end_at,
             start_date, end_date, time_zone, recurrence, recurring_event_id, original_start_at,
             original_start_date, ical_uid, sequence, event_type, transparency, visibility, organizer_email,
-            creator_email, html_link, created, updated, data, synced_at, synced_tick)
+            creator_email, html_link, created, updated, data, synced_at, synced_tick, self_response)
     SELECT $1, $2, u.id, u.status, u.summary, u.description, u.location, u.start_at, u.end_at,
            u.start_date, u.end_date, u.time_zone,
            CASE WHEN u.recurrence IS NOT NULL
                 THEN ARRAY(SELECT pg_catalog.jsonb_array_elements_text(u.recurrence::pg_catalog.jsonb)) END,
            u.recurring_event_id, u.original_start_at, u.original_start_date, u.ical_uid, u.sequence,
            u.event_type, u.transparency, u.visibility, u.organizer_email, u.creator_email, u.html_link,
-           u.created, u.updated, u.data::pg_catalog.jsonb, pg_catalog.now(), pg_catalog.currval('gcalsync.sync_clock'::pg_catalog.regclass)
+           u.created, u.updated, u.data::pg_catalog.jsonb, pg_catalog.now(), pg_catalog.currval('gcalsync.sync_clock'::pg_catalog.regclass),
+           u.self_response
       FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),
                       pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8),
                       pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11),
@@ -331,11 +359,11 @@ inline constexpr char kEventsInsertSql[] = R"sql(
                       pg_catalog.unnest($18), pg_catalog.unnest($19), pg_catalog.unnest($20),
                       pg_catalog.unnest($21), pg_catalog.unnest($22), pg_catalog.unnest($23),
                       pg_catalog.unnest($24), pg_catalog.unnest($25), pg_catalog.unnest($26),
-                      pg_catalog.unnest($27))
+                      pg_catalog.unnest($27), pg_catalog.unnest($28))
            AS u(id, status, summary, description, location, start_at, end_at, start_date, end_date,
                 time_zone, recurrence, recurring_event_id, original_start_at, original_start_date, ical_uid,
                 sequence, event_type, transparency, visibility, organizer_email, creator_email, html_link,
-                created, updated, data)
+                created, updated, data, self_response)
 )sql";
 inline constexpr auto kEventsUpsertSql = joined_sql(kEventsInsertSql, R"sql(
     ON CONFLICT (owner, calendar_id, event_id) DO UPDATE
@@ -348,14 +376,15 @@ inline constexpr auto kEventsUpsertSql = joined_sql(kEventsInsertSql, R"sql(
            transparency = excluded.transparency, visibility = excluded.visibility,
            organizer_email = excluded.organizer_email, creator_email = excluded.creator_email,
            html_link = excluded.html_link, created = excluded.created, updated = excluded.updated,
-           data = excluded.data, synced_at = excluded.synced_at, synced_tick = excluded.synced_tick
+           data = excluded.data, synced_at = excluded.synced_at, synced_tick = excluded.synced_tick,
+           self_response = excluded.self_response
 )sql");
 #define GCAL_EVENTS_PARAMS                                                                                        \
     {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,                     \
      TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, DATEARRAYOID, DATEARRAYOID, TEXTARRAYOID, TEXTARRAYOID,          \
      TEXTARRAYOID, TIMESTAMPTZARRAYOID, DATEARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,  \
      TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,         \
-     TEXTARRAYOID}
+     TEXTARRAYOID, TEXTARRAYOID}
 
 // A page of a full listing, when none of its rows should exist yet.
 inline constexpr Statement kInsertEvents{"store.insert_events", SPI_OK_INSERT, GCAL_EVENTS_PARAMS,
@@ -550,12 +579,40 @@ inline constexpr Statement kCalendarGoneList{"store.calendar_gone_list", SPI_OK_
      WHERE owner = $1 AND calendar_id = $2 AND NOT deleted
 )sql"};
 
-// ... and no longer synced.
-inline constexpr Statement kCalendarGoneSchedule{"store.calendar_gone_schedule", SPI_OK_UPDATE, {TEXTOID, TEXTOID},
-                                                 R"sql(
+// ... and checked again at $3 (while the calendar list still lists it: a
+// calendar that answers again comes back, see kCalendarBack).
+inline constexpr Statement kCalendarGoneSchedule{"store.calendar_gone_schedule", SPI_OK_UPDATE,
+                                                 {TEXTOID, TEXTOID, TIMESTAMPTZOID}, R"sql(
     UPDATE gcalsync.calendar_sync
-       SET enabled = false, last_error = 'calendar not found (404)'
+       SET failures = failures + 1, last_error = 'calendar not found (404)', next_sync_at = $3
      WHERE owner = $1 AND calendar_id = $2
+)sql"};
+
+// $1 owner, $2 calendar ids. Calendars that left the list or answer 404:
+// their live events become tombstones; returns (calendar_id, event_id).
+inline constexpr Statement kTombstoneCalendarEvents{
+    "store.tombstone_calendar_events", SPI_OK_UPDATE_RETURNING, {TEXTOID, TEXTARRAYOID}, R"sql(
+    UPDATE gcalsync.event
+       SET status = 'cancelled', synced_at = pg_catalog.now()
+     WHERE owner = $1 AND calendar_id = ANY ($2) AND status <> 'cancelled'
+    RETURNING calendar_id, event_id
+)sql"};
+
+// $1 owner, $2 calendar ids. Their events' sync tokens are forgotten: if
+// such a calendar comes back, its events are listed in full again.
+inline constexpr Statement kForgetCalendarTokens{
+    "store.forget_calendar_tokens", SPI_OK_DELETE, {TEXTOID, TEXTARRAYOID}, R"sql(
+    DELETE FROM gcalsync.sync_token WHERE owner = $1 AND kind = 'events' AND calendar_id = ANY ($2)
+)sql"};
+
+// $1 owner, $2 calendar_id. A calendar that answered 404 while still listed
+// answers again: its list entry is live again.
+inline constexpr Statement kCalendarBack{"store.calendar_back", SPI_OK_UPDATE_RETURNING, {TEXTOID, TEXTOID}, R"sql(
+    UPDATE gcalsync.calendar_list l
+       SET deleted = false, data = l.data - 'deleted', synced_at = pg_catalog.now()
+     WHERE l.owner = $1 AND l.calendar_id = $2 AND l.deleted
+       AND EXISTS (SELECT 1 FROM gcalsync.calendar_sync c WHERE c.owner = $1 AND c.calendar_id = $2 AND c.enabled)
+    RETURNING l.calendar_id
 )sql"};
 
 // $1 owner, $2 calendar_id, $3 error, $4 retry at. A calendar's listing failed.
@@ -564,6 +621,14 @@ inline constexpr Statement kCalendarFailed{
     UPDATE gcalsync.calendar_sync
        SET failures = failures + 1, last_error = $3, next_sync_at = $4
      WHERE owner = $1 AND calendar_id = $2
+)sql"};
+
+// $1 owner. Whether it has enabled calendars and every one of them failed
+// its last listing.
+inline constexpr Statement kCalendarsAllFailing{"store.calendars_all_failing", SPI_OK_SELECT, {TEXTOID}, R"sql(
+    SELECT pg_catalog.bool_and(failures OPERATOR(pg_catalog.>) 0) IS TRUE
+      FROM gcalsync.calendar_sync
+     WHERE owner = $1 AND enabled
 )sql"};
 
 // $1 owner, $2 generation, $3 whether the calendar list was synced, $4 next

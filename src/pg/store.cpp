@@ -15,6 +15,8 @@
 #include "pg/secrets.hpp"
 #include "pg/statements.hpp"
 
+#include <map>
+
 extern "C" {
 #include "commands/extension.h"
 #include "datatype/timestamp.h"
@@ -161,6 +163,27 @@ std::vector<std::string> column_texts(Spi &spi, uint64_t rows)
     for (uint64_t i = 0; i < rows; i++)
         out.push_back(spi.get_text(i, 0).value_or(""));
     return out;
+}
+
+// tombstone_calendars marks the live events of calendars that left the list
+// (or answer 404) cancelled, announced like any deletion, and forgets their
+// events' sync tokens (if one comes back, it is listed in full). Returns
+// how many events it marked.
+uint64_t tombstone_calendars(Spi &spi, const std::string &owner, const std::vector<std::string> &calendar_ids)
+{
+    if (calendar_ids.empty())
+        return 0;
+    TextColumn ids;
+    for (const auto &c : calendar_ids)
+        ids.push_back(&c);
+    uint64_t n = spi.run(sql::kTombstoneCalendarEvents, {owner, arg(ids)});
+    std::map<std::string, std::vector<std::string>> by_calendar;
+    for (uint64_t i = 0; i < n; i++)
+        by_calendar[spi.get_text(i, 0).value_or("")].push_back(spi.get_text(i, 1).value_or(""));
+    spi.run(sql::kForgetCalendarTokens, {owner, arg(ids)});
+    for (auto &[calendar_id, events] : by_calendar)
+        record_ids(owner, "event", calendar_id, "delete", std::move(events));
+    return n;
 }
 
 // save_step records a page's progress: the next page token, or (on the last
@@ -343,7 +366,8 @@ std::vector<core::DueCalendar> SpiStore::due_calendars(const core::OwnerLink &li
         out.reserve(n);
         for (uint64_t i = 0; i < n; i++)
             out.push_back(core::DueCalendar{spi.get_text(i, 0).value_or(""),
-                                            from_timestamptz(spi.get_int64(i, 1).value_or(0))});
+                                            from_timestamptz(spi.get_int64(i, 1).value_or(0)),
+                                            static_cast<int>(spi.get_int64(i, 2).value_or(0))});
     }
     xact.commit();
     return out;
@@ -440,7 +464,7 @@ bool SpiStore::write_calendar_list(const core::OwnerLink &link, const core::Cale
         if (metrics_ && step.full && !schema_1_0_)
             record_full_sync_progress(spi, link, step, 0);
         upserts = upserted.size();
-        tombstones = removed.size();
+        tombstones = removed.size() + tombstone_calendars(spi, link.owner, removed);
         record_ids(link.owner, "calendar_list", "", "upsert", std::move(upserted));
         record_ids(link.owner, "calendar_list", "", "delete", std::move(removed));
     }
@@ -479,7 +503,7 @@ bool SpiStore::write_events(const core::OwnerLink &link, const std::string &cale
         auto rows = last_of_each(page.items, [](const core::EventRow &e) -> std::string_view { return e.event_id; });
         const std::size_t n = rows.size();
         TextColumn id, status, summary, description, location, time_zone, recurrence, recurring_event_id, ical_uid,
-            event_type, transparency, visibility, organizer_email, creator_email, html_link, data;
+            event_type, transparency, visibility, organizer_email, creator_email, html_link, data, self_response;
         TimeColumn start_at, end_at, original_start_at, created, updated;
         DateColumn start_date, end_date, original_start_date;
         IntColumn sequence;
@@ -487,7 +511,7 @@ bool SpiStore::write_events(const core::OwnerLink &link, const std::string &cale
         recurrence_json.reserve(n);
         for (auto *c : {&id, &status, &summary, &description, &location, &time_zone, &recurrence,
                         &recurring_event_id, &ical_uid, &event_type, &transparency, &visibility,
-                        &organizer_email, &creator_email, &html_link, &data})
+                        &organizer_email, &creator_email, &html_link, &data, &self_response})
             c->reserve(n);
         std::vector<std::string> upserted, cancelled;
         for (const auto *e : rows) {
@@ -528,14 +552,17 @@ bool SpiStore::write_events(const core::OwnerLink &link, const std::string &cale
             created.push_back(e->created);
             updated.push_back(e->updated);
             data.push_back(&e->data);
+            self_response.push_back(opt(e->self_response));
             (e->status == "cancelled" ? cancelled : upserted).push_back(e->event_id);
         }
-        const std::vector<SqlArg> args = {
+        std::vector<SqlArg> args = {
             link.owner, calendar_id, arg(id), arg(status), arg(summary), arg(description), arg(location),
             arg(start_at), arg(end_at), date_arg(start_date), date_arg(end_date), arg(time_zone), arg(recurrence),
             arg(recurring_event_id), arg(original_start_at), date_arg(original_start_date), arg(ical_uid),
             arg(sequence), arg(event_type), arg(transparency), arg(visibility), arg(organizer_email),
-            arg(creator_email), arg(html_link), arg(created), arg(updated), arg(data)};
+            arg(creator_email), arg(html_link), arg(created), arg(updated), arg(data), arg(self_response)};
+        if (schema_1_0_)
+            args.pop_back();  // a schema still at 1.0 has no self_response
         // A full listing usually brings rows the table does not have yet (a
         // first sync): a plain INSERT saves ON CONFLICT's speculative
         // insertion (a unique-index probe and an extra WAL record per row).
@@ -545,6 +572,8 @@ bool SpiStore::write_events(const core::OwnerLink &link, const std::string &cale
         std::string listing = link.owner + '\x1f' + calendar_id;
         if (step.first)
             upsert_listings_.erase(listing);
+        if (step.first && step.full && spi.run(sql::kCalendarBack, {link.owner, calendar_id}) > 0)
+            record_ids(link.owner, "calendar_list", "", "upsert", {calendar_id});
         bool inserted = false;
         if (n > 0 && step.full && !upsert_listings_.count(listing)) {
             try {
@@ -594,7 +623,7 @@ void SpiStore::calendars_synced(const core::OwnerLink &link, const std::vector<c
     xact.commit_schedule();
 }
 
-void SpiStore::calendar_gone(const core::OwnerLink &link, const std::string &calendar_id)
+void SpiStore::calendar_gone(const core::OwnerLink &link, const std::string &calendar_id, Micros retry_at)
 {
     Transaction xact("gcalsync: marking a calendar deleted");
     uint64_t tombstones = 0;
@@ -603,10 +632,10 @@ void SpiStore::calendar_gone(const core::OwnerLink &link, const std::string &cal
         if (!lock_link(spi, link))
             return;
         uint64_t changed = spi.run(sql::kCalendarGoneList, {link.owner, calendar_id});
-        spi.run(sql::kCalendarGoneSchedule, {link.owner, calendar_id});
+        spi.run(sql::kCalendarGoneSchedule, {link.owner, calendar_id, time_arg(retry_at)});
         if (changed > 0)
             record_ids(link.owner, "calendar_list", "", "delete", {calendar_id});
-        tombstones = changed;
+        tombstones = changed + tombstone_calendars(spi, link.owner, {calendar_id});
     }
     xact.commit();
     count_rows(0, tombstones);
@@ -617,6 +646,42 @@ void SpiStore::calendar_failed(const core::OwnerLink &link, const std::string &c
 {
     run_alone("gcalsync: scheduling a calendar", sql::kCalendarFailed,
               {link.owner, calendar_id, core::log_safe(error), time_arg(retry_at)}, true);
+}
+
+bool SpiStore::calendar_metadata(const core::OwnerLink &link, const std::string &calendar_id,
+                                 const core::OptText &summary, const core::OptText &time_zone)
+{
+    Transaction xact("gcalsync: refreshing a calendar's summary and time zone");
+    uint64_t changed = 0;
+    {
+        Spi spi;
+        if (!lock_link(spi, link))
+            return false;
+        if (spi.run(sql::kCalendarMetadata, {link.owner, calendar_id, summary, time_zone}) > 0) {
+            record_ids(link.owner, "calendar", "", "upsert", {calendar_id});
+            changed++;
+        }
+        if (spi.run(sql::kCalendarListMetadata, {link.owner, calendar_id, summary, time_zone}) > 0) {
+            record_ids(link.owner, "calendar_list", "", "upsert", {calendar_id});
+            changed++;
+        }
+    }
+    xact.commit();
+    count_rows(changed, 0);
+    return true;
+}
+
+bool SpiStore::calendars_all_failing(const core::OwnerLink &link)
+{
+    Transaction xact("gcalsync: reading the calendars' state");
+    bool out = false;
+    {
+        Spi spi;
+        if (spi.run(sql::kCalendarsAllFailing, {link.owner}) > 0)
+            out = spi.get_bool(0, 0).value_or(false);
+    }
+    xact.commit();
+    return out;
 }
 
 namespace {

@@ -25,9 +25,12 @@ public:
     bool write_events(const core::OwnerLink &link, const std::string &calendar_id,
                       const core::EventsPage &page, const core::PageStep &step) override;
     void calendars_synced(const core::OwnerLink &link, const std::vector<core::CalendarDone> &calendars) override;
-    void calendar_gone(const core::OwnerLink &link, const std::string &calendar_id) override;
+    void calendar_gone(const core::OwnerLink &link, const std::string &calendar_id, core::Micros retry_at) override;
     void calendar_failed(const core::OwnerLink &link, const std::string &calendar_id,
                          const std::string &error, core::Micros retry_at) override;
+    bool calendars_all_failing(const core::OwnerLink &link) override;
+    bool calendar_metadata(const core::OwnerLink &link, const std::string &calendar_id,
+                           const core::OptText &summary, const core::OptText &time_zone) override;
     void owner_synced(const core::OwnerLink &link, bool list_synced, core::Micros next_at,
                       const std::vector<core::CalendarDone> &calendars,
                       const std::vector<core::TokenMove> &tokens) override;

@@ -115,6 +115,33 @@ SERVICE_UNAVAILABLE = {"error": {
                 "reason": "backendError"}],
     "status": "UNAVAILABLE"}}
 
+# Permanent 403s (docs/google-calendar-api.md, "Errors"): retrying does not help.
+INSUFFICIENT_SCOPES_MESSAGE = "Request had insufficient authentication scopes."
+INSUFFICIENT_PERMISSIONS = {"error": {
+    "code": 403, "message": INSUFFICIENT_SCOPES_MESSAGE,
+    "errors": [{"message": "Insufficient Permission", "domain": "global",
+                "reason": "insufficientPermissions"}],
+    "status": "PERMISSION_DENIED"}}
+ACCESS_NOT_CONFIGURED_MESSAGE = (
+    "Google Calendar API has not been used in project 000000000000 before or it is disabled. "
+    "Enable it by visiting https://console.developers.google.com/apis/api/calendar-json.googleapis.com"
+    "/overview?project=000000000000 then retry.")
+ACCESS_NOT_CONFIGURED = {"error": {
+    "code": 403, "message": ACCESS_NOT_CONFIGURED_MESSAGE,
+    "errors": [{"message": ACCESS_NOT_CONFIGURED_MESSAGE, "domain": "usageLimits",
+                "reason": "accessNotConfigured", "extendedHelp": "https://console.developers.google.com"}],
+    "status": "PERMISSION_DENIED"}}
+FORBIDDEN = google_error(403, "forbidden", "Forbidden")
+DAILY_LIMIT = google_error(403, "dailyLimitExceeded", "Daily Limit Exceeded", domain="usageLimits")
+# 400 for a sync token Google cannot read at all (a stale one gets 410).
+INVALID_SYNC_TOKEN = google_error(400, "invalid", "Invalid sync token value.",
+                                  location="syncToken", location_type="parameter")
+# A token grant under granular consent where the user unticked the Calendar scope:
+# a working access token whose `scope` holds no Calendar scope.
+NO_CALENDAR_SCOPE = "openid https://www.googleapis.com/auth/userinfo.email"
+GRANT_WITHOUT_CALENDAR_SCOPE = {"access_token": "ya29.emu-no-calendar-scope", "expires_in": 3599,
+                                "scope": NO_CALENDAR_SCOPE, "token_type": "Bearer"}
+
 # A 403 that is not JSON at all (Google's front end answers with an HTML page).
 HTML_403 = (b"<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n  <title>Error 403 (Forbidden)!!1"
             b"</title>\n  <p><b>403.</b> <ins>That\xe2\x80\x99s an error.</ins>\n  <p>Your client does "
@@ -157,6 +184,12 @@ PRESETS = {
     # A compromised or broken endpoint: 200, the start of an events page, then
     # items without end and without Content-Length (action "endless").
     "endlessBody": (200, b'{"kind":"calendar#events","items":[', JSON),
+    "insufficientPermissions": (403, INSUFFICIENT_PERMISSIONS, JSON),
+    "accessNotConfigured": (403, ACCESS_NOT_CONFIGURED, JSON),
+    "forbidden": (403, FORBIDDEN, JSON),
+    "dailyLimitExceeded": (403, DAILY_LIMIT, JSON),
+    "invalidSyncToken": (400, INVALID_SYNC_TOKEN, JSON),
+    "grantWithoutCalendarScope": (200, GRANT_WITHOUT_CALENDAR_SCOPE, JSON),
 }
 
 # Presets that imply an action other than "respond".

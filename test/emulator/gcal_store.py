@@ -69,6 +69,9 @@ DEFAULT_SETTINGS = {
     "log_limit": 100000,           # request log entries kept (oldest dropped)
     "push_timeout": 5.0,           # seconds a push delivery may take
     "fresh_sync_tokens": False,    # events.list: a new nextSyncToken on every listing, changes or not
+    "live_paging": False,          # pages after the first see changes made meanwhile (no snapshot),
+                                   # as Google allows; the last page's token still covers them
+    "page_token_lifetime": None,   # seconds a page token is accepted (None: while its listing is cached)
 }
 
 
@@ -1091,12 +1094,14 @@ class Store:
         return b64("v1\x1f%s\x1f%s\x1f%s\x1f%d" % (self.instance, uid, resource, seq))
 
     def _check_sync_token(self, token, uid, resource):
-        """Seq of a valid sync token; 410 for stale, invalidated, foreign or garbage tokens."""
+        """Seq of a valid sync token; 410 for stale, invalidated or foreign tokens, 400 for garbage."""
         try:
             version, instance, t_uid, t_res, seq = unb64(token).split("\x1f")
             seq = int(seq)
         except (ValueError, UnicodeError):
-            raise ApiError(410, E.FULL_SYNC_REQUIRED)
+            # Not a token at all: Google refuses the parameter (a stale or
+            # foreign token, below, is a 410).
+            raise ApiError(400, E.INVALID_SYNC_TOKEN)
         if (version, instance, t_uid, t_res) != ("v1", self.instance, uid, resource) or seq > self.seq:
             raise ApiError(410, E.FULL_SYNC_REQUIRED)
         for rule in self.invalidations:
@@ -1143,21 +1148,27 @@ class Store:
         return snap
 
     def _page_position(self, token, resource, filter_key):
-        """(snapshot, offset, page index) of a page token; 400 if foreign or unknown."""
+        """(snapshot, offset, page index, since) of a page token; 400 if foreign, unknown or expired.
+
+        `since` is the sync token's seq the listing started from (None: a full listing).
+        """
         try:
-            snap_id, offset, index = unb64(token).rsplit(":", 2)
+            snap_id, offset, index, issued = unb64(token).rsplit(":", 3)
             key = self.snapshot_ids[snap_id]
             snap = self.snapshots[key]
-            offset, index = int(offset), int(index)
+            offset, index, issued = int(offset), int(index), float(issued)
         except (ValueError, KeyError, UnicodeError):
+            raise E.invalid_parameter("pageToken", "Invalid page token value.")
+        lifetime = self.settings["page_token_lifetime"]
+        if lifetime is not None and time.time() - issued > lifetime:
             raise E.invalid_parameter("pageToken", "Invalid page token value.")
         if snap.resource != resource or snap.filter_key != filter_key or not 0 <= offset <= len(snap.items):
             raise E.invalid_parameter("pageToken", "Invalid page token value: it belongs to "
                                                    "another query.")
         self.snapshots.move_to_end(key)
-        return snap, offset, index
+        return snap, offset, index, key[-1]
 
-    def _page_bounds(self, p, snap, offset, index):
+    def _page_bounds(self, p, snap, offset, index, origin=None):
         """Items of this page and the next page token (None on the last page).
 
         The page_pattern setting makes pages shorter (even empty) while more remain, which
@@ -1171,7 +1182,9 @@ class Store:
         end = min(offset + size, len(snap.items))
         if end >= len(snap.items) and (size > 0 or offset >= len(snap.items)):
             return end, None
-        return end, b64("%s:%d:%d" % (snap.id, end, index + 1))
+        # The token names the listing's first snapshot (its sync token and
+        # query), whatever snapshot this page came from.
+        return end, b64("%s:%d:%d:%.3f" % ((origin or snap).id, end, index + 1, time.time()))
 
     # ---- API: calendarList.list ----
 
@@ -1181,19 +1194,20 @@ class Store:
         with self.lock:
             user = self.users[uid]
             if p.page_token:
-                snap, offset, index = self._page_position(p.page_token, (CALENDAR_LIST, uid),
-                                                          p.filter_key)
+                snap, offset, index, since = self._page_position(p.page_token, (CALENDAR_LIST, uid),
+                                                                 p.filter_key)
             else:
                 since = self._check_sync_token(p.sync_token, uid, CALENDAR_LIST) if p.sync_token else None
                 snap, offset, index = self._list_snapshot(user, p, since), 0, 0
-            end, next_page = self._page_bounds(p, snap, offset, index)
+            page_snap = self._list_snapshot(user, p, since) if p.page_token and self.settings["live_paging"] else snap
+            end, next_page = self._page_bounds(p, page_snap, offset, index, snap)
             env = {"kind": "calendar#calendarList",
                    "etag": '"p%s"' % hashlib.sha1(("%s:%d" % (snap.id, offset)).encode()).hexdigest()[:14]}
             if next_page:
                 env["nextPageToken"] = next_page
             else:
                 env["nextSyncToken"] = self._make_sync_token(uid, CALENDAR_LIST, snap.seq)
-        return self._assemble(env, snap.items[offset:end]), end - offset
+        return self._assemble(env, page_snap.items[offset:end]), end - offset
 
     def _list_snapshot(self, user, p, since):
         """Entries of a full listing (filtered) or of an incremental one (all changed)."""
@@ -1243,12 +1257,17 @@ class Store:
         with self.lock:
             cal, entry = self._accessible(self.users[uid], cal_ref)
             if p.page_token:
-                snap, offset, index = self._page_position(p.page_token, ("events", cal.id),
-                                                          p.filter_key)
+                snap, offset, index, since = self._page_position(p.page_token, ("events", cal.id),
+                                                                 p.filter_key)
             else:
                 since = self._check_sync_token(p.sync_token, uid, cal.id) if p.sync_token else None
                 snap, offset, index = self._events_snapshot(cal, p, since), 0, 0
-            end, next_page = self._page_bounds(p, snap, offset, index)
+            # Live paging: this page comes from the data as it is now (items
+            # may shift between pages, as at Google), while the listing's
+            # sync token stays that of its first page, so a change made
+            # while paging is in the next incremental listing.
+            page_snap = self._events_snapshot(cal, p, since) if p.page_token and self.settings["live_paging"] else snap
+            end, next_page = self._page_bounds(p, page_snap, offset, index, snap)
             token_seq = snap.seq
             if self.settings["fresh_sync_tokens"] and not next_page:
                 # A token at the current change counter: right as long as this
@@ -1256,7 +1275,7 @@ class Store:
                 latest = next(reversed(cal.events.values())).seq if cal.events else 0
                 if latest <= snap.seq:
                     token_seq = self.seq
-            cache_key = ("events", snap.id, uid, entry.etag, cal.meta_version, offset, end,
+            cache_key = ("events", page_snap.id, uid, entry.etag, cal.meta_version, offset, end,
                          next_page, token_seq)
             page = self.page_cache.get(cache_key)
             if page is not None:
@@ -1274,7 +1293,7 @@ class Store:
                 env["nextPageToken"] = next_page
             else:
                 env["nextSyncToken"] = self._make_sync_token(uid, cal.id, token_seq)
-        page = self._assemble(env, snap.items[offset:end])
+        page = self._assemble(env, page_snap.items[offset:end])
         self.page_cache.put(cache_key, page)
         return page, end - offset, cache_key
 

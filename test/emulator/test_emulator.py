@@ -649,9 +649,65 @@ class EventsListTest(EmulatorTest):
         # a fresh full sync gives a token that works again
         _, a_sync, _ = self.sync(alice, events_path(TEAM), GCALSYNC_PARAMS)
         self.assertEqual(self.events(alice, TEAM, syncToken=a_sync).status, 200)
-        # garbage, another user's token, or another calendar's token: 410 too
-        for token, cal, sync in ((alice, TEAM, "garbage"), (alice, TEAM, b_sync), (alice, ALICE, a_sync)):
+        # another user's token, or another calendar's token: 410 too
+        for token, cal, sync in ((alice, TEAM, b_sync), (alice, ALICE, a_sync)):
             self.assertEqual(self.events(token, cal, syncToken=sync).status, 410)
+        # garbage is no token at all: 400 on the parameter (issue 13, item 13)
+        for garbage in ("garbage", "%%%"):
+            resp = self.events(alice, TEAM, syncToken=garbage)
+            err = self.assertGoogleError(resp, 400, "invalid")
+            self.assertEqual((err["errors"][0]["location"], err["message"]), ("syncToken", "Invalid sync token value."))
+        resp = self.api.call("GET", "/calendar/v3/users/me/calendarList", alice, {"syncToken": "garbage"})
+        self.assertGoogleError(resp, 400, "invalid")
+
+    def test_live_paging_shows_changes_between_pages(self):
+        # Google promises no consistency between pages (issue 13, item 13).
+        self.c.settings(live_paging=True)
+        self.c.load("generate", users=1, calendars=1, events=30, seed=3)
+        token, cal = self.c.token("gen-refresh-user0001"), "user0001@example.com"
+        params = {"maxResults": 10, "showDeleted": "true"}
+        first = self.events(token, cal, **params).json
+        first_ids = {e["id"] for e in first["items"]}
+        pending = next(v["event"]["id"] for v in self.c.events(cal) if v["event"]["id"] not in first_ids)
+        self.c.patch_event(cal, pending, summary="changed while paging (pending)")
+        added = self.c.insert_event(cal, timed_event("added while paging"))
+        rest, sync, _ = self.sync(token, events_path(cal), dict(params, pageToken=first["nextPageToken"]))
+        full = first["items"] + rest
+        # later pages see the data as it is now: the change and the new event show up
+        self.assertIn("changed while paging (pending)", {e.get("summary") for e in full})
+        self.assertIn(added["id"], {e["id"] for e in full})
+        # and the last page's sync token still covers what changed while paging
+        changes, _, _ = self.sync(token, events_path(cal), {"maxResults": 10, "syncToken": sync})
+        self.assertTrue({pending, added["id"]} <= {e["id"] for e in changes})
+
+    def test_page_tokens_expire(self):
+        self.c.settings(page_pattern=[1], page_token_lifetime=0.2)
+        token = self.token("alice")
+        page = self.events(token, ALICE, **GCALSYNC_PARAMS).json
+        self.assertEqual(self.events(token, ALICE, pageToken=page["nextPageToken"], **GCALSYNC_PARAMS).status, 200)
+        time.sleep(0.3)   # the emulator's clock, not a wait for the system under test
+        resp = self.events(token, ALICE, pageToken=page["nextPageToken"], **GCALSYNC_PARAMS)
+        err = self.assertGoogleError(resp, 400)
+        self.assertEqual(err["errors"][0]["location"], "pageToken")
+
+    def test_permanent_error_presets(self):
+        for name, (status, reason) in {"insufficientPermissions": (403, "insufficientPermissions"),
+                                       "accessNotConfigured": (403, "accessNotConfigured"),
+                                       "forbidden": (403, "forbidden"),
+                                       "dailyLimitExceeded": (403, "dailyLimitExceeded"),
+                                       "invalidSyncToken": (400, "invalid")}.items():
+            token = self.token("alice")
+            self.c.add_fault(path="/events$", preset=name, count=1)
+            resp = self.events(token, ALICE)
+            err = self.assertGoogleError(resp, status, reason)
+            self.assertTrue(err["message"], name)
+            self.c.clear_faults()
+        # granular consent: a grant whose scope lacks the Calendar scope
+        self.c.add_fault(path="^/token$", preset="grantWithoutCalendarScope", count=1)
+        resp = self.api.token({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                               "grant_type": "refresh_token", "refresh_token": "demo-refresh-alice"})
+        self.assertEqual(resp.status, 200)
+        self.assertNotIn("auth/calendar", resp.json["scope"])
 
     def test_invalidate_all_and_410_without_reason(self):
         token = self.token("alice")
@@ -1057,7 +1113,7 @@ class LogTest(EmulatorTest):
         self.assertEqual(first["query"], {"maxResults": "2500", "showDeleted": "true", "syncToken": "a+b/c="})
         self.assertEqual(first["headers"]["authorization"], "Bearer")
         self.assertEqual(first["headers"]["user-agent"], "gcalsync/test")
-        self.assertEqual((first["user"], first["status"]), ("alice", 410))
+        self.assertEqual((first["user"], first["status"]), ("alice", 400))   # garbage sync token: 400
         self.assertIsNone(second["headers"]["authorization"])
         self.assertEqual(second["status"], 401)
         self.assertEqual(self.c.log(since=first["seq"]), [second])

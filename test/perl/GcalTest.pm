@@ -255,7 +255,8 @@ sub wait_fault_hit
 # - event: for every live calendar, the same events with the API's status and
 #   etag (data verbatim); rows the API no longer lists at all (deleted
 #   silently) may remain only as tombstones; no event of a calendar the API
-#   does not list.
+#   does not list, and no live event of a calendar deleted from the list
+#   (stale rows of deleted calendars are tombstones).
 # Its own API calls appear in the emulator's log (user = owner).
 sub mirror_matches
 {
@@ -272,6 +273,12 @@ sub mirror_matches
 	my %listed = map { $_->{id} => 1 } @$list;
 	my @strays = grep { !$listed{$_} } split /\n/, $sql->("SELECT DISTINCT calendar_id FROM gcalsync.event WHERE owner = '$owner'");
 	$all_ok &= Test::More::is(join(',', @strays), '', "$owner: no events of calendars the API does not list");
+	# Stale rows of calendars that left the list: only tombstones may remain.
+	my @dead = map { $_->{id} } grep { $_->{deleted} } @$list;
+	my $dead_in = @dead ? join(',', map { "\$cal\$$_\$cal\$" } @dead) : 'NULL';
+	my @stale = split /\n/, $sql->("SELECT calendar_id || '/' || event_id FROM gcalsync.event
+		WHERE owner = '$owner' AND status <> 'cancelled' AND calendar_id IN ($dead_in) ORDER BY 1");
+	$all_ok &= Test::More::is(join(',', @stale), '', "$owner: no live events of calendars deleted from the list");
 	my (@diffs, $n_events, $n_cals);
 	for my $entry (grep { !$_->{deleted} } @$list)
 	{

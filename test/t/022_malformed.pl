@@ -9,9 +9,11 @@
 #   items not an array, an item that is not an object or has no string id,
 #   no page or sync token, duplicate keys, nesting deeper than 64, a lone
 #   surrogate or NUL escape, invalid UTF-8, an empty body, a body above the
-#   64 MB response cap) fails that request only: the owner goes to `backoff`
-#   with the reason in last_error (naming the position, never quoting the
-#   body), nothing stored is changed, other owners sync, the worker process
+#   64 MB response cap) fails that request only: for an events page, that
+#   calendar fails (calendar_sync.last_error) and the owner stays active
+#   (issue 13, item 9); otherwise the owner goes to `backoff` with the reason
+#   in last_error (naming the position, never quoting the
+#   body); nothing stored is changed, other owners sync, the worker process
 #   stays the same, and the owner recovers once the answers are sane again.
 # - The same for the calendar list, calendars.get and token responses, and
 #   for error bodies with invalid UTF-8 or NUL bytes (last_error stays valid
@@ -142,7 +144,23 @@ sub bad
 		$id = $emu->control('POST', '/faults', { user => 'alice', path => 'alice@example.com/events$', count => -1, %$fault })->{id};
 	}
 	sql(q{SELECT gcal_sync_now('alice')});
-	like(GcalTest::wait_state($node, 'alice', 'backoff'), qr/^backoff\|.*$error/, "$name: alice in backoff, last_error says why");
+	# A bad events page fails its calendar only (issue 13, item 9); anything
+	# else (the list, the calendar resource, the token) fails the owner.
+	my $calendar_only = $opt{raw} ? $opt{calendar} : ($fault->{path} // '/events$') =~ m{/events\$$};
+	if ($calendar_only)
+	{
+		my $last = '';
+		GcalTest::wait_until(sub {
+			$last = sql(q{SELECT failures || '|' || coalesce(last_error, '') FROM gcalsync.calendar_sync
+				WHERE owner = 'alice' AND calendar_id = 'alice@example.com'});
+			return $last =~ /^[1-9]/ }, 60, 'the calendar to fail');
+		like($last, qr/^[1-9]\d*\|.*$error/, "$name: that calendar fails, last_error says why");
+		is(GcalTest::owner_state($node, 'alice'), 'active|', "$name: alice stays active");
+	}
+	else
+	{
+		like(GcalTest::wait_state($node, 'alice', 'backoff'), qr/^backoff\|.*$error/, "$name: alice in backoff, last_error says why");
+	}
 	is(snapshot(\@tables), $before, "$name: nothing stored was changed");
 	is(round('bob'), 't', "$name: bob syncs meanwhile");
 	$emu->control('DELETE', "/faults/$id");
@@ -201,7 +219,7 @@ bad('token with a line break', { path => '^/token$', status => 200, body => { ac
 	my $big = '{"user":"alice","path":"alice@example.com/events$","count":-1,"status":200,"body_text":'
 	  . '"{\"kind\":\"calendar#events\",\"items\":[{\"id\":\"3taxday00000000000000000aa\",\"description\":\"'
 	  . ('x' x (65 << 20)) . '\"}],\"nextSyncToken\":\"x\"}"}';
-	bad('a 65 MB body', $big, 'request failed: response larger than 67108864 bytes', raw => 1);
+	bad('a 65 MB body', $big, 'calendar "alice\@example.com": response larger than 67108864 bytes', raw => 1, calendar => 1);
 }
 
 # ---- invalid UTF-8 and NUL bytes (a server of our own: the emulator speaks UTF-8) ----------

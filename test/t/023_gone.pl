@@ -9,8 +9,9 @@
 # - A resource that answers 410 even to full listings is given up for the
 #   round after a bounded number of tries (backoff), not looped on.
 # - 404 on one calendar's events or resource → that calendar is marked
-#   deleted and no longer synced; the owner's other calendars go on in the
-#   same round and the owner stays active.
+#   deleted and its events tombstoned; the owner's other calendars go on in
+#   the same round and the owner stays active. While the calendar list still
+#   lists it, it is checked again and comes back when it answers.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -112,14 +113,15 @@ for my $case ([ 'fullSyncRequired', "calendars/\Q$cals[5]\E/events\$" ], [ 'gone
 }
 GcalTest::mirror_matches($node, $emu, 'dave', 'demo-refresh-dave');
 
-# ---- a 410 that never ends: bounded, backoff ---------------------------------------------
+# ---- a 410 that never ends: bounded; that calendar fails, not dave (issue 13, item 9) ----
 {
 	my $seq = GcalTest::log_seq($emu);
 	my $f = $emu->control('POST', '/faults', { user => 'dave', path => "calendars/\Q$cals[4]\E/events\$", preset => 'goneNoReason', count => -1 });
-	sql(q{SELECT gcal_sync_now('dave')});
-	like(GcalTest::wait_state($node, 'dave', 'backoff'), qr/^backoff\|calendar "\Q$cals[4]\E" keeps answering 410/,
-		'persistent 410: backoff with the reason');
+	is(round('dave'), 't', 'persistent 410: the round ends');
 	my $n = () = listings($seq, $cals[4]) =~ /410/g;
+	like(sql("SELECT failures || '|' || last_error FROM gcalsync.calendar_sync WHERE owner = 'dave' AND calendar_id = '$cals[4]'"),
+		qr/^[1-9]\d*\|calendar "\Q$cals[4]\E" keeps answering 410/, 'persistent 410: that calendar fails with the reason');
+	is(GcalTest::owner_state($node, 'dave'), 'active|', 'persistent 410: dave stays active');
 	ok($n >= 2 && $n <= 4, "persistent 410: $n tries in the round, then it gave up");
 	is(round('alice'), 't', 'persistent 410: alice syncs meanwhile');
 	$emu->control('DELETE', "/faults/$f->{id}");
@@ -130,20 +132,27 @@ GcalTest::mirror_matches($node, $emu, 'dave', 'demo-refresh-dave');
 
 # ---- 404 for one calendar of many ---------------------------------------------------------
 {
+	my $live = sql("SELECT count(*) FROM gcalsync.event WHERE owner = 'dave' AND calendar_id = '$cals[3]' AND status <> 'cancelled'");
 	my $f = $emu->control('POST', '/faults', { user => 'dave', path => "calendars/\Q$cals[3]\E/events\$", preset => 'notFound', count => -1 });
 	$emu->control('PATCH', '/calendars/' . enc($cals[$_]) . '/events/' . event_id($_, 4), { summary => 'after the 404' }) for 0 .. 5;
 	is(round('dave'), 't', '404 on one calendar: the round succeeds');
 	is(sql("SELECT deleted FROM gcalsync.calendar_list WHERE owner = 'dave' AND calendar_id = '$cals[3]'"), 't',
 		'404 on one calendar: it is marked deleted');
-	is(sql("SELECT enabled FROM gcalsync.calendar_sync WHERE owner = 'dave' AND calendar_id = '$cals[3]'"), 'f',
-		'404 on one calendar: and no longer synced');
+	is(sql("SELECT enabled || '|' || last_error FROM gcalsync.calendar_sync WHERE owner = 'dave' AND calendar_id = '$cals[3]'"),
+		'true|calendar not found (404)', '404 on one calendar: checked again later while listed');
+	is(sql("SELECT count(*) FROM gcalsync.event WHERE owner = 'dave' AND calendar_id = '$cals[3]' AND status <> 'cancelled'"), '0',
+		'404 on one calendar: its events are tombstones (issue 13, item 10)');
 	is(sql(q{SELECT string_agg(calendar_id, ',' ORDER BY calendar_id) FROM gcalsync.event WHERE owner = 'dave' AND summary = 'after the 404'}),
 		join(',', sort grep { $_ ne $cals[3] } @cals), '404 on one calendar: the others went on in the same round');
 	is(sql(q{SELECT state || '|' || calendars FROM gcal_status('dave')}), 'active|5', '404 on one calendar: dave active, 5 calendars');
-	my $seq = GcalTest::log_seq($emu);
-	is(round('dave'), 't', '404 on one calendar: next round');
-	is(listings($seq, $cals[3]), '', '404 on one calendar: not asked for again');
 	$emu->control('DELETE', "/faults/$f->{id}");
+	# Still listed, and it answers again: it comes back, listed in full.
+	is(round('dave'), 't', '404 on one calendar: next round');
+	is(sql("SELECT deleted FROM gcalsync.calendar_list WHERE owner = 'dave' AND calendar_id = '$cals[3]'"), 'f',
+		'404 on one calendar: answering again, it comes back');
+	is(sql("SELECT count(*) FROM gcalsync.event WHERE owner = 'dave' AND calendar_id = '$cals[3]' AND status <> 'cancelled'"), $live,
+		"404 on one calendar: with its $live live events");
+	is(sql(q{SELECT state || '|' || calendars FROM gcal_status('dave')}), 'active|6', '404 on one calendar: dave active, 6 calendars');
 
 	# 404 on calendars.get of a listed calendar (deleted at Google between the two calls).
 	$f = $emu->control('POST', '/faults', { user => 'dave', path => "calendars/\Q$cals[2]\E\$", preset => 'notFound', count => -1 });
@@ -151,7 +160,7 @@ GcalTest::mirror_matches($node, $emu, 'dave', 'demo-refresh-dave');
 	is(round('dave'), 't', '404 on calendars.get: the round succeeds');
 	is(sql("SELECT deleted FROM gcalsync.calendar_list WHERE owner = 'dave' AND calendar_id = '$cals[2]'"), 't',
 		'404 on calendars.get: the calendar is marked deleted');
-	is(sql(q{SELECT state || '|' || calendars FROM gcal_status('dave')}), 'active|4', '404 on calendars.get: dave active, 4 calendars');
+	is(sql(q{SELECT state || '|' || calendars FROM gcal_status('dave')}), 'active|5', '404 on calendars.get: dave active, 5 calendars');
 	$emu->control('DELETE', "/faults/$f->{id}");
 
 	# Now Google agrees: dave lost both calendars.

@@ -723,10 +723,15 @@ TEST(EventsPage, WrongTypesInEveryFieldNeverFail)
         EXPECT_EQ(e.status, "confirmed");
         EXPECT_FALSE(e.summary || e.description || e.location || e.start_at || e.end_at || e.start_date ||
                      e.end_date || e.time_zone || e.recurring_event_id || e.original_start_at ||
-                     e.original_start_date || e.ical_uid || e.sequence || e.event_type || e.transparency ||
-                     e.visibility || e.organizer_email || e.creator_email || e.html_link || e.created || e.updated)
+                     e.original_start_date || e.ical_uid || e.sequence || e.organizer_email ||
+                     e.creator_email || e.html_link || e.created || e.updated || e.self_response)
             << e.data;
     }
+    // Present with another type: absent. Left out by Google: its default.
+    EXPECT_FALSE(page->items[0].event_type || page->items[0].transparency || page->items[0].visibility);
+    EXPECT_EQ(page->items[1].event_type, OptText("default"));
+    EXPECT_EQ(page->items[1].transparency, OptText("opaque"));
+    EXPECT_EQ(page->items[1].visibility, OptText("default"));
     EXPECT_FALSE(page->items[0].recurrence);
     ASSERT_TRUE(page->items[1].recurrence);  // an array: non-strings skipped
     EXPECT_TRUE(page->items[1].recurrence->empty());
@@ -1013,4 +1018,87 @@ TEST(EchoedCredentials, ErrorTextQuotingTheRequestIsWithheld)
     EXPECT_EQ(e.message, "Request had invalid authentication credentials.");
     EXPECT_FALSE(echoes_credentials("Rate Limit Exceeded"));
     EXPECT_TRUE(echoes_credentials("AUTHORIZATION: x"));
+// Issue 13, item 8: the 403s that retrying does not cure, and the daily quota.
+TEST(ApiError, PermanentAndDailyLimit)
+{
+    auto e = parse_api_error(403, R"({"error":{"code":403,"message":"Request had insufficient authentication scopes.","errors":[{"message":"Insufficient Permission","domain":"global","reason":"insufficientPermissions"}],"status":"PERMISSION_DENIED"}})");
+    EXPECT_TRUE(e.permanent && e.owner_wide);
+    EXPECT_FALSE(e.retryable || e.rate_limited || e.daily_limit);
+    e = parse_api_error(403, R"({"error":{"errors":[{"domain":"usageLimits","reason":"accessNotConfigured","message":"Access Not Configured."}],"code":403,"message":"Access Not Configured."}})");
+    EXPECT_TRUE(e.permanent && e.owner_wide);
+    e = parse_api_error(403, R"({"error":{"errors":[{"domain":"global","reason":"forbidden","message":"Forbidden"}],"code":403,"message":"Forbidden"}})");
+    EXPECT_TRUE(e.permanent);
+    EXPECT_FALSE(e.owner_wide || e.retryable);
+    e = parse_api_error(403, R"({"error":{"errors":[{"domain":"usageLimits","reason":"dailyLimitExceeded","message":"Daily Limit Exceeded"}],"code":403,"message":"Daily Limit Exceeded"}})");
+    EXPECT_TRUE(e.daily_limit);
+    EXPECT_FALSE(e.permanent || e.retryable || e.rate_limited);
+    // Rate limits stay temporary; an HTML 403 is no permanent error.
+    e = parse_api_error(403, R"({"error":{"errors":[{"domain":"usageLimits","reason":"rateLimitExceeded","message":"x"}],"code":403,"message":"x"}})");
+    EXPECT_FALSE(e.permanent || e.daily_limit);
+    e = parse_api_error(403, "<html>403</html>");
+    EXPECT_FALSE(e.permanent || e.daily_limit);
+}
+
+TEST(TokenResponse, ScopeAndGrantsCalendar)
+{
+    auto t = parse_token_response(200, R"({"access_token":"ya29.a","expires_in":3599,"scope":"openid https://www.googleapis.com/auth/userinfo.email","token_type":"Bearer"})");
+    ASSERT_EQ(t.outcome, TokenOutcome::Granted);
+    ASSERT_TRUE(t.scope.has_value());
+    EXPECT_FALSE(grants_calendar(*t.scope));
+    t = parse_token_response(200, R"({"access_token":"ya29.a","expires_in":3599,"token_type":"Bearer"})");
+    EXPECT_FALSE(t.scope.has_value());
+    EXPECT_TRUE(grants_calendar("https://www.googleapis.com/auth/calendar.readonly"));
+    EXPECT_TRUE(grants_calendar("openid https://www.googleapis.com/auth/calendar"));
+    EXPECT_TRUE(grants_calendar("https://www.googleapis.com/auth/calendar.events.readonly email"));
+    EXPECT_FALSE(grants_calendar("https://www.googleapis.com/auth/calendarx"));
+    EXPECT_FALSE(grants_calendar(""));
+}
+
+TEST(PacificMidnight, StandardAndDaylightTime)
+{
+    // 2025-01-15T12:00:00Z (PST, UTC-8): next midnight 2025-01-16T08:00:00Z.
+    EXPECT_EQ(next_pacific_midnight(1736942400LL * kSecond), 1737014400LL * kSecond);
+    // 2025-07-15T12:00:00Z (PDT, UTC-7): next midnight 2025-07-16T07:00:00Z.
+    EXPECT_EQ(next_pacific_midnight(1752580800LL * kSecond), 1752649200LL * kSecond);
+    // 2025-07-16T06:59:59Z is still the 15th in Los Angeles.
+    EXPECT_EQ(next_pacific_midnight(1752649199LL * kSecond), 1752649200LL * kSecond);
+    EXPECT_EQ(next_pacific_midnight(1752649200LL * kSecond), 1752649200LL * kSecond + 86400 * kSecond);
+    // 2025-03-08 (PST) -> midnight of Sunday 2025-03-09 is still PST: 08:00Z.
+    EXPECT_EQ(next_pacific_midnight(1741464000LL * kSecond), 1741507200LL * kSecond);
+    // The midnight after the switch (2025-03-10) is PDT: 07:00Z.
+    EXPECT_EQ(next_pacific_midnight(1741507200LL * kSecond), 1741590000LL * kSecond);
+    // 2025-11-02 (first Sunday of November): its midnight is still PDT (07:00Z), the next one PST.
+    EXPECT_EQ(next_pacific_midnight(1762041600LL * kSecond), 1762066800LL * kSecond);
+    EXPECT_EQ(next_pacific_midnight(1762066800LL * kSecond), 1762156800LL * kSecond);
+}
+
+// Issue 13, items 11 and 12: Google's omitted defaults, the owner's own
+// response, and the calendar's summary in the events envelope.
+TEST(EventsPage, DefaultsSelfResponseAndEnvelopeSummary)
+{
+    std::string error;
+    auto page = parse_events_page(R"({"kind":"calendar#events","summary":"Team","timeZone":"Asia/Tokyo","nextSyncToken":"s","items":[
+        {"id":"a1"},
+        {"id":"a2","transparency":"transparent","visibility":"private","eventType":"focusTime",
+         "attendees":[{"email":"x@example.com","responseStatus":"accepted"},{"email":"me@example.com","self":true,"responseStatus":"declined"}]},
+        {"id":"a3","transparency":17,"attendees":[{"self":false,"responseStatus":"accepted"},{"self":true}]},
+        {"id":"a4","attendees":"nope"}]})", &error);
+    ASSERT_TRUE(page) << error;
+    ASSERT_EQ(page->items.size(), 4u);
+    EXPECT_EQ(page->summary, OptText("Team"));
+    EXPECT_EQ(page->time_zone, OptText("Asia/Tokyo"));
+    const auto &a1 = page->items[0];
+    EXPECT_EQ(a1.transparency, OptText("opaque"));
+    EXPECT_EQ(a1.visibility, OptText("default"));
+    EXPECT_EQ(a1.event_type, OptText("default"));
+    EXPECT_FALSE(a1.self_response);
+    const auto &a2 = page->items[1];
+    EXPECT_EQ(a2.transparency, OptText("transparent"));
+    EXPECT_EQ(a2.visibility, OptText("private"));
+    EXPECT_EQ(a2.event_type, OptText("focusTime"));
+    EXPECT_EQ(a2.self_response, OptText("declined"));
+    const auto &a3 = page->items[2];
+    EXPECT_FALSE(a3.transparency);  // present with another type: absent, not the default
+    EXPECT_FALSE(a3.self_response);
+    EXPECT_FALSE(page->items[3].self_response);
 }
