@@ -37,7 +37,23 @@ struct Cache {
     off_t size = -1;
     ino_t inode = 0;
     std::optional<core::Keyring> ring;
+    uint64_t generation = 0;  // key_generation() when it was parsed
 } cache;
+
+// key_generation is the count of key rotations since the server started
+// (shared memory; 0 when the library is not preloaded: then there is no
+// other process of it to follow).
+uint64_t key_generation()
+{
+    return shared ? pg_atomic_read_u64(&shared->key_generation) : 0;
+}
+
+// key_rotated tells every process that the keys changed (after the new key
+// is in place) and returns the new generation.
+uint64_t key_rotated()
+{
+    return shared ? pg_atomic_add_fetch_u64(&shared->key_generation, 1) : 0;
+}
 
 [[noreturn]] void key_error(const std::string &message, const std::string &detail = {},
                             const std::string &hint = {})
@@ -57,6 +73,7 @@ struct CommandCache {
     std::string command;
     std::optional<core::Keyring> ring;
     std::chrono::steady_clock::time_point loaded_at;
+    uint64_t generation = 0;  // key_generation() when it ran
     std::vector<core::KeyId> asked;  // unknown ids it was run again for (bounded)
 } command_cache;
 
@@ -329,7 +346,8 @@ std::string run_key_command(const std::string &command)
 const core::Keyring &command_keyring(bool reload)
 {
     std::string command = key_command;
-    if (!reload && command_cache.ring && command_cache.command == command)
+    uint64_t generation = key_generation();  // read before it runs: a rotation meanwhile runs it again
+    if (!reload && command_cache.ring && command_cache.command == command && command_cache.generation == generation)
         return *command_cache.ring;
     std::string text = run_key_command(command);
     std::string why;
@@ -341,6 +359,7 @@ const core::Keyring &command_keyring(bool reload)
     command_cache.command = command;
     command_cache.ring = std::move(ring);
     command_cache.loaded_at = std::chrono::steady_clock::now();
+    command_cache.generation = generation;
     return *command_cache.ring;
 }
 
@@ -378,9 +397,11 @@ const core::Keyring &keyring(bool create)
                 ereport(LOG, (errmsg("gcalsync created key file \"%s\"", path.c_str()), errhidestmt(true)));
             });
     } else if (cache.ring && cache.path == path && cache.size == st.st_size && cache.inode == st.st_ino &&
-               cache.mtime.tv_sec == st.st_mtim.tv_sec && cache.mtime.tv_nsec == st.st_mtim.tv_nsec) {
+               cache.mtime.tv_sec == st.st_mtim.tv_sec && cache.mtime.tv_nsec == st.st_mtim.tv_nsec &&
+               cache.generation == key_generation()) {
         return *cache.ring;
     }
+    uint64_t generation = key_generation();
     struct stat read_st;
     std::string text = read_file(path, &read_st);
     std::string why;
@@ -391,6 +412,7 @@ const core::Keyring &keyring(bool create)
     cache.size = read_st.st_size;
     cache.inode = read_st.st_ino;
     cache.mtime = read_st.st_mtim;
+    cache.generation = generation;
     cache.ring = std::move(ring);
     return *cache.ring;
 }
@@ -461,6 +483,7 @@ std::string add_new_key()
         // The key store holds the keys: the new one is what the command now
         // prints first.
         const core::Keyring &ring = command_keyring(true);
+        command_cache.generation = key_rotated();  // the other processes run it again
         return core::hex(ring.current().id.data(), ring.current().id.size());
     }
     cache.ring.reset();
@@ -471,6 +494,8 @@ std::string add_new_key()
     for (const auto &k : ring.keys())
         text += core::hex(k.bytes.data(), k.bytes.size()) + "\n";
     write_file_atomically(path, text, false);
+    OPENSSL_cleanse(text.data(), text.size());
+    key_rotated();  // the other processes read it again, whatever its mtime says
     cache.ring.reset();
     const core::Keyring &fresh = keyring(false);
     return core::hex(fresh.current().id.data(), fresh.current().id.size());
