@@ -8,7 +8,9 @@
 #include "pg/statements.hpp"
 
 extern "C" {
+#include "miscadmin.h"
 #include "storage/lock.h"
+#include "storage/pmsignal.h"
 #include "utils/guc.h"
 }
 
@@ -280,6 +282,7 @@ std::string run_key_command(const std::string &command)
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, nullptr);
         signal(SIGPIPE, SIG_DFL);
+        (void) setpgid(0, 0);  // a group of its own: a kill reaches what it started too
         int in = ::open("/dev/null", O_RDONLY);
         if (in < 0 || dup2(in, 0) < 0 || dup2(fds[1], 1) < 0)
             _exit(126);
@@ -287,19 +290,51 @@ std::string run_key_command(const std::string &command)
         execv(argv[0], argv.data());
         _exit(127);
     }
+    (void) setpgid(pid, pid);  // (either call wins; then the group exists before any kill)
     ::close(fds[1]);
     std::string out;
     const char *problem = nullptr;
     auto deadline = std::chrono::steady_clock::now() + kCommandTimeout;
     char buf[4096];
+    int status = 0;
+    pid_t w = 0;
+    // kill_and_reap ends the command (and its process group) and waits for
+    // it: SIGKILL cannot be ignored, so this wait is short.
+    auto kill_and_reap = [&]() {
+        if (kill(-pid, SIGKILL) != 0)
+            kill(pid, SIGKILL);
+        do
+            w = waitpid(pid, &status, 0);
+        while (w < 0 && errno == EINTR);
+    };
+    // stop_for_server: a cancel, a termination or the postmaster's death
+    // ends the wait at once, the command killed and reaped first (a
+    // CHECK_FOR_INTERRUPTS may not come back).
+    auto stop_for_server = [&]() {
+        bool interrupted = InterruptPending && (QueryCancelPending || ProcDiePending);
+        bool orphaned = !interrupted && !PostmasterIsAlive();
+        if (!interrupted && !orphaned)
+            return;
+        OPENSSL_cleanse(buf, sizeof buf);
+        OPENSSL_cleanse(out.data(), out.size());
+        ::close(fds[0]);
+        kill_and_reap();
+        if (interrupted)
+            pg_guard([]() { CHECK_FOR_INTERRUPTS(); });
+        key_error(orphaned ? "gcalsync.key_command was stopped: the postmaster is gone"
+                           : "gcalsync.key_command was stopped by an interrupt");
+    };
+    // Waits are cut into slices so that interrupts are seen while it runs.
+    constexpr long kSliceMs = 100;
     for (;;) {
+        stop_for_server();
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) {
             problem = "did not finish within 30 seconds";
             break;
         }
         struct pollfd p = {fds[0], POLLIN, 0};
-        int r = poll(&p, 1, static_cast<int>(left.count()));
+        int r = poll(&p, 1, static_cast<int>(std::min<long>(left.count(), kSliceMs)));
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
@@ -316,14 +351,24 @@ std::string run_key_command(const std::string &command)
         out.append(buf, static_cast<std::size_t>(n));
     }
     OPENSSL_cleanse(buf, sizeof buf);
+    // Its output ended (it closed it): it must also exit, by the same deadline.
+    while (!problem) {
+        w = waitpid(pid, &status, WNOHANG);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w != 0)
+            break;  // exited (w == pid), or cannot be waited for (w < 0)
+        stop_for_server();
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            problem = "closed its output but did not exit within 30 seconds";
+            break;
+        }
+        poll(nullptr, 0, static_cast<int>(std::min<long>(left.count(), 10)));
+    }
     ::close(fds[0]);
     if (problem)
-        kill(pid, SIGKILL);
-    int status = 0;
-    pid_t w;
-    do
-        w = waitpid(pid, &status, 0);
-    while (w < 0 && errno == EINTR);
+        kill_and_reap();
     std::string why;
     if (problem)
         why = problem;
@@ -342,7 +387,8 @@ std::string run_key_command(const std::string &command)
 }
 
 // command_keyring returns the keys gcalsync.key_command prints (run once per
-// process and command, or again when `reload`).
+// process and command, again when `reload`, and again after a rotation in
+// any process).
 const core::Keyring &command_keyring(bool reload)
 {
     std::string command = key_command;
