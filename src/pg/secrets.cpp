@@ -452,6 +452,7 @@ const core::Keyring &keyring(bool create)
     std::string text = read_file(path, &read_st);
     std::string why;
     auto ring = core::Keyring::parse(text, &why);
+    OPENSSL_cleanse(text.data(), text.size());  // the keys stay in the parsed ring alone
     if (!ring)
         key_error("invalid key file \"" + path + "\": " + why, {}, kHint);
     cache.path = path;
