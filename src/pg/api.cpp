@@ -376,9 +376,15 @@ GCAL_FUNCTION(gcal_push)
     std::string kind = spi.get_text(0, 1).value_or("");
     std::string calendar_id = spi.get_text(0, 2).value_or("");
     std::string known_resource = spi.get_text(0, 3).value_or("");
-    std::string known_hash = spi.get_text(0, 4).value_or("");  // SHA-256 of the token, hex
+    std::string known = spi.get_text(0, 4).value_or("");  // SHA-256 of the token, hex (1.0: the token)
     std::optional<int64_t> last = spi.get_int64(0, 5);
-    bool token_ok = token && !token->empty() && core::tokens_equal(core::channel_token_hash(*token), known_hash);
+    // A schema still at 1.0 (this library before ALTER EXTENSION UPDATE)
+    // holds the token in clear: compared in clear, in constant time. Read
+    // after the owner's row lock: an update in progress (it alters
+    // gcalsync.owner) has committed by then, and hashed the row read above.
+    bool v10 = spi.run(sql::kExtensionVersion) > 0 && spi.get_text(0, 0).value_or("") == "1.0";
+    bool token_ok = token && !token->empty() &&
+                    core::tokens_equal(v10 ? *token : core::channel_token_hash(*token), known);
     if (!core::tokens_equal(*resource_id, known_resource) || !token_ok)
         PG_RETURN_BOOL(false);
 

@@ -48,6 +48,7 @@ void attach_shared_memory()
         pg_atomic_init_u64(&shared->wake_requests, 0);
         pg_atomic_init_u64(&shared->cycles, 0);
         pg_atomic_init_u64(&shared->next_wake_at, 0);
+        pg_atomic_init_u64(&shared->key_generation, 0);
         for (int i = 0; i < kOwnerDoneSlots; i++)
             ConditionVariableInit(&shared->owner_done[i]);
     }

@@ -43,6 +43,10 @@ struct WorkerShared {
     pg_atomic_uint64 wake_requests;  // commits that asked the worker to look for work
     pg_atomic_uint64 cycles;         // scheduling cycles the worker finished
     pg_atomic_uint64 next_wake_at;   // TimestampTz of the next timed wake, 0 = none
+    // Bumped by gcal_rotate_key once the new key is in place (key file
+    // written, or gcalsync.key_command run again): every process reloads its
+    // cached keys when it differs from the one they were loaded at.
+    pg_atomic_uint64 key_generation;
     // Broadcast when an owner's round ends (gcal_wait): one of kOwnerDoneSlots
     // by the owner's name (owner_done_cv), so a waiter wakes for its owner's
     // rounds, not for every owner's.

@@ -8,7 +8,9 @@
 #include "pg/statements.hpp"
 
 extern "C" {
+#include "miscadmin.h"
 #include "storage/lock.h"
+#include "storage/pmsignal.h"
 #include "utils/guc.h"
 }
 
@@ -37,7 +39,23 @@ struct Cache {
     off_t size = -1;
     ino_t inode = 0;
     std::optional<core::Keyring> ring;
+    uint64_t generation = 0;  // key_generation() when it was parsed
 } cache;
+
+// key_generation is the count of key rotations since the server started
+// (shared memory; 0 when the library is not preloaded: then there is no
+// other process of it to follow).
+uint64_t key_generation()
+{
+    return shared ? pg_atomic_read_u64(&shared->key_generation) : 0;
+}
+
+// key_rotated tells every process that the keys changed (after the new key
+// is in place) and returns the new generation.
+uint64_t key_rotated()
+{
+    return shared ? pg_atomic_add_fetch_u64(&shared->key_generation, 1) : 0;
+}
 
 [[noreturn]] void key_error(const std::string &message, const std::string &detail = {},
                             const std::string &hint = {})
@@ -57,6 +75,7 @@ struct CommandCache {
     std::string command;
     std::optional<core::Keyring> ring;
     std::chrono::steady_clock::time_point loaded_at;
+    uint64_t generation = 0;  // key_generation() when it ran
     std::vector<core::KeyId> asked;  // unknown ids it was run again for (bounded)
 } command_cache;
 
@@ -263,6 +282,7 @@ std::string run_key_command(const std::string &command)
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, nullptr);
         signal(SIGPIPE, SIG_DFL);
+        (void) setpgid(0, 0);  // a group of its own: a kill reaches what it started too
         int in = ::open("/dev/null", O_RDONLY);
         if (in < 0 || dup2(in, 0) < 0 || dup2(fds[1], 1) < 0)
             _exit(126);
@@ -270,19 +290,51 @@ std::string run_key_command(const std::string &command)
         execv(argv[0], argv.data());
         _exit(127);
     }
+    (void) setpgid(pid, pid);  // (either call wins; then the group exists before any kill)
     ::close(fds[1]);
     std::string out;
     const char *problem = nullptr;
     auto deadline = std::chrono::steady_clock::now() + kCommandTimeout;
     char buf[4096];
+    int status = 0;
+    pid_t w = 0;
+    // kill_and_reap ends the command (and its process group) and waits for
+    // it: SIGKILL cannot be ignored, so this wait is short.
+    auto kill_and_reap = [&]() {
+        if (kill(-pid, SIGKILL) != 0)
+            kill(pid, SIGKILL);
+        do
+            w = waitpid(pid, &status, 0);
+        while (w < 0 && errno == EINTR);
+    };
+    // stop_for_server: a cancel, a termination or the postmaster's death
+    // ends the wait at once, the command killed and reaped first (a
+    // CHECK_FOR_INTERRUPTS may not come back).
+    auto stop_for_server = [&]() {
+        bool interrupted = InterruptPending && (QueryCancelPending || ProcDiePending);
+        bool orphaned = !interrupted && !PostmasterIsAlive();
+        if (!interrupted && !orphaned)
+            return;
+        OPENSSL_cleanse(buf, sizeof buf);
+        OPENSSL_cleanse(out.data(), out.size());
+        ::close(fds[0]);
+        kill_and_reap();
+        if (interrupted)
+            pg_guard([]() { CHECK_FOR_INTERRUPTS(); });
+        key_error(orphaned ? "gcalsync.key_command was stopped: the postmaster is gone"
+                           : "gcalsync.key_command was stopped by an interrupt");
+    };
+    // Waits are cut into slices so that interrupts are seen while it runs.
+    constexpr long kSliceMs = 100;
     for (;;) {
+        stop_for_server();
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) {
             problem = "did not finish within 30 seconds";
             break;
         }
         struct pollfd p = {fds[0], POLLIN, 0};
-        int r = poll(&p, 1, static_cast<int>(left.count()));
+        int r = poll(&p, 1, static_cast<int>(std::min<long>(left.count(), kSliceMs)));
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
@@ -299,14 +351,24 @@ std::string run_key_command(const std::string &command)
         out.append(buf, static_cast<std::size_t>(n));
     }
     OPENSSL_cleanse(buf, sizeof buf);
+    // Its output ended (it closed it): it must also exit, by the same deadline.
+    while (!problem) {
+        w = waitpid(pid, &status, WNOHANG);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w != 0)
+            break;  // exited (w == pid), or cannot be waited for (w < 0)
+        stop_for_server();
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            problem = "closed its output but did not exit within 30 seconds";
+            break;
+        }
+        poll(nullptr, 0, static_cast<int>(std::min<long>(left.count(), 10)));
+    }
     ::close(fds[0]);
     if (problem)
-        kill(pid, SIGKILL);
-    int status = 0;
-    pid_t w;
-    do
-        w = waitpid(pid, &status, 0);
-    while (w < 0 && errno == EINTR);
+        kill_and_reap();
     std::string why;
     if (problem)
         why = problem;
@@ -325,11 +387,13 @@ std::string run_key_command(const std::string &command)
 }
 
 // command_keyring returns the keys gcalsync.key_command prints (run once per
-// process and command, or again when `reload`).
+// process and command, again when `reload`, and again after a rotation in
+// any process).
 const core::Keyring &command_keyring(bool reload)
 {
     std::string command = key_command;
-    if (!reload && command_cache.ring && command_cache.command == command)
+    uint64_t generation = key_generation();  // read before it runs: a rotation meanwhile runs it again
+    if (!reload && command_cache.ring && command_cache.command == command && command_cache.generation == generation)
         return *command_cache.ring;
     std::string text = run_key_command(command);
     std::string why;
@@ -341,6 +405,7 @@ const core::Keyring &command_keyring(bool reload)
     command_cache.command = command;
     command_cache.ring = std::move(ring);
     command_cache.loaded_at = std::chrono::steady_clock::now();
+    command_cache.generation = generation;
     return *command_cache.ring;
 }
 
@@ -378,19 +443,23 @@ const core::Keyring &keyring(bool create)
                 ereport(LOG, (errmsg("gcalsync created key file \"%s\"", path.c_str()), errhidestmt(true)));
             });
     } else if (cache.ring && cache.path == path && cache.size == st.st_size && cache.inode == st.st_ino &&
-               cache.mtime.tv_sec == st.st_mtim.tv_sec && cache.mtime.tv_nsec == st.st_mtim.tv_nsec) {
+               cache.mtime.tv_sec == st.st_mtim.tv_sec && cache.mtime.tv_nsec == st.st_mtim.tv_nsec &&
+               cache.generation == key_generation()) {
         return *cache.ring;
     }
+    uint64_t generation = key_generation();
     struct stat read_st;
     std::string text = read_file(path, &read_st);
     std::string why;
     auto ring = core::Keyring::parse(text, &why);
+    OPENSSL_cleanse(text.data(), text.size());  // the keys stay in the parsed ring alone
     if (!ring)
         key_error("invalid key file \"" + path + "\": " + why, {}, kHint);
     cache.path = path;
     cache.size = read_st.st_size;
     cache.inode = read_st.st_ino;
     cache.mtime = read_st.st_mtim;
+    cache.generation = generation;
     cache.ring = std::move(ring);
     return *cache.ring;
 }
@@ -461,6 +530,7 @@ std::string add_new_key()
         // The key store holds the keys: the new one is what the command now
         // prints first.
         const core::Keyring &ring = command_keyring(true);
+        command_cache.generation = key_rotated();  // the other processes run it again
         return core::hex(ring.current().id.data(), ring.current().id.size());
     }
     cache.ring.reset();
@@ -471,6 +541,8 @@ std::string add_new_key()
     for (const auto &k : ring.keys())
         text += core::hex(k.bytes.data(), k.bytes.size()) + "\n";
     write_file_atomically(path, text, false);
+    OPENSSL_cleanse(text.data(), text.size());
+    key_rotated();  // the other processes read it again, whatever its mtime says
     cache.ring.reset();
     const core::Keyring &fresh = keyring(false);
     return core::hex(fresh.current().id.data(), fresh.current().id.size());

@@ -817,8 +817,15 @@ bool SpiStore::save_channel(const core::OwnerLink &link, const core::Channel &c,
             return false;
         }
         // Only the token's hash is stored: gcal_push hashes what it is given.
+        // A schema still at 1.0 (before ALTER EXTENSION UPDATE) stores it in
+        // clear, as 1.0 did: the update hashes every stored token once, and
+        // gcal_push compares in clear until then. The version is read after
+        // lock_link: the update alters gcalsync.owner first, so either it
+        // waits for this transaction (and hashes this row) or this statement
+        // sees it committed.
+        bool v10 = spi.run(sql::kExtensionVersion) > 0 && spi.get_text(0, 0).value_or("") == "1.0";
         spi.run(sql::kSaveChannel, {c.channel_id, link.owner, kind_of(c.kind), c.calendar_id, c.resource_id,
-                                     core::channel_token_hash(token), time_arg(c.expires_at)});
+                                     v10 ? token : core::channel_token_hash(token), time_arg(c.expires_at)});
     }
     xact.commit();
     return true;

@@ -27,7 +27,33 @@ my $token = 'a1b2c3d4' x 8;
 sql(qq{INSERT INTO gcalsync.channel (channel_id, owner, kind, calendar_id, resource_id, token, expires_at)
 	VALUES ('gcalsync-old-channel', 'alice', 'events', 'alice\@example.com', 'res-old', '$token', now() + interval '1 day')});
 
+# Issue 12, item 1: the 1.1 library syncing the 1.0 schema opens channels
+# too. It must store their tokens as 1.0 did (in clear: the update hashes
+# every stored token once), and gcal_push must recognise them before the
+# update and after it.
+ok($node->poll_query_until('postgres',
+	q{SELECT count(*) > 0 FROM gcalsync.channel WHERE owner = 'alice' AND kind = 'events' AND calendar_id = 'alice@example.com' AND channel_id <> 'gcalsync-old-channel'}),
+	'the worker opened a channel on the 1.0 schema');
+my ($new_id, $new_res) = split /\|/, sql(q{SELECT channel_id, resource_id FROM gcalsync.channel
+	WHERE owner = 'alice' AND kind = 'events' AND calendar_id = 'alice@example.com' AND channel_id <> 'gcalsync-old-channel'});
+my ($watched) = grep { ($_->{body}{id} // '') eq $new_id } @{ $emu->log(api => 'events.watch') };
+my $new_token = $watched->{body}{token} // '';
+like($new_token, qr/^[0-9a-f]{64}$/, 'the token Google was given');
+is(sql(qq{SELECT token FROM gcalsync.channel WHERE channel_id = '$new_id'}), $new_token,
+	'on the 1.0 schema it is stored in clear, as 1.0 did');
+is(sql(qq{SELECT gcal_push('gcalsync-old-channel', 'res-old', 'sync', '$token', NULL)}), 't',
+	'before the update gcal_push recognises a token 1.0 stored');
+is(sql(qq{SELECT gcal_push('$new_id', '$new_res', 'sync', '$new_token', 1)}), 't',
+	'before the update gcal_push recognises the token of a channel the 1.1 library opened on 1.0');
+is(sql(qq{SELECT gcal_push('$new_id', '$new_res', 'exists', 'wrong', 2)}), 'f', 'and refuses a wrong one');
+
 sql('ALTER EXTENSION gcalsync UPDATE');
+is(sql(qq{SELECT token FROM gcalsync.channel WHERE channel_id = '$new_id'}),
+	sql(qq{SELECT encode(sha256('$new_token'::bytea), 'hex')}),
+	'after the update that channel holds the SHA-256 of its token (hashed once)');
+is(sql(qq{SELECT gcal_push('$new_id', '$new_res', 'exists', '$new_token', 2)}), 't',
+	'after the update gcal_push still recognises it');
+is(sql(qq{SELECT gcal_push('$new_id', '$new_res', 'exists', 'wrong', 3)}), 'f', 'and still refuses a wrong one');
 is(sql(q{SELECT gcal_wait('alice', '60s')}), 't', 'updated: alice synced');
 my $stored = sql(q{SELECT token FROM gcalsync.channel WHERE channel_id = 'gcalsync-old-channel'});
 isnt($stored, $token, 'after the update the table no longer holds the clear token');
