@@ -144,7 +144,7 @@ sub raw_post
 	close $s;
 	return $status;
 }
-like(raw_post($hport, "X-Goog-Message-Number: \xB2"), qr{^HTTP/1\.[01] 4\d\d }, "message number '\xB2': 4xx");
+like(raw_post($hport, "X-Goog-Message-Number: \xB2"), qr{^HTTP/1\.[01] 4\d\d }, 'message number 0xB2 (a superscript two in Latin-1): 4xx');
 like(raw_post($hport, "X-Goog-Message-Number: 600"), qr{^HTTP/1\.[01] 200 }, 'the next notification: 200');
 ok($node->poll_query_until('postgres', qq{SELECT last_message_number = 600 FROM gcalsync.channel WHERE channel_id = '$id'}),
 	'...and it went through the receiver');
