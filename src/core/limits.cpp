@@ -129,6 +129,8 @@ std::string log_safe(std::string_view text)
                 out += "\\r";
             else if (c == '\t')
                 out += "\\t";
+            else if (c == '\\')
+                out += "\\\\";  // so that a literal "\n" cannot pass for an escaped line break
             else if (c < 0x20 || c == 0x7F)
                 append_hex_escape(out, c);
             else

@@ -43,7 +43,9 @@ std::optional<InputError> check_secret(std::string_view what, std::string_view v
 // a last_error column: control characters (C0, DEL, C1), the Unicode line and
 // paragraph separators and bytes that are not valid UTF-8 become visible
 // escapes (\n, \r, \t, \xNN, \u2028), so no value can end a log line
-// and forge the next one. Everything else passes unchanged.
+// and forge the next one. A backslash is doubled (\\), so that a literal
+// backslash-n in a value cannot pass for an escaped line break. Everything
+// else passes unchanged.
 std::string log_safe(std::string_view text);
 
 // utf8_length counts the code points of valid UTF-8, or returns nullopt.

@@ -68,10 +68,15 @@ void capture(ErrorReport &r) noexcept
     try {
         throw;
     } catch (const PgError &e) {
+        // PostgreSQL's own messages may quote an outside value too (a key
+        // in a unique violation's detail, an owner id in a cast error), so
+        // they are escaped like ours. The context keeps its line breaks:
+        // PostgreSQL joins its levels with them, and they quote our
+        // statements (parameters, not values).
         r.sqlstate = e.sqlerrcode;
-        r.message = dup(e.message, "unknown error");
-        r.detail = dup(e.detail);
-        r.hint = dup(e.hint);
+        r.message = dup_safe(e.message, "unknown error");
+        r.detail = dup_safe(e.detail);
+        r.hint = dup_safe(e.hint);
         r.context = dup(e.context);
         r.schema = dup(e.schema_name);
         r.table = dup(e.table_name);

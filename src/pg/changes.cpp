@@ -79,7 +79,8 @@ bool notify_queue_has_room()
                            "a session that LISTENs but does not read its notifications keeps the queue full.",
                            notify_queue_limit * 100),
                  errhint("Find that session with pg_stat_activity (e.g. idle in transaction) and end it; "
-                         "read missed changes with gcal_changes().")));
+                         "read missed changes with gcal_changes()."),
+                 errhidestmt(true)));
     });
     return false;
 }
@@ -162,7 +163,8 @@ void on_xact(XactEvent event, void *)
             ereport(ERROR,
                     (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                      errmsg("cannot PREPARE a transaction that has called gcalsync functions"),
-                     errdetail("Its changes are announced, and the gcalsync worker woken, when it commits.")));
+                     errdetail("Its changes are announced, and the gcalsync worker woken, when it commits."),
+                     errhidestmt(true)));
         break;
     case XACT_EVENT_COMMIT:
         if (notified > 0)

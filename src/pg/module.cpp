@@ -83,7 +83,8 @@ void on_xact_event(XactEvent event, void *arg)
             ereport(ERROR,
                     (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                      errmsg("cannot PREPARE a transaction that has called gcalsync functions"),
-                     errdetail("Its changes are announced, and the gcalsync worker woken, when it commits.")));
+                     errdetail("Its changes are announced, and the gcalsync worker woken, when it commits."),
+                     errhidestmt(true)));
         break;
     case XACT_EVENT_COMMIT:
     case XACT_EVENT_PARALLEL_COMMIT:
@@ -147,7 +148,8 @@ void _PG_init(void)
         ereport(ERROR,
                 (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                  errmsg("gcalsync must be loaded via shared_preload_libraries"),
-                 errhint("Add gcalsync to shared_preload_libraries in postgresql.conf and restart the server.")));
+                 errhint("Add gcalsync to shared_preload_libraries in postgresql.conf and restart the server."),
+                 errhidestmt(true)));
 
     gcal::pg::define_settings();
     gcal::pg::install_shared_memory_hooks();

@@ -59,8 +59,11 @@ bool check_optional_url(char **newval, void **extra, GucSource source)
     return check_url(newval, true);
 }
 
-// check_proxy: empty (no proxy), or a proxy URL libcurl understands. Never
-// echoes the value (it may hold a password).
+// check_proxy: empty (no proxy), or a proxy URL libcurl understands. Its own
+// messages never quote the value (it may hold a password), but PostgreSQL
+// itself logs a rejected value ("invalid value for parameter ...") and, on
+// reload, the accepted one ("parameter ... changed to ..."): README and
+// SECURITY.md say to keep credentials out of this setting.
 bool check_proxy(char **newval, void **extra, GucSource source)
 {
     static const char *const kSchemes[] = {"http://", "https://", "socks4://", "socks4a://", "socks5://", "socks5h://"};

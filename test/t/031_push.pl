@@ -124,11 +124,36 @@ $r = $http->post("http://127.0.0.1:$hport/gcal", { headers => {
 is($r->{status}, 200, 'receiver accepted a genuine notification');
 ok($node->poll_query_until('postgres', qq{SELECT last_message_number = 500 FROM gcalsync.channel WHERE channel_id = '$id'}),
 	'the genuine notification went through the receiver');
+# The values are bind parameters on the server too (psycopg 3 binds
+# server-side): the receiver's statement text, as pg_stat_activity and
+# log_min_error_statement show it, holds placeholders, not the channel token.
+my $rq = sql(q{SELECT string_agg(query, E'\n') FROM pg_stat_activity WHERE application_name = 'webhook_receiver'});
+like($rq, qr/gcal_push\(\$1, \$2, \$3, \$4, \$5::int8\)/, 'the receiver\'s statement text has placeholders');
+unlike($rq, qr/\Q$tok\E|pwned/, 'the channel token is not in the receiver\'s statement text');
+# A message number of digits that are not ASCII ('²' is a digit to Python,
+# and headers arrive as Latin-1) is refused with 400; the receiver goes on.
+sub raw_post
+{
+	my ($p, $header) = @_;
+	require IO::Socket::INET;
+	my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$p", Timeout => 10) or die "connect: $!";
+	print $s "POST /gcal HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Goog-Channel-ID: $id\r\nX-Goog-Resource-ID: $res\r\n"
+	  . "X-Goog-Resource-State: exists\r\nX-Goog-Channel-Token: $tok\r\n$header\r\n"
+	  . "Content-Length: 0\r\nConnection: close\r\n\r\n";
+	my $status = <$s> // '';
+	close $s;
+	return $status;
+}
+like(raw_post($hport, "X-Goog-Message-Number: \xB2"), qr{^HTTP/1\.[01] 4\d\d }, 'message number 0xB2 (a superscript two in Latin-1): 4xx');
+like(raw_post($hport, "X-Goog-Message-Number: 600"), qr{^HTTP/1\.[01] 200 }, 'the next notification: 200');
+ok($node->poll_query_until('postgres', qq{SELECT last_message_number = 600 FROM gcalsync.channel WHERE channel_id = '$id'}),
+	'...and it went through the receiver');
 is(sql(q{SELECT to_regclass('public.pwned') IS NULL}), 't', 'the hostile token ran no SQL of its own');
 sql(q{ALTER DATABASE postgres RESET standard_conforming_strings});
 $hostile->signal('TERM');
 $hostile->finish;
 like($herr, qr/refused a notification/, 'gcal_push refused the hostile notification');
+unlike($herr, qr/Traceback/, 'the receiver raised no exception');
 
 # Renewal before expiry: a new channel first, then the old one stopped.
 my @old = split /\n/, sql(q{SELECT channel_id FROM gcalsync.channel WHERE owner = 'alice' ORDER BY channel_id});

@@ -33,13 +33,30 @@ fails(q{SELECT gcal_refresh('nobody-linked', 'h2-secret-refresh-2')}, '42704', '
 fails(q{SELECT gcal_link('tok-owner', E'h2-secret-refresh-3\nX')}, '22023', 'token with a line break');
 fails(qq{SELECT gcal_set_client(E'client\\n$forged-by-client', 'h2-secret-client-4')}, '22023', 'client id with a line break');
 fails(q{SELECT gcal_set_client('', 'h2-secret-client-5')}, '22023', 'empty client id');
-fails(q{BEGIN; SELECT gcal_link('prepared', 'h2-secret-refresh-6'); PREPARE TRANSACTION 'x'}, '0A000', 'PREPARE after gcal_link');
+# One simple-query message (psql's \; joins them): PostgreSQL would log all of it as the statement.
+fails(q{BEGIN\; SELECT gcal_link('prepared', 'h2-secret-refresh-6')\; PREPARE TRANSACTION 'x'}, '0A000', 'PREPARE after gcal_link');
 my $log = substr(slurp_file($node->logfile), $offset);
 like($log, qr/ERROR: .*owner "evil\\n2026-01-01 .*forged-by-owner\\r\\x1b\[2J" is not linked/,
 	'the refusals are in the server log, the owner id escaped');
 unlike($log, qr/h2-secret-/, 'no token or client secret in the server log (no STATEMENT: lines)');
 unlike($log, qr/^\Q$forged\E/m, 'no forged line in the server log');
 unlike($log, qr/\x1b/, 'no escape character in the server log');
+
+# An error of PostgreSQL's own (here a trigger's) raised inside a gcalsync
+# function and quoting an owner id is escaped like gcalsync's messages.
+sql(q{CREATE FUNCTION public.quote_owner() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN RAISE EXCEPTION 'trigger saw owner %', NEW.owner USING DETAIL = 'detail of ' || NEW.owner; END $$;
+	CREATE TRIGGER quote_owner BEFORE INSERT ON gcalsync.owner FOR EACH ROW EXECUTE FUNCTION public.quote_owner();});
+$offset = -s $node->logfile;
+fails(qq{SELECT gcal_link(E'trig\\n$forged-by-trigger\\\\n', 'h2-secret-refresh-8')}, 'P0001',
+	'a trigger error quoting an owner id with a line break');
+sql(q{DROP TRIGGER quote_owner ON gcalsync.owner; DROP FUNCTION public.quote_owner();});
+$log = substr(slurp_file($node->logfile), $offset);
+like($log, qr/ERROR: .*trigger saw owner trig\\n2026-01-01 .*forged-by-trigger\\\\n\n/,
+	'the trigger\'s error is in the server log, the owner id escaped (a backslash doubled)');
+like($log, qr/DETAIL:  detail of trig\\n2026-01-01 /, 'its detail too');
+unlike($log, qr/^\Q$forged\E/m, 'no forged line in the server log');
+unlike($log, qr/h2-secret-/, 'no token in the server log');
 
 # The worker's log line about an owner whose id has a line break.
 $offset = -s $node->logfile;
@@ -70,6 +87,26 @@ unlike($log, qr/^\Q$forged\E/m, 'no forged line in the server log');
 unlike($log, qr/\x1b|\r/, 'no escape character or carriage return in the server log');
 like($log, qr/forge\\n2026/, 'the calendar id is there, escaped');
 $emu->control('DELETE', "/faults/$f->{id}");
+
+# The WARNING of a full NOTIFY queue, raised at commit of the caller's
+# transaction while its statement (here gcal_link with a token) is current.
+sql(q{ALTER SYSTEM SET gcalsync.notify_queue_limit = 0.0000001; SELECT pg_reload_conf();});
+ok($node->poll_query_until('postgres', q{SELECT current_setting('gcalsync.notify_queue_limit')::float8 < 0.001}),
+	'the NOTIFY queue limit is very low');
+my $stuck = $node->background_psql('postgres', on_error_stop => 1);
+$stuck->query_safe(q{LISTEN gcalsync});
+$stuck->query_safe(q{BEGIN});
+$stuck->query_safe(q{SELECT 1});
+sql(qq{SELECT pg_notify('other', repeat('x', 7000))}) for 1 .. 4;
+is(sql(q{SELECT pg_notification_queue_usage() > 0}), 't', 'the NOTIFY queue is held by a listener that does not read');
+$offset = -s $node->logfile;
+sql(q{SELECT gcal_link('queue-owner', 'h2-secret-refresh-7')});
+ok(GcalTest::wait_until(sub { substr(slurp_file($node->logfile), $offset) =~ /WARNING:  gcalsync sends no NOTIFY/ }, 60,
+		'the WARNING'), 'gcal_link warns that it sends no NOTIFY');
+$log = substr(slurp_file($node->logfile), $offset);
+unlike($log, qr/h2-secret-/, 'no token in the server log after the WARNING (no STATEMENT: line)');
+$stuck->query_safe(q{ROLLBACK});
+$stuck->quit;
 
 $node->stop;
 $emu->stop;

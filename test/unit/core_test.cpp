@@ -181,6 +181,10 @@ TEST(LogSafe, EscapesWhatCouldForgeALogLine)
     EXPECT_EQ(log_safe("bad\xff\xc3("), "bad\\xff\\xc3(");
     EXPECT_EQ(log_safe("\xed\xa0\x80"), "\\xed\\xa0\\x80");  // a surrogate is not UTF-8
     EXPECT_EQ(log_safe(""), "");
+    // A backslash is escaped too: a literal "\n" in an owner id is not a line break.
+    EXPECT_EQ(log_safe("a\\nb"), "a\\\\nb");
+    EXPECT_NE(log_safe("a\\nb"), log_safe("a\nb"));
+    EXPECT_EQ(log_safe("C:\\x1b"), "C:\\\\x1b");
 }
 
 TEST(Notify, MinimalPayloadHasNoIds)
