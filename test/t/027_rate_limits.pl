@@ -18,7 +18,9 @@
 #
 # The emulator stamps a request when it arrives, gcalsync counts it when it
 # starts: windows are measured 1 s shorter than a minute to absorb the time
-# in between, and exact windows are checked too.
+# in between. (Exact 60 s windows at the receiver are no measure of the
+# client's ceiling: on a loaded machine requests that left more than a minute
+# apart can arrive less than a minute apart.)
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -82,13 +84,6 @@ for my $u (sort keys %refresh)
 	cmp_ok($m, '<=', $per_owner, "$u: at most $per_owner requests in any window (max $m of " . scalar(@mine) . ')');
 }
 is(max_window(60 - $slack, grep { $_->{user} eq 'big' } @reqs), $per_owner, 'big: its own ceiling was reached');
-
-{
-	# Requests are counted when they leave (the HTTP client's gate), so even
-	# exact windows hold.
-	my $exact = max_window(60, @reqs);
-	cmp_ok($exact, '<=', $project, "at most $project requests in any exact 60 s window (max $exact)");
-}
 
 GcalTest::mirror_matches($node, $emu, $_, $refresh{$_}) for sort keys %refresh;
 $node->stop;

@@ -1018,6 +1018,8 @@ TEST(EchoedCredentials, ErrorTextQuotingTheRequestIsWithheld)
     EXPECT_EQ(e.message, "Request had invalid authentication credentials.");
     EXPECT_FALSE(echoes_credentials("Rate Limit Exceeded"));
     EXPECT_TRUE(echoes_credentials("AUTHORIZATION: x"));
+}
+
 // Issue 13, item 8: the 403s that retrying does not cure, and the daily quota.
 TEST(ApiError, PermanentAndDailyLimit)
 {
