@@ -594,6 +594,8 @@ void SyncEngine::list_page(const std::shared_ptr<Listing> &l)
             } else {
                 try {
                     written = store_.write_events(r->link, l->calendar_id, *parsed->events, step);
+                } catch (const StoreBusy &) {
+                    throw;  // another session's lock: the owner pauses (guarded), the calendar is fine
                 } catch (const std::exception &ex) {
                     // A page the database refuses fails its calendar, not the owner.
                     calendar_failure(l, std::string("could not store ") + what + ": " + ex.what(), std::nullopt);
