@@ -294,7 +294,12 @@ SELECT w.pid,
        (SELECT c.seq FROM gcalsync.change c ORDER BY c.seq LIMIT 1) AS feed_oldest_seq,
        (SELECT c.recorded_at FROM gcalsync.change c ORDER BY c.seq LIMIT 1) AS feed_oldest_at,
        (SELECT c.seq FROM gcalsync.change c ORDER BY c.seq DESC LIMIT 1) AS feed_newest_seq,
-       pg_catalog.current_setting('gcalsync.change_retention')::pg_catalog.interval AS change_retention
+       pg_catalog.current_setting('gcalsync.change_retention')::pg_catalog.interval AS change_retention,
+       pg_catalog.pg_notification_queue_usage() AS notify_queue_usage,
+       -- as the worker decides at each commit (changes.cpp, notify_queue_has_room)
+       (pg_catalog.pg_notification_queue_usage() OPERATOR(pg_catalog.>) 0
+        AND pg_catalog.pg_notification_queue_usage() OPERATOR(pg_catalog.>=)
+            pg_catalog.current_setting('gcalsync.notify_queue_limit')::pg_catalog.float8) AS notify_paused
   FROM gcalsync.worker_status() w,
        gcalsync.stat_get_worker() g,
        (SELECT pg_catalog.count(*) AS owners,

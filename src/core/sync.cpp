@@ -213,12 +213,32 @@ void SyncEngine::tidy()
 void SyncEngine::start_due_owners()
 {
     auto busy = [this](const std::string &owner) { return rounds_.count(owner) > 0; };
-    for (const OwnerLink &link : store_.due_owners(kOwnerBatch, busy)) {
+    std::vector<OwnerLink> due;
+    try {
+        due = store_.due_owners(kOwnerBatch, busy);
+        schedule_busy_ = false;
+    } catch (const StoreBusy &ex) {
+        // Another session holds a lock the schedule's read needs (a LOCK
+        // TABLE, an ALTER TABLE): the rounds under way go on, and the
+        // schedule is read again at the next look. Logged once per episode.
+        if (!schedule_busy_)
+            hooks_.log(std::string("could not read the schedule: another session holds a lock it needs (") +
+                       ex.what() + "); it is read again shortly");
+        schedule_busy_ = true;
+        return;
+    }
+    for (const OwnerLink &link : due) {
         if (rounds_.count(link.owner))
             continue;
         auto busy_it = busy_until_.find(link.owner);
-        if (busy_it != busy_until_.end() && now() < busy_it->second)
-            continue;  // still locked by another session, most likely
+        if (busy_it != busy_until_.end()) {
+            if (now() < busy_it->second)
+                continue;  // still locked by another session, most likely
+            // Paused: restart it only once its row is free, or its round would
+            // make its Google requests and then wait out lock_timeout again.
+            if (!owner_free(link.owner))
+                continue;
+        }
         auto last = last_start_.find(link.owner);
         if (last != last_start_.end() && now() - last->second.at < kMinRoundGap &&
             link.requested_seq == last->second.requested_seq)
@@ -321,6 +341,23 @@ void SyncEngine::guarded(const RoundPtr &r, const std::function<void()> &step)
     } catch (const std::exception &ex) {
         fail(r, OwnerState::Backoff, std::string("internal error: ") + ex.what());
     }
+}
+
+// owner_free probes a paused owner's row (Store::owner_free); a lock still
+// held keeps the owner paused for another kBusyRetry (counted, not logged
+// again). Another error lets the round start: it fails or pauses as usual.
+bool SyncEngine::owner_free(const std::string &owner)
+{
+    try {
+        if (store_.owner_free(owner))
+            return true;
+        owner_busy(owner, "its row is locked");
+    } catch (const StoreBusy &ex) {
+        owner_busy(owner, ex.what());
+    } catch (const std::exception &) {
+        return true;
+    }
+    return false;
 }
 
 // owner_busy notes that another session holds a lock the owner's writes

@@ -168,6 +168,12 @@ public:
     // calendars_all_failing: the owner has enabled calendars and each of them
     // failed its last listing (then the owner is in backoff, not only they).
     virtual bool calendars_all_failing(const OwnerLink &link) = 0;
+    // owner_free probes, without waiting, whether another session holds the
+    // owner's row locked: false (or StoreBusy) when it does. The engine asks
+    // before it restarts an owner it paused for StoreBusy, so a paused owner
+    // costs no Google requests and no lock wait while the lock is held.
+    // (Default: free; a store without locks never pauses owners.)
+    virtual bool owner_free(const std::string &owner) { (void) owner; return true; }
     // owner_synced ends a successful round in one transaction: state active;
     // when the list was synced, the owner's requested work is complete and
     // next_at is its next check; each calendar whose listing completed in the
@@ -276,6 +282,7 @@ private:
     void end(const RoundPtr &r);
     void guarded(const RoundPtr &r, const std::function<void()> &step);
     void owner_busy(const std::string &owner, const std::string &why);
+    bool owner_free(const std::string &owner);
     // count_request counts a finished request (and the time a ceiling held it back).
     void count_request(Api api, const HttpResponse &resp, bool rate_limited = false);
     // publish_stats flushes the counts and the live figures (at most every 100 ms unless forced).
@@ -301,6 +308,7 @@ private:
     };
     std::unordered_map<std::string, RoundStart> last_start_;  // recent round starts per owner
     std::unordered_map<std::string, Micros> busy_until_;       // owners locked by another session (StoreBusy)
+    bool schedule_busy_ = false;  // the last due_owners ran into StoreBusy (logged once)
     int stops_in_flight_ = 0;                                  // channels.stop requests running
     std::unordered_map<std::string, bool> stop_tried_;         // channel ids tried lately (see tidy)
     // The summary and time zone last seen in each calendar's events envelope

@@ -12,6 +12,7 @@ const Statement *const kStatementTable[] = {
     // store.cpp
     &sql::kLockLink,
     &sql::kLockOwnerRow,
+    &sql::kProbeOwnerRow,
     &sql::kSaveStep,
     &sql::kFullSyncProgress,
     &sql::kCalendarsSynced,

@@ -51,6 +51,14 @@ inline constexpr Statement kLockOwnerRow{"store.lock_owner_row", SPI_OK_SELECT, 
     SELECT 1 FROM gcalsync.owner WHERE owner = $1 FOR NO KEY UPDATE
 )sql"};
 
+// $1 owner. Probes, without waiting, whether another session holds the
+// owner's row (an application transaction left idle after gcal_sync_now):
+// fails with lock_not_available (55P03) if it does. A share lock, released
+// at once (the probe's transaction ends right after).
+inline constexpr Statement kProbeOwnerRow{"store.probe_owner_row", SPI_OK_SELECT, {TEXTOID}, R"sql(
+    SELECT 1 FROM gcalsync.owner WHERE owner = $1 FOR SHARE NOWAIT
+)sql"};
+
 // $1 owner, $2 kind, $3 calendar_id, $4 params, $5 next sync token ('' if
 // none), $6 next page token ('' if none), $7 whether this page starts a full
 // listing. A page's progress: the next page token, or on the last page the

@@ -320,6 +320,22 @@ std::vector<core::OwnerLink> SpiStore::due_owners(std::size_t limit,
     return out;
 }
 
+// owner_free: the probe's NOWAIT lock either succeeds (the row is free, or
+// gone) or fails at once with lock_not_available, which Spi::run throws as
+// StoreBusy; the transaction is then rolled back by its destructor.
+bool SpiStore::owner_free(const std::string &owner)
+{
+    Transaction xact("gcalsync: probing a paused owner's row");
+    try {
+        Spi spi;
+        (void) spi.run(sql::kProbeOwnerRow, {owner});
+    } catch (const core::StoreBusy &) {
+        return false;
+    }
+    xact.commit();
+    return true;
+}
+
 std::optional<core::Micros> SpiStore::next_due()
 {
     Transaction xact("gcalsync: reading the schedule");

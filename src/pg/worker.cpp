@@ -175,7 +175,15 @@ public:
         }
         prune_changes();
         metrics_.flush();
-        std::optional<core::Micros> next = store_.next_due();
+        std::optional<core::Micros> next;
+        try {
+            next = store_.next_due();
+        } catch (const core::StoreBusy &ex) {
+            // Another session holds a lock the schedule's read needs: look
+            // again a second later, as for work due now.
+            debug_busy("the schedule", ex.what());
+            return to_timestamptz(now_micros() + core::kSecond);
+        }
         if (!next)
             return 0;
         // Never spin: something due "now" that the engine left alone (e.g. an
@@ -192,10 +200,29 @@ private:
         if (now - last_prune_ < 60 * core::kSecond)
             return;
         last_prune_ = now;
-        uint64_t n = store_.prune_changes(change_retention_s);
+        uint64_t n = 0;
+        try {
+            n = store_.prune_changes(change_retention_s);
+        } catch (const core::StoreBusy &ex) {
+            // Another session holds a lock the prune needs: nothing was
+            // deleted, and the next prune (a minute later) catches up.
+            debug_busy("the change feed's prune", ex.what());
+            return;
+        }
         metrics_.add(core::Counter::FeedPruned, n);
         if (n > 0)
             pg_guard([=]() { elog(DEBUG1, "gcalsync: pruned %llu change feed entries", (unsigned long long) n); });
+    }
+
+    // debug_busy notes a lock timeout outside an owner's round (it is retried
+    // quietly: at DEBUG1 only).
+    static void debug_busy(const char *what, const std::string &why)
+    {
+        std::string line = core::log_safe(why);
+        pg_guard([&]() {
+            elog(DEBUG1, "gcalsync: %s waits for a lock another session holds (%s); tried again later", what,
+                 line.c_str());
+        });
     }
 
     core::Hooks hooks()

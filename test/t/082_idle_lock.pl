@@ -4,7 +4,8 @@
 # row lock for ever, on its only thread: no other owner synced. Now each
 # lock wait of the worker is bounded (1 s); that owner is paused and tried
 # again every few seconds, the others go on, and once the transaction ends
-# the owner syncs too.
+# the owner syncs too. A paused owner is restarted only once a probe finds
+# its row free: no Google requests, no lock wait while it is held.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -39,6 +40,26 @@ ok($node->poll_query_until('postgres', qq{
 ok($node->poll_query_until('postgres', qq{
 	SELECT state = 'idle in transaction' FROM pg_stat_activity WHERE pid = $app_pid}),
 	'the application transaction stays idle in transaction');
+
+# While alice's row stays held, her paused rounds are not restarted: before
+# each retry the worker probes her row (FOR SHARE NOWAIT) and starts her
+# round only if it is free. Before, each retry (every 5 s) made the round's
+# Google requests and then waited out lock_timeout at the first write.
+# Each failed probe counts in lock_timeouts (retries at least 5 s apart):
+# three more of them mean two whole retries after $seq; at most one request
+# of a round that was already under way may land after it.
+ok($node->poll_query_until('postgres', q{SELECT lock_timeouts > 0 FROM gcalsync.stats}),
+	'alice is paused (a lock timeout is counted)');
+my $seq = GcalTest::log_seq($emu);
+my $timeouts = sql(q{SELECT lock_timeouts FROM gcalsync.stats});
+sql(q{SELECT gcal_sync_now('bob')});
+is(sql(q{SELECT gcal_wait('bob', '20s')}), 't', 'bob: a round done while alice is paused');
+ok($node->poll_query_until('postgres', qq{SELECT lock_timeouts >= $timeouts + 3 FROM gcalsync.stats}),
+	'alice: three more retries, each kept paused');
+my @alice = @{ GcalTest::api_requests($emu, $seq, 'alice') };
+cmp_ok(scalar(@alice), '<=', 1, 'alice: no Google request while her row is held (at most one already under way)')
+  or diag(explain([ map { $_->{api} } @alice ]));
+ok(scalar(@{ GcalTest::api_requests($emu, $seq, 'bob') }) > 0, 'bob: his requests went on meanwhile');
 
 # Other owners keep syncing meanwhile, more than once.
 for my $i (1 .. 3)

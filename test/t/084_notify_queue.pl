@@ -3,7 +3,8 @@
 # transaction at commit, and with it every page the worker writes. gcalsync
 # now looks at the queue first: above gcalsync.notify_queue_limit it sends
 # no NOTIFY (the change feed still records every change), warns, and counts
-# what it skipped in gcalsync.stats. The queue (8 GB in PostgreSQL 15)
+# what it skipped in gcalsync.stats; gcalsync.worker.notify_paused says so
+# while it lasts. The queue (8 GB in PostgreSQL 15)
 # cannot be filled in a test, so the limit is set very low here instead.
 use strict;
 use warnings;
@@ -31,6 +32,10 @@ $stuck->query_safe(q{SELECT 1});
 sql(qq{SELECT pg_notify('other', repeat('x', 7000))}) for 1 .. 4;
 ok(sql(q{SELECT pg_notification_queue_usage() > 0}) eq 't', 'the NOTIFY queue is not empty (held by the stuck listener)');
 
+# The status says NOTIFYs are paused, and how full the queue is.
+is(sql(q{SELECT notify_paused FROM gcalsync.worker}), 't', 'gcalsync.worker.notify_paused while the queue is held');
+is(sql(q{SELECT notify_queue_usage > 0 FROM gcalsync.worker}), 't', 'gcalsync.worker.notify_queue_usage shows the queue in use');
+
 # A change at Google: synced, recorded in the feed, but not sent as NOTIFY.
 my $feed = sql(q{SELECT coalesce(max(seq), 0) FROM gcalsync.change});
 $emu->control('POST', '/calendars/alice%40example.com/events', { id => 'queuefull0000000000000000a', summary => 'while the queue is full',
@@ -56,6 +61,8 @@ $stuck->quit;
 sql(q{ALTER SYSTEM SET gcalsync.notify_queue_limit = 0.5; SELECT pg_reload_conf();});
 ok($node->poll_query_until('postgres', q{SELECT current_setting('gcalsync.notify_queue_limit') = '0.5'}),
 	'the limit is back at 0.5');
+ok($node->poll_query_until('postgres', q{SELECT NOT notify_paused FROM gcalsync.worker}),
+	'gcalsync.worker.notify_paused is false again');
 my $listener = GcalTest::listen($node);
 my $i = 0;
 ok(GcalTest::wait_until(sub {
