@@ -703,22 +703,27 @@ void SyncEngine::on_listing_error(const std::shared_ptr<Listing> &l, const ApiEr
     const RoundPtr &r = l->round;
     bool lists = l->resource == Resource::CalendarList;
     std::string what = lists ? std::string("calendar list") : "calendar \"" + l->calendar_id + "\"";
-    if (e.full_sync_required) {
-        // What happens on a 410: the sync token is dead; list everything again.
-        // The Store marks rows the full listing does not return as deleted.
+    // restart_full lists everything again (the Store marks rows the full
+    // listing does not return as deleted), unless the listing keeps ending
+    // this way: then it fails with `failure`.
+    auto restart_full = [&](const std::string &why, const std::string &failure) {
         if (++l->full_restarts > kMaxFullRestarts) {
             if (lists)
-                fail(r, OwnerState::Backoff, what + " keeps answering 410 to a full listing");
+                fail(r, OwnerState::Backoff, failure);
             else
-                calendar_failure(l, what + " keeps answering 410 to a full listing", retry_after);
+                calendar_failure(l, failure, retry_after);
             return;
         }
-        hooks_.log("owner \"" + r->link.owner + "\": " + what + " needs a full sync (" + describe(e) + ")");
+        hooks_.log("owner \"" + r->link.owner + "\": " + what + why + " (" + describe(e) + ")");
         metrics_.add(Counter::Retries);
         store_.reset_cursor(r->link, l->resource, l->calendar_id);
         l->cursor = Cursor{};
         l->first = true;
         list_page(l);
+    };
+    if (e.full_sync_required) {
+        // A 410: the sync token is dead.
+        restart_full(" needs a full sync", what + " keeps answering 410 to a full listing");
         return;
     }
     if (hard_error(r, what, e, lists))
@@ -750,19 +755,7 @@ void SyncEngine::on_listing_error(const std::shared_ptr<Listing> &l, const ApiEr
     if (!l->cursor.sync_token.empty() && e.status == 400 && !e.push_not_supported) {
         // Google refuses a sync token it cannot read (400 "Invalid sync token
         // value"): like a 410, only a full listing helps.
-        if (++l->full_restarts > kMaxFullRestarts) {
-            if (lists)
-                fail(r, OwnerState::Backoff, what + ": " + describe(e));
-            else
-                calendar_failure(l, what + ": " + describe(e), retry_after);
-            return;
-        }
-        hooks_.log("owner \"" + r->link.owner + "\": " + what + " refused its sync token; full sync (" + describe(e) + ")");
-        metrics_.add(Counter::Retries);
-        store_.reset_cursor(r->link, l->resource, l->calendar_id);
-        l->cursor = Cursor{};
-        l->first = true;
-        list_page(l);
+        restart_full(" refused its sync token; full sync", what + ": " + describe(e));
         return;
     }
     if (lists) {
