@@ -24,8 +24,8 @@ ok($live > 4, "$live live events");
 
 # A full resync; every events.list after the first pages hangs a while.
 # (`skip => 4` is the fault's own count of requests it lets through, not a
-# skipped test: the first events.list of each of alice's calendars passes, so
-# every listing has written its first page and noted its start before the
+# skipped test: the first four events.list requests pass, so the resync's
+# listings are under way (first pages written, starts noted) before the
 # next pages hang; the 5 s delay keeps them in flight while the test moves
 # those starts. The test does not wait on the delay: it waits for the hit.)
 my $f = $emu->control('POST', '/faults', { path => '/events$', user => 'alice', action => 'pass', delay => 5, skip => 4, count => -1 });
