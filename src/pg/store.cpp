@@ -391,14 +391,7 @@ std::vector<core::DueCalendar> SpiStore::due_calendars(const core::OwnerLink &li
 
 std::vector<std::string> SpiStore::unfetched_calendars(const core::OwnerLink &link)
 {
-    Transaction xact("gcalsync: reading the schedule");
-    std::vector<std::string> out;
-    {
-        Spi spi;
-        out = column_texts(spi, spi.run(sql::kUnfetchedCalendars, {link.owner}));
-    }
-    xact.commit();
-    return out;
+    return texts_alone("gcalsync: reading the schedule", sql::kUnfetchedCalendars, {link.owner});
 }
 
 core::Cursor SpiStore::cursor(const core::OwnerLink &link, core::Resource r, const std::string &calendar_id)
