@@ -531,9 +531,52 @@ class EventsListTest(EmulatorTest):
                                 dict(GCALSYNC_PARAMS, showHiddenInvitations="true"))
         self.assertIn("b1hidden0invitation0000000", {e["id"] for e in items})
 
-    def test_single_events_true_is_rejected_clearly(self):
-        resp = self.events(self.token("alice"), ALICE, singleEvents="true")
-        err = self.assertGoogleError(resp, 400)
+    # --- singleEvents=true (issue 14): instances from gcal_oracle ---
+
+    def test_single_events_expands_the_weekly_series(self):
+        token = self.token("alice")
+        window = {"timeMin": "2025-03-17T00:00:00Z", "timeMax": "2025-04-05T00:00:00Z",
+                  "singleEvents": "true", "orderBy": "startTime", "q": "weekly sync"}
+        items = self.events(token, ALICE, **window).json["items"]
+        # 18 Mar, 25 Mar cancelled, 1 Apr moved to 10:00 (keeps its own id and times)
+        self.assertEqual([(e["id"], e["start"]["dateTime"]) for e in items], [
+            ("5hni4sj3ql1669otmjg7sn1mok_20250318T130000Z", "2025-03-18T08:00:00-05:00"),
+            ("5hni4sj3ql1669otmjg7sn1mok_20250401T130000Z", "2025-04-01T10:00:00-05:00")])
+        first = items[0]
+        self.assertEqual(first["recurringEventId"], "5hni4sj3ql1669otmjg7sn1mok")
+        self.assertEqual(first["originalStartTime"],
+                         {"dateTime": "2025-03-18T08:00:00-05:00", "timeZone": "America/Chicago"})
+        self.assertNotIn("recurrence", first)
+        deleted = self.events(token, ALICE, showDeleted="true", **window).json["items"]
+        self.assertIn(("5hni4sj3ql1669otmjg7sn1mok_20250325T130000Z", "cancelled"),
+                      [(e["id"], e["status"]) for e in deleted])
+
+    def test_single_events_equals_the_oracle_over_the_stored_events(self):
+        import gcal_oracle
+        from datetime import datetime as dt
+        token = self.token("alice")
+        stored, _, _ = self.sync(token, events_path(ALICE), GCALSYNC_PARAMS)
+        tmin, tmax = "2025-01-01T00:00:00Z", "2025-12-31T00:00:00Z"
+        want = [i.id for i in gcal_oracle.expand_calendar(
+            ALICE, [e for e in stored if e["id"] != "b1hidden0invitation0000000"],
+            dt.fromisoformat("2025-01-01T00:00:00+00:00"), dt.fromisoformat("2025-12-31T00:00:00+00:00"),
+            False, "America/New_York")]
+        items, _, _ = self.sync(token, events_path(ALICE), {"singleEvents": "true", "maxResults": 50,
+                                                            "timeMin": tmin, "timeMax": tmax})
+        self.assertEqual([e["id"] for e in items], want)
+        self.assertGreater(len(want), 250)          # the standup alone: ~250 weekdays
+
+    def test_single_events_parameters_as_google(self):
+        token = self.token("alice")
+        self.assertEqual(self.events(token, ALICE, singleEvents="true", orderBy="startTime",
+                                     timeMax="2025-05-01T00:00:00Z").status, 200)
+        # endless series and no timeMax: the emulator refuses rather than cut them anywhere
+        err = self.assertGoogleError(self.events(token, ALICE, singleEvents="true"), 400)
+        self.assertIn("timeMax", err["message"])
+        self.assertGoogleError(self.events(token, ALICE, orderBy="startTime"), 400)
+        sync = self.events(token, ALICE, **GCALSYNC_PARAMS).json["nextSyncToken"]
+        err = self.assertGoogleError(self.events(token, ALICE, singleEvents="true",
+                                                 syncToken=sync), 400)
         self.assertIn("singleEvents", err["message"])
 
     def test_max_results_default_250_max_2500(self):
