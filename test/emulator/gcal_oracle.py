@@ -280,11 +280,13 @@ def _with_start(wall0, rule):
 
 class Instance:
     """One row of the expansion: the Google resource plus its computed bounds."""
-    __slots__ = ("calendar_id", "resource", "start", "end", "all_day")
+    __slots__ = ("calendar_id", "resource", "start", "end", "all_day", "dates")
 
-    def __init__(self, calendar_id, resource, start, end, all_day):
+    def __init__(self, calendar_id, resource, start, end, all_day, dates=None):
         self.calendar_id, self.resource = calendar_id, resource
         self.start, self.end, self.all_day = start, end, all_day
+        # all-day: (start date, end date) — also for a cancelled stub, which has no start
+        self.dates = dates
 
     @property
     def id(self):
@@ -300,24 +302,28 @@ class Instance:
     def row(self):
         """(event_id, status, start, end) with start/end as 'YYYY-MM-DD' (all-day) or UTC
         'YYYY-MM-DD HH:MM:SS+00' — the comparison form used by the tests."""
-        r = self.resource
         if self.all_day:
-            return (self.id, self.status, r["start"]["date"], r["end"]["date"])
+            return (self.id, self.status, self.dates[0].isoformat(), self.dates[1].isoformat())
         f = "%Y-%m-%d %H:%M:%S+00"
         return (self.id, self.status, self.start.strftime(f), self.end.strftime(f))
 
 
 def _bounds(ev, cal_zone):
-    """(start, end, all_day) instants of a stored event, or None when it has no start."""
+    """(start, end, all_day, dates) of a stored event, or None when it has no start."""
     start, end = ev.get("start"), ev.get("end")
     if not start:
         return None
     end = end or start
     if "date" in start:
-        return (day_start(date.fromisoformat(start["date"]), cal_zone),
-                day_start(date.fromisoformat(end["date"]), cal_zone), True)
+        return _day_bounds(date.fromisoformat(start["date"]), date.fromisoformat(end["date"]),
+                           cal_zone)
     zone = zone_of(start["timeZone"]) if start.get("timeZone") else cal_zone
-    return parse_rfc3339(start["dateTime"], zone), parse_rfc3339(end["dateTime"], zone), False
+    return parse_rfc3339(start["dateTime"], zone), parse_rfc3339(end["dateTime"], zone), False, None
+
+
+def _day_bounds(first, last, cal_zone):
+    """An all-day span [first, last) as instants in the calendar's zone."""
+    return day_start(first, cal_zone), day_start(last, cal_zone), True, (first, last)
 
 
 def _in_window(start, end, time_min, time_max):
@@ -352,14 +358,15 @@ def _generated(series, master, key, cal_zone):
         res["start"] = {"date": key.isoformat()}
         res["end"] = {"date": (key + timedelta(days=series.days)).isoformat()}
         res["originalStartTime"] = {"date": key.isoformat()}
-        start, end = day_start(key, cal_zone), day_start(key + timedelta(days=series.days), cal_zone)
+        b = _day_bounds(key, key + timedelta(days=series.days), cal_zone)
     else:
         tzname = series.zone.key
         start, end = key, key + series.duration
         res["start"] = {"dateTime": local_rfc3339(start, series.zone), "timeZone": tzname}
         res["end"] = {"dateTime": local_rfc3339(end, series.zone), "timeZone": tzname}
         res["originalStartTime"] = dict(res["start"])
-    return res, start, end
+        b = (start, end, False, None)
+    return res, b
 
 
 def expand_calendar(calendar_id, events, time_min, time_max, show_deleted=False,
@@ -395,9 +402,9 @@ def expand_calendar(calendar_id, events, time_min, time_max, show_deleted=False,
             if s is None:
                 b = _bounds({"start": ex["originalStartTime"], "end": ex["originalStartTime"]}, cal_zone)
             elif s.all_day:
-                b = (day_start(key, cal_zone), day_start(key + timedelta(days=s.days), cal_zone), True)
+                b = _day_bounds(key, key + timedelta(days=s.days), cal_zone)
             else:
-                b = (key, key + s.duration, False)
+                b = (key, key + s.duration, False, None)
         else:
             b = _bounds(ex, cal_zone)
         if b is not None and _in_window(b[0], b[1], time_min, time_max):
@@ -414,9 +421,9 @@ def expand_calendar(calendar_id, events, time_min, time_max, show_deleted=False,
         for key in keys:
             if key in skip:
                 continue
-            res, start, end = _generated(s, masters[mid], key, cal_zone)
-            if _in_window(start, end, time_min, time_max):
-                out.append(Instance(calendar_id, res, start, end, s.all_day))
+            res, b = _generated(s, masters[mid], key, cal_zone)
+            if _in_window(b[0], b[1], time_min, time_max):
+                out.append(Instance(calendar_id, res, *b))
     out.sort(key=Instance.sort_key)
     return out
 

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import gcal_oracle as O  # noqa: E402
+import gcal_rrgen as G  # noqa: E402
 
 NY = "America/New_York"
 
@@ -225,6 +226,35 @@ class Window(unittest.TestCase):
                     ["RRULE:FREQ=DAILY"])
         with self.assertRaises(O.OracleError):
             O.expand_calendar("cal", [ev], None, None)
+
+
+class Generated(unittest.TestCase):
+    def test_series_are_deterministic_and_expandable(self):
+        import random
+        a = [G.random_series(random.Random(7), i) for i in range(3)]
+        b = [G.random_series(random.Random(7), i) for i in range(3)]
+        self.assertEqual(a, b)
+        rng, lines = random.Random(3), []
+        for i in range(300):
+            master, zone, windows = G.random_series(rng, i)
+            lines += master["recurrence"]
+            for tmin, tmax in windows:
+                O.expand_calendar("c", [master], tmin, tmax, False, zone)
+        text = "\n".join(lines)
+        for part in ("BYSETPOS=", "BYMONTHDAY=-", "BYWEEKNO=", "BYYEARDAY=", "WKST=", "COUNT=",
+                     "UNTIL=", "EXDATE;TZID=", "EXDATE;VALUE=DATE", "RDATE", "INTERVAL="):
+            self.assertTrue(any(part in line for line in lines), part)
+
+    def test_account_has_exceptions_and_splits(self):
+        cals = G.account()
+        self.assertEqual(cals, G.account())
+        events = [ev for _, evs in cals for ev in evs]
+        self.assertTrue(any("_R" in ev["id"] and ev.get("recurrence") for ev in events))
+        self.assertTrue(any(ev.get("status") == "cancelled" and ev.get("recurringEventId") for ev in events))
+        self.assertTrue(any(ev.get("recurringEventId") and ev.get("start") for ev in events))
+        self.assertTrue(any("date" in ev.get("start", {}) and ev.get("recurrence") for ev in events))
+        self.assertEqual(len({ev["id"] for _, evs in cals for ev in evs}),
+                         sum(len(evs) for _, evs in cals))
 
 
 if __name__ == "__main__":
