@@ -551,20 +551,39 @@ class EventsListTest(EmulatorTest):
         self.assertIn(("5hni4sj3ql1669otmjg7sn1mok_20250325T130000Z", "cancelled"),
                       [(e["id"], e["status"]) for e in deleted])
 
-    def test_single_events_equals_the_oracle_over_the_stored_events(self):
+    def assertSingleEventsEqualOracle(self, token, cal, zone, tmin, tmax, show_deleted=False):
+        """singleEvents=true (paged) == the oracle over the singleEvents=false listing."""
         import gcal_oracle
         from datetime import datetime as dt
-        token = self.token("alice")
-        stored, _, _ = self.sync(token, events_path(ALICE), GCALSYNC_PARAMS)
-        tmin, tmax = "2025-01-01T00:00:00Z", "2025-12-31T00:00:00Z"
-        want = [i.id for i in gcal_oracle.expand_calendar(
-            ALICE, [e for e in stored if e["id"] != "b1hidden0invitation0000000"],
-            dt.fromisoformat("2025-01-01T00:00:00+00:00"), dt.fromisoformat("2025-12-31T00:00:00+00:00"),
-            False, "America/New_York")]
-        items, _, _ = self.sync(token, events_path(ALICE), {"singleEvents": "true", "maxResults": 50,
-                                                            "timeMin": tmin, "timeMax": tmax})
-        self.assertEqual([e["id"] for e in items], want)
+        stored, _, _ = self.sync(token, events_path(cal), GCALSYNC_PARAMS)
+        want = [(i.id, i.status) for i in gcal_oracle.expand_calendar(
+            cal, [e for e in stored if e["id"] != "b1hidden0invitation0000000"],
+            dt.fromisoformat(tmin.replace("Z", "+00:00")), dt.fromisoformat(tmax.replace("Z", "+00:00")),
+            show_deleted, zone)]
+        params = {"singleEvents": "true", "maxResults": 50, "timeMin": tmin, "timeMax": tmax}
+        if show_deleted:
+            params["showDeleted"] = "true"
+        items, _, _ = self.sync(token, events_path(cal), params)
+        self.assertEqual([(e["id"], e.get("status")) for e in items], want)
+        return want
+
+    def test_single_events_equals_the_oracle_over_the_stored_events(self):
+        want = self.assertSingleEventsEqualOracle(self.token("alice"), ALICE, "America/New_York",
+                                                  "2025-01-01T00:00:00Z", "2025-12-31T00:00:00Z")
         self.assertGreater(len(want), 250)          # the standup alone: ~250 weekdays
+
+    def test_recurrence_data_set(self):
+        self.c.load("recurrence")
+        token = self.token("rita")
+        cals = [("rita@example.com", "America/New_York")] + list(zip(
+            gcal_datasets.RITA_CALENDARS, ("Europe/Berlin", "Australia/Sydney", "Asia/Kolkata",
+                                           "America/New_York")))
+        total = 0
+        for cal, zone in cals:
+            for tmin, tmax in (("2025-03-01T00:00:00Z", "2025-04-15T00:00:00Z"),
+                               ("2024-06-01T00:00:00Z", "2026-06-01T00:00:00Z")):
+                total += len(self.assertSingleEventsEqualOracle(token, cal, zone, tmin, tmax, True))
+        self.assertGreater(total, 1000)
 
     def test_single_events_parameters_as_google(self):
         token = self.token("alice")
