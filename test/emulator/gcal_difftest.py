@@ -109,7 +109,7 @@ def db_instances(cur, owner, queries):
             "SELECT q.n, i.event_id, i.status, i.start_at, i.end_at, i.start_date, i.end_date "
             "FROM unnest(%s::int[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::bool[]) "
             "  AS q(n, cal, tmin, tmax, del), "
-            "LATERAL gcalsync.gcal_instances(%s, q.tmin, q.tmax, ARRAY[q.cal], q.del) "
+            "LATERAL gcal_instances(%s, q.tmin, q.tmax, ARRAY[q.cal], q.del) "
             "  WITH ORDINALITY AS i "
             "ORDER BY q.n, i.ordinality",
             ([lo + k for k in range(len(part))], [p[0] for p in part], [p[1] for p in part],
