@@ -585,6 +585,24 @@ class EventsListTest(EmulatorTest):
                 total += len(self.assertSingleEventsEqualOracle(token, cal, zone, tmin, tmax, True))
         self.assertGreater(total, 1000)
 
+    def test_events_instances(self):
+        token = self.token("alice")
+        path = events_path(ALICE) + "/5hni4sj3ql1669otmjg7sn1mok/instances"
+        items, pages, query = [], 0, {"timeMin": "2025-03-10T00:00:00Z",
+                                      "timeMax": "2025-04-09T00:00:00Z", "maxResults": 2}
+        while True:
+            resp = self.api.call("GET", path, token, query)
+            self.assertEqual(resp.status, 200, resp.body)
+            items, pages = items + resp.json["items"], pages + 1
+            if "nextPageToken" not in resp.json:
+                break
+            query["pageToken"] = resp.json["nextPageToken"]
+        self.assertEqual([e["id"][-16:] for e in items],
+                         ["20250311T130000Z", "20250318T130000Z", "20250401T130000Z", "20250408T130000Z"])
+        self.assertEqual(pages, 2)
+        self.assertEqual(self.api.call("GET", events_path(ALICE) + "/7dentist00notimezone000000/instances",
+                                       token).status, 404)
+
     def test_single_events_parameters_as_google(self):
         token = self.token("alice")
         self.assertEqual(self.events(token, ALICE, singleEvents="true", orderBy="startTime",
