@@ -26,15 +26,15 @@ time-zone library (the standard `zoneinfo` instead of PostgreSQL's tz code). Onl
   original start (instant, or date for all-day), are placed by their own start and end, and
   are returned whether or not the rule still produces that occurrence. Cancelled ones remove
   it and are returned only with showDeleted, placed at the original start with the master's
-  duration (their stub has no start of its own). Exceptions of a master that is cancelled or
-  absent are returned as they are.
+  duration (their stub has no start of its own; without a master: zero length, one day if
+  all-day). Exceptions of a master that is cancelled or absent are returned as they are.
 - A cancelled event that is not an exception is returned (with showDeleted) only if it still
   has a start; deletion stubs, which hold only the id, cannot be placed in a window.
 - Duration of generated instances: the master's end minus its start, as an exact interval
   (RFC 5545); all-day: the master's number of days.
-- Window: an instance is returned when end > timeMin and start < timeMax; all-day dates are
-  midnights in the calendar's zone (read with the same PostgreSQL rule). An instance of zero
-  length is returned when timeMin <= start < timeMax.
+- Window: an instance is returned when end > timeMin and start < timeMax, literally as
+  Google documents the two bounds (so a zero-length instance at timeMin is not); all-day
+  dates are midnights in the calendar's zone (read with the same PostgreSQL rule).
 - Order: start instant, then calendar id, then event id.
 
 Instance ids are Google's: `<master>_<YYYYMMDDTHHMMSSZ>` (original start in UTC) and
@@ -329,9 +329,7 @@ def _day_bounds(first, last, cal_zone):
 def _in_window(start, end, time_min, time_max):
     if time_max is not None and start >= time_max:
         return False
-    if time_min is None:
-        return True
-    return end > time_min or (end == start and start >= time_min)
+    return time_min is None or end > time_min
 
 
 def original_key(ex, series):
@@ -399,8 +397,10 @@ def expand_calendar(calendar_id, events, time_min, time_max, show_deleted=False,
         if cancelled and not show_deleted:
             continue
         if cancelled:
-            if s is None:
-                b = _bounds({"start": ex["originalStartTime"], "end": ex["originalStartTime"]}, cal_zone)
+            if s is None and isinstance(key, date) and not isinstance(key, datetime):
+                b = _day_bounds(key, key + timedelta(days=1), cal_zone)
+            elif s is None:
+                b = (key, key, False, None)
             elif s.all_day:
                 b = _day_bounds(key, key + timedelta(days=s.days), cal_zone)
             else:

@@ -217,6 +217,12 @@ class Window(unittest.TestCase):
         self.assertEqual(ids([a, b, c], "2025-03-03 09:00", "2025-03-03 10:30"), ["c", "a", "b"])
         self.assertEqual(ids([a, b, c], "2025-03-03 08:00", "2025-03-03 10:00"), ["c"])
 
+    def test_zero_length_at_time_min_is_not_listed(self):
+        z = {"id": "z", "start": {"dateTime": "2025-03-03T10:00:00Z"},
+             "end": {"dateTime": "2025-03-03T10:00:00Z"}}
+        self.assertEqual(ids([z], "2025-03-03 10:00", "2025-03-03 11:00"), [])
+        self.assertEqual(ids([z], "2025-03-03 09:00", "2025-03-03 11:00"), ["z"])
+
     def test_deletion_stub_never_listed(self):
         stub = {"id": "z", "status": "cancelled"}
         self.assertEqual(ids([stub], "2025-01-01", "2026-01-01", show_deleted=True), [])
