@@ -11,7 +11,8 @@
    tables of owner --owner, as the worker stores them (typed columns + data).
 3. For every series and each of its windows (and the pitfalls with and without
    show_deleted), gcal_instances(owner, timeMin, timeMax, ARRAY[calendar]) is compared with
-   the oracle: instance ids, status, start and end, in order.
+   the oracle: instance ids, status, start and end, in order (a cancelled instance is
+   Google's stub: its original start is compared, it has no times of its own).
 
 Prints one line per check and, for every mismatch, the rule, the zones, the window and the
 differing instances; exits 1 on any mismatch. Needs python3-psycopg2 and python3-dateutil.
@@ -28,6 +29,7 @@ from datetime import date, datetime, timedelta, timezone
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import psycopg2  # noqa: E402
+from psycopg2.extras import execute_values  # noqa: E402
 
 import gcal_oracle as O  # noqa: E402
 import gcal_rrgen as G  # noqa: E402
@@ -79,24 +81,26 @@ def event_row(owner, cal, ev):
 
 
 def load(cur, owner, calendars):
-    """calendars: [(calendar_id, zone, events)] → rows in calendar_list, calendar, event."""
+    """calendars: [(calendar_id, zone, events)] → rows in calendar_list, calendar, event
+    (in the caller's transaction)."""
     cur.execute("DELETE FROM gcalsync.event WHERE owner = %s", (owner,))
     cur.execute("DELETE FROM gcalsync.calendar_list WHERE owner = %s", (owner,))
     cur.execute("DELETE FROM gcalsync.calendar WHERE owner = %s", (owner,))
-    for cal, zone, _ in calendars:
-        doc = json.dumps({"kind": "calendar#calendarListEntry", "id": cal, "timeZone": zone,
-                          "accessRole": "owner", "summary": cal})
-        cur.execute("INSERT INTO gcalsync.calendar_list (owner, calendar_id, summary, time_zone, "
-                    "access_role, selected, data) VALUES (%s, %s, %s, %s, 'owner', true, %s)",
-                    (owner, cal, cal, zone, doc))
-        cur.execute("INSERT INTO gcalsync.calendar (owner, calendar_id, summary, time_zone, data) "
-                    "VALUES (%s, %s, %s, %s, %s)", (owner, cal, cal, zone, doc))
+    cals = [(owner, cal, cal, zone, json.dumps({"kind": "calendar#calendarListEntry", "id": cal,
+                                                "timeZone": zone, "accessRole": "owner",
+                                                "summary": cal}))
+            for cal, zone, _ in calendars]
+    execute_values(cur, "INSERT INTO gcalsync.calendar_list (owner, calendar_id, summary, "
+                        "time_zone, access_role, selected, data) VALUES %s", cals,
+                   template="(%s, %s, %s, %s, 'owner', true, %s)")
+    execute_values(cur, "INSERT INTO gcalsync.calendar (owner, calendar_id, summary, time_zone, "
+                        "data) VALUES %s", cals)
     rows = [event_row(owner, cal, ev) for cal, _, evs in calendars for ev in evs]
-    cur.executemany(
-        "INSERT INTO gcalsync.event (owner, calendar_id, event_id, status, summary, start_at, "
-        "end_at, start_date, end_date, time_zone, recurrence, recurring_event_id, "
-        "original_start_at, original_start_date, transparency, event_type, data) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
+    execute_values(
+        cur, "INSERT INTO gcalsync.event (owner, calendar_id, event_id, status, summary, start_at, "
+             "end_at, start_date, end_date, time_zone, recurrence, recurring_event_id, "
+             "original_start_at, original_start_date, transparency, event_type, data) VALUES %s",
+        rows)
     return len(rows)
 
 
@@ -106,7 +110,8 @@ def db_instances(cur, owner, queries):
     for lo in range(0, len(queries), BATCH):
         part = queries[lo:lo + BATCH]
         cur.execute(
-            "SELECT q.n, i.event_id, i.status, i.start_at, i.end_at, i.start_date, i.end_date "
+            "SELECT q.n, i.event_id, i.status, i.start_at, i.end_at, i.start_date, i.end_date, "
+            "       i.recurring_event_id, i.original_start_at, i.original_start_date "
             "FROM unnest(%s::int[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::bool[]) "
             "  AS q(n, cal, tmin, tmax, del), "
             "LATERAL gcal_instances(%s, q.tmin, q.tmax, ARRAY[q.cal], q.del) "
@@ -114,15 +119,21 @@ def db_instances(cur, owner, queries):
             "ORDER BY q.n, i.ordinality",
             ([lo + k for k in range(len(part))], [p[0] for p in part], [p[1] for p in part],
              [p[2] for p in part], [p[3] for p in part], owner))
-        for n, eid, status, sa, ea, sd, ed in cur.fetchall():
-            out[n].append((eid, status, sd.isoformat() if sd else sa, ed.isoformat() if ed else ea))
+        for n, eid, status, sa, ea, sd, ed, rid, osa, osd in cur.fetchall():
+            if status == "cancelled" and rid:
+                # a cancelled instance is Google's stub: its original start, no times of its own
+                out[n].append((eid, status, osd.isoformat() if osd else osa, None))
+            else:
+                out[n].append((eid, status, sd.isoformat() if sd else sa, ed.isoformat() if ed else ea))
     return out
 
 
 def oracle_instances(cal, zone, events, tmin, tmax, show_deleted):
     rows = []
     for i in O.expand_calendar(cal, events, tmin, tmax, show_deleted, zone):
-        if i.all_day:
+        if i.status == "cancelled" and i.resource.get("recurringEventId"):
+            rows.append((i.id, i.status, i.dates[0].isoformat() if i.all_day else i.start, None))
+        elif i.all_day:
             rows.append((i.id, i.status, i.dates[0].isoformat(), i.dates[1].isoformat()))
         else:
             rows.append((i.id, i.status, i.start, i.end))
@@ -191,7 +202,10 @@ def main():
         calendars.append((cal, zone, [master]))
         for a, b in windows:
             queries.append((cal, a, b, False, len(calendars) - 1))
+    conn.autocommit = False
     rows = load(cur, args.owner, calendars)
+    conn.commit()
+    conn.autocommit = True
     t1 = time.monotonic()
     print("loaded %d events in %d calendars (%d pitfall windows, %d generated) in %.1f s"
           % (rows, len(calendars), n_pitfalls, len(queries) - n_pitfalls, t1 - t0))
