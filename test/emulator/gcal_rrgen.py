@@ -120,6 +120,8 @@ def random_series(rng, n, zone_name=None):
         parts.append("COUNT=%d" % rng.randint(1, 40))
     elif term < 0.65:
         until_wall = wall0 + timedelta(days=rng.randint(0, span_days), hours=rng.randint(-3, 3))
+        # never before DTSTART: what a series ending before it starts shows is undefined
+        until_wall = max(until_wall, wall0)
         form = rng.random()
         if all_day:
             parts.append("UNTIL=" + (until_wall.strftime("%Y%m%d") if form < 0.6
