@@ -158,6 +158,11 @@ def random_series(rng, n, zone_name=None):
             rules.append(_date_line(rng, "RDATE", key, zone, all_day))
     cal_zone = zone.key if rng.random() < 0.7 else rng.choice(ZONES)
     windows = _windows(rng, wall0, zone, span_days)
+    if not all_day and rng.random() < 0.06:
+        # dateTime with an offset and no timeZone: the series runs in the calendar's zone
+        # (the zone everything above was computed in); its UNTIL may be UTC or floating
+        del master["start"]["timeZone"], master["end"]["timeZone"]
+        cal_zone = zone.key
     return master, cal_zone, windows
 
 
