@@ -11,7 +11,8 @@
    tables of owner --owner, as the worker stores them (typed columns + data).
 3. For every series and each of its windows (and the pitfalls with and without
    show_deleted), gcal_instances(owner, timeMin, timeMax, ARRAY[calendar]) is compared with
-   the oracle: instance ids, status, start and end, in order (a cancelled instance is
+   the oracle: instance ids, status, start, end, recurring_event_id and original start, in
+   order (a cancelled instance is
    Google's stub: its original start is compared, it has no times of its own).
 
 Prints one line per check and, for every mismatch, the rule, the zones, the window and the
@@ -120,23 +121,33 @@ def db_instances(cur, owner, queries):
             ([lo + k for k in range(len(part))], [p[0] for p in part], [p[1] for p in part],
              [p[2] for p in part], [p[3] for p in part], owner))
         for n, eid, status, sa, ea, sd, ed, rid, osa, osd in cur.fetchall():
+            orig = osd.isoformat() if osd else osa
             if status == "cancelled" and rid:
                 # a cancelled instance is Google's stub: its original start, no times of its own
-                out[n].append((eid, status, osd.isoformat() if osd else osa, None))
+                out[n].append((eid, status, orig, None, rid, orig))
             else:
-                out[n].append((eid, status, sd.isoformat() if sd else sa, ed.isoformat() if ed else ea))
+                out[n].append((eid, status, sd.isoformat() if sd else sa,
+                               ed.isoformat() if ed else ea, rid, orig))
     return out
 
 
 def oracle_instances(cal, zone, events, tmin, tmax, show_deleted):
+    """Rows (id, status, start, end, recurring_event_id, original start) as compared."""
     rows = []
     for i in O.expand_calendar(cal, events, tmin, tmax, show_deleted, zone):
-        if i.status == "cancelled" and i.resource.get("recurringEventId"):
-            rows.append((i.id, i.status, i.dates[0].isoformat() if i.all_day else i.start, None))
-        elif i.all_day:
-            rows.append((i.id, i.status, i.dates[0].isoformat(), i.dates[1].isoformat()))
+        rid, ost = i.resource.get("recurringEventId"), i.resource.get("originalStartTime")
+        if not ost:
+            orig = None
+        elif "date" in ost:
+            orig = ost["date"]
         else:
-            rows.append((i.id, i.status, i.start, i.end))
+            orig = O.parse_rfc3339(ost["dateTime"], O.zone_of(ost.get("timeZone") or zone))
+        if i.status == "cancelled" and rid:
+            rows.append((i.id, i.status, orig, None, rid, orig))
+        elif i.all_day:
+            rows.append((i.id, i.status, i.dates[0].isoformat(), i.dates[1].isoformat(), rid, orig))
+        else:
+            rows.append((i.id, i.status, i.start, i.end, rid, orig))
     return rows
 
 
