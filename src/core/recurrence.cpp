@@ -1,6 +1,8 @@
 // recurrence.cpp — see recurrence.hpp.
 #include "core/recurrence.hpp"
 
+#include "core/rrule_days.hpp"
+
 #include <libical/ical.h>
 
 #include <algorithm>
@@ -282,6 +284,14 @@ public:
                                recur.freq == ICAL_SECONDLY_RECURRENCE;
         const std::int64_t margin = s_.all_day ? 0 : sub_daily ? 3 * 3600 : 2 * 86400;
         const std::int64_t lo_local = lo_local_ - margin, hi_local = hi_local_ + margin;
+        // Rules libical 3.0 expands wrongly go to the day engine (rrule_days.hpp
+        // lists them; test/t/105_instances_differential.pl found them).
+        if (auto day_rule = parse_day_rule(rule)) {
+            const std::int64_t start_day =
+                s_.all_day ? s_.start_day : days_from_civil(first_civil_.year, first_civil_.month, first_civil_.day);
+            if (needs_day_engine(*day_rule, start_day))
+                return run_day_engine(*day_rule, start_day, until, lo_local, hi_local, out, what);
+        }
         // Skip what ends before the window, unless the rule counts its
         // occurrences (COUNT must be walked from DTSTART).
         //  - Daily and longer rules: libical's set_start keeps their phase.
@@ -378,6 +388,37 @@ public:
                                       false);
             out.push_back(key);
         }
+        return true;
+    }
+
+    // The day engine's occurrences of a rule, as run_rule adds libical's.
+    bool run_day_engine(const DayRule &rule, std::int64_t start_day, const Until &until, std::int64_t lo_local,
+                        std::int64_t hi_local, std::vector<std::int64_t> &out, const char *what)
+    {
+        const std::int64_t tod =
+            s_.all_day ? 0 : first_civil_.hour * 3600 + first_civil_.minute * 60 + first_civil_.second;
+        const auto day_of = [](std::int64_t local) { return (local >= 0 ? local : local - 86399) / 86400; };
+        std::int64_t series_steps = 0;
+        iterate_days(rule, start_day, day_of(lo_local), day_of(hi_local) + 1, [&](std::int64_t day) {
+            step(series_steps, what);
+            const std::int64_t local = day * 86400 + tod;
+            if (local > hi_local)
+                return false;
+            if (local < lo_local)
+                return true;
+            Civil c = civil_from_days(day);
+            c.hour = static_cast<int>(tod / 3600);
+            c.minute = static_cast<int>(tod / 60 % 60);
+            c.second = static_cast<int>(tod % 60);
+            const std::int64_t key = key_of(c);
+            if (until.present && key > until.last_key)
+                return false;
+            if (static_cast<std::int64_t>(out.size()) > budget_.max_instances - budget_.instances + 2)
+                throw RecurrenceLimit("more than " + std::to_string(budget_.max_instances) + " instances in one call",
+                                      false);
+            out.push_back(key);
+            return true;
+        });
         return true;
     }
 
