@@ -15,13 +15,14 @@ time-zone library (the standard `zoneinfo` instead of PostgreSQL's tz code). Onl
   ambiguous one (fall-back fold) with the offset after it (01:30 → 01:30 EST).
 - UNTIL, in the forms Google sends: UTC date-time → occurrences whose instant is <= UNTIL;
   floating date-time → wall clock <= UNTIL; DATE on a timed series → through the end of
-  that day in the series' zone; on an all-day series an occurrence date D is kept while
-  D <= the date of UNTIL (a DATE-TIME UNTIL is read as a date, UTC ones by their UTC date).
+  that day in the series' zone; on an all-day series a day D is kept while D <= a DATE or
+  floating UNTIL's date, or, for a UTC UNTIL, while D starts (00:00 in the calendar's
+  zone, where all-day instances are placed in time) at or before it.
 - EXDATE/RDATE: `TZID=` and floating values are wall clock (in TZID, else the series' zone),
   `Z` values instants, `VALUE=DATE` values dates. On a timed series an EXDATE matches the
   occurrence at the same instant, a DATE EXDATE every occurrence on that local date, and a
   DATE RDATE adds that date at DTSTART's time of day; on an all-day series every value is
-  reduced to its date (UTC date for `Z`, wall date otherwise).
+  reduced to its date (for `Z`, the date in the calendar's zone; else the written date).
 - Exceptions (recurringEventId + originalStartTime) replace the occurrence with the same
   original start (instant, or date for all-day), are placed by their own start and end, and
   are returned whether or not the rule still produces that occurrence. Cancelled ones remove
@@ -196,7 +197,7 @@ class Series:
     def _add_date(self, name, parsed, tz):
         kind, v = parsed
         if self.all_day:
-            key = v if kind == "date" else v.date()
+            key = v if kind == "date" else v.astimezone(self.zone).date() if kind == "utc" else v.date()
         elif kind == "date":
             if name == "EXDATE":
                 self.ex_local_dates.add(v)
@@ -212,6 +213,8 @@ class Series:
     def _until_ok(self, until, wall, key):
         kind, u = until
         if self.all_day:
+            if kind == "utc":
+                return day_start(key, self.zone) <= u
             return key <= (u if kind == "date" else u.date())
         if kind == "date":
             return wall.date() <= u

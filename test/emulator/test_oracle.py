@@ -130,6 +130,15 @@ class UntilForms(unittest.TestCase):
         self.assertEqual(ids([ev], "2025-03-01", "2025-03-31"),
                          ["a_20250303", "a_20250304", "a_20250305"])
 
+    def test_utc_until_on_all_day_series_in_the_calendars_zone(self):
+        # New York's 5 March starts at 05:00Z, after the UNTIL: the 5th is not kept;
+        # the EXDATE is 3 March 22:00 in New York: it removes the 3rd
+        ev = master("a", "2025-03-03", "2025-03-04", ["RRULE:FREQ=DAILY;UNTIL=20250305T000000Z",
+                                                      "EXDATE:20250304T030000Z"])
+        self.assertEqual(ids([ev], "2025-03-01", "2025-03-31", zone=NY), ["a_20250304"])
+        ev["recurrence"][0] = "RRULE:FREQ=DAILY;UNTIL=20250305T050000Z"
+        self.assertEqual(ids([ev], "2025-03-01", "2025-03-31", zone=NY), ["a_20250304", "a_20250305"])
+
     def test_floating_until_on_timed_series(self):
         ev = master("u", "2025-03-03T09:00:00-05:00", "2025-03-03T10:00:00-05:00",
                     ["RRULE:FREQ=DAILY;UNTIL=20250304T090000"])
