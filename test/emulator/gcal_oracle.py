@@ -8,7 +8,7 @@ time-zone library (the standard `zoneinfo` instead of PostgreSQL's tz code). Onl
 
 - A recurring master expands in the wall clock of `start.timeZone` (else the calendar's
   zone); all-day masters expand in dates. DTSTART is always the first occurrence and counts
-  for COUNT (RFC 5545 3.8.5.3), even when it does not match the rule.
+  for COUNT (RFC 5545 3.8.5.3), even when it does not match the rule or UNTIL is before it.
 - Wall clock to instant follows PostgreSQL's `timestamp AT TIME ZONE`: of the (at most two)
   readings of a local time, the *later* instant. So a nonexistent time (spring-forward gap)
   is read with the offset before the gap (02:30 New York on the gap day → 03:30 EDT) and an
@@ -226,7 +226,14 @@ class Series:
         """Keys of one RRULE (DTSTART first and counted), up to the wall-clock horizon."""
         kw = dict(kw)
         count = kw.pop("count", None)
-        rule = R.rrule(dtstart=self.wall0, cache=False, **kw)
+        start = self.wall0
+        if kw["freq"] == R.WEEKLY and kw.get("bysetpos"):
+            # dateutil builds the first week from DTSTART on, every other week whole: start
+            # the rule on its week's first day (same INTERVAL phase), so that BYSETPOS picks
+            # from whole weeks as in every period of every FREQ; earlier days are dropped.
+            start = self.wall0 - timedelta(days=(self.wall0.weekday() - kw.get("wkst", 0)) % 7)
+            kw.setdefault("byweekday", [self.wall0.weekday()])
+        rule = R.rrule(dtstart=start, cache=False, **kw)
         n = 0
         first = True
         for wall in _with_start(self.wall0, rule):
@@ -237,10 +244,10 @@ class Series:
                 raise OracleError("more than %d occurrences in %s" % (MAX_OCCURRENCES, self.id))
             if wall > horizon and not first:
                 return
-            first = False
             key = self.key_of_wall(wall)
-            if until is not None and not self._until_ok(until, wall, key):
+            if until is not None and not first and not self._until_ok(until, wall, key):
                 return
+            first = False
             yield key
 
     def keys(self, horizon_key):
@@ -271,11 +278,11 @@ class Series:
 
 
 def _with_start(wall0, rule):
-    """DTSTART, then the rule's occurrences other than DTSTART (RFC 5545: DTSTART is always
-    the first occurrence)."""
+    """DTSTART, then the rule's occurrences after DTSTART (RFC 5545: DTSTART is always the
+    first occurrence)."""
     yield wall0
     for wall in rule:
-        if wall != wall0:
+        if wall > wall0:
             yield wall
 
 

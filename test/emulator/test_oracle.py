@@ -79,7 +79,9 @@ class WallClock(unittest.TestCase):
 class Rules(unittest.TestCase):
     def starts(self, rule, start="1997-08-05T09:00:00-04:00", tmax="1998-12-31"):
         ev = master("r", start, start[:11] + "10:00:00" + start[19:], [rule])
-        return [r[2][:10] for r in rows([ev], "1997-01-01", tmax)]
+        return [O.parse_rfc3339(r[2].replace(" ", "T").replace("+00", "+00:00"), O.UTC)
+                .astimezone(O.zone_of(NY)).date().isoformat()
+                for r in rows([ev], "1997-01-01", tmax)]
 
     def test_rfc_wkst_examples(self):
         self.assertEqual(self.starts("RRULE:FREQ=WEEKLY;INTERVAL=2;COUNT=4;BYDAY=TU,SU;WKST=MO"),
@@ -99,6 +101,12 @@ class Rules(unittest.TestCase):
         self.assertEqual(self.starts("RRULE:FREQ=MONTHLY;COUNT=3;BYDAY=-1FR",
                                      start="1997-09-26T09:00:00-04:00"),
                          ["1997-09-26", "1997-10-31", "1997-11-28"])
+
+    def test_weekly_bysetpos_sees_the_whole_first_week(self):
+        # Week Sun 3 - Sat 9 May: {SU 3, WE 6, TH 7}, position 1 is the 3rd (before DTSTART)
+        self.assertEqual(self.starts("RRULE:FREQ=WEEKLY;BYSETPOS=1;COUNT=3;BYDAY=WE,TH,SU;WKST=SU",
+                                     start="2026-05-05T00:00:00-04:00", tmax="2026-12-31"),
+                         ["2026-05-05", "2026-05-10", "2026-05-17"])
 
     def test_dtstart_is_the_first_occurrence_and_counts(self):
         # Start on a Monday, rule on Tuesdays: the Monday is an instance and uses one COUNT.
@@ -138,6 +146,11 @@ class UntilForms(unittest.TestCase):
         self.assertEqual(ids([ev], "2025-03-01", "2025-03-31", zone=NY), ["a_20250304"])
         ev["recurrence"][0] = "RRULE:FREQ=DAILY;UNTIL=20250305T050000Z"
         self.assertEqual(ids([ev], "2025-03-01", "2025-03-31", zone=NY), ["a_20250304", "a_20250305"])
+
+    def test_until_before_dtstart_keeps_dtstart(self):
+        ev = master("u", "2025-03-03T09:00:00-05:00", "2025-03-03T10:00:00-05:00",
+                    ["RRULE:FREQ=DAILY;UNTIL=20250302T000000Z"])
+        self.assertEqual(ids([ev], "2025-03-01", "2025-03-31"), ["u_20250303T140000Z"])
 
     def test_floating_until_on_timed_series(self):
         ev = master("u", "2025-03-03T09:00:00-05:00", "2025-03-03T10:00:00-05:00",
