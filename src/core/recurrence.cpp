@@ -188,20 +188,34 @@ std::optional<DateValue> parse_date_value(std::string_view s)
     return v;
 }
 
-std::vector<std::string> split_commas(const std::string &s)
+// split cuts `s` at each `sep`, trims the parts and drops empty ones.
+std::vector<std::string> split(const std::string &s, char sep)
 {
     std::vector<std::string> out;
     std::size_t from = 0;
-    while (from <= s.size()) {
-        std::size_t comma = s.find(',', from);
-        std::string part = trim(std::string_view(s).substr(from, comma == std::string::npos ? std::string::npos : comma - from));
+    for (;;) {
+        std::size_t at = s.find(sep, from);
+        std::string part = trim(std::string_view(s).substr(from, at == std::string::npos ? std::string::npos : at - from));
         if (!part.empty())
             out.push_back(part);
-        if (comma == std::string::npos)
+        if (at == std::string::npos)
             break;
-        from = comma + 1;
+        from = at + 1;
     }
     return out;
+}
+
+// set_civil puts a wall-clock date (and, unless the value is a date, time) into t.
+void set_civil(struct icaltimetype &t, const Civil &c)
+{
+    t.year = c.year;
+    t.month = c.month;
+    t.day = c.day;
+    if (!t.is_date) {
+        t.hour = c.hour;
+        t.minute = c.minute;
+        t.second = c.second;
+    }
 }
 
 // ---- expansion --------------------------------------------------------------
@@ -237,15 +251,8 @@ public:
         }
         Civil first = s.all_day ? civil_from_days(s.start_day) : s.zone->to_local(s.start);
         dtstart_ = icaltime_null_time();
-        dtstart_.year = first.year;
-        dtstart_.month = first.month;
-        dtstart_.day = first.day;
         dtstart_.is_date = s.all_day ? 1 : 0;
-        if (!s.all_day) {
-            dtstart_.hour = first.hour;
-            dtstart_.minute = first.minute;
-            dtstart_.second = first.second;
-        }
+        set_civil(dtstart_, first);
         first_civil_ = first;
     }
 
@@ -255,7 +262,7 @@ public:
         // Take UNTIL out of the rule: its Google forms are decided by until_of.
         std::string rule;
         Until until;
-        for (const std::string &part : split_parts(value)) {
+        for (const std::string &part : split(value, ';')) {
             std::size_t eq = part.find('=');
             std::string key = upper(trim(part.substr(0, eq)));
             if (key == "UNTIL" && eq != std::string::npos) {
@@ -438,13 +445,7 @@ public:
                 if (periods >= recur.count)
                     return true;  // every occurrence is before the window
                 recur.count -= static_cast<int>(periods);
-                Civil c = civil_from_seconds(start_local + periods * period);
-                origin.year = c.year;
-                origin.month = c.month;
-                origin.day = c.day;
-                origin.hour = c.hour;
-                origin.minute = c.minute;
-                origin.second = c.second;
+                set_civil(origin, civil_from_seconds(start_local + periods * period));
             }
         } else if (recur.count == 0 && lo_local > start_local + 86400) {
             const std::int64_t unit = recur.freq == ICAL_HOURLY_RECURRENCE     ? 3600
@@ -455,20 +456,11 @@ public:
                 const std::int64_t period = unit * std::max<short>(recur.interval, 1);
                 const std::int64_t periods = (lo_local - start_local) / period - 1;
                 if (periods > 0) {
-                    Civil c = civil_from_seconds(start_local + periods * period);
-                    origin.year = c.year;
-                    origin.month = c.month;
-                    origin.day = c.day;
-                    origin.hour = c.hour;
-                    origin.minute = c.minute;
-                    origin.second = c.second;
+                    set_civil(origin, civil_from_seconds(start_local + periods * period));
                 }
             } else {
-                Civil c = civil_from_seconds(lo_local);
-                from.year = c.year;
-                from.month = c.month;
-                from.day = c.day;
-                from.hour = from.minute = from.second = 0;
+                const Civil c0 = civil_from_seconds(lo_local);  // midnight of that day
+                set_civil(from, civil_from_days(days_from_civil(c0.year, c0.month, c0.day)));
                 use_set_start = true;
             }
         }
@@ -523,7 +515,7 @@ public:
                 zone = z;
         }
         bool ok = true;
-        for (const std::string &item : split_commas(line.value)) {
+        for (const std::string &item : split(line.value, ',')) {
             // VALUE=PERIOD: start/end or start/duration; the start places it.
             std::string text = item.substr(0, item.find('/'));
             auto v = parse_date_value(text);
@@ -623,22 +615,6 @@ private:
         default: return 0;
         }
         return unit * std::max<short>(r.interval, 1);
-    }
-
-    static std::vector<std::string> split_parts(const std::string &value)
-    {
-        std::vector<std::string> parts;
-        std::size_t from = 0;
-        for (;;) {
-            std::size_t semi = value.find(';', from);
-            std::string part = trim(std::string_view(value).substr(from, semi == std::string::npos ? std::string::npos : semi - from));
-            if (!part.empty())
-                parts.push_back(part);
-            if (semi == std::string::npos)
-                break;
-            from = semi + 1;
-        }
-        return parts;
     }
 
     Until until_of(const DateValue &v) const
