@@ -289,6 +289,9 @@ public:
                                recur.freq == ICAL_SECONDLY_RECURRENCE;
         const std::int64_t margin = s_.all_day ? 0 : sub_daily ? 3 * 3600 : 2 * 86400;
         const std::int64_t lo_local = lo_local_ - margin, hi_local = hi_local_ + margin;
+        if (recur.by_set_pos[0] != ICAL_RECURRENCE_ARRAY_MAX && recur.freq != ICAL_MONTHLY_RECURRENCE &&
+            recur.freq != ICAL_YEARLY_RECURRENCE && !s_.libical_only)
+            return run_set_pos(recur, until, lo_local, hi_local, out, what);
         if (!s_.libical_only && simple(recur))
             return run_simple(recur, until, lo_local, hi_local, out, what);
         return run_libical(recur, until, lo_local, hi_local, out, what);
@@ -502,6 +505,99 @@ public:
                                       false);
             out.push_back(key);
         }
+        return true;
+    }
+
+    // libical 3.0 ignores BYSETPOS outside MONTHLY and YEARLY (test
+    // Recurrence.SetPosOutsideMonthlyAndYearly; python-dateutil and RFC 5545
+    // apply it to each period of FREQ). Here libical runs the rule without
+    // BYSETPOS and COUNT, the occurrences are grouped by period (day, week
+    // from WKST, hour, minute, second), BYSETPOS picks from each group, then
+    // COUNT counts. Walked from DTSTART (groups must be whole), within the
+    // per-series limit.
+    bool run_set_pos(struct icalrecurrencetype recur, const Until &until, std::int64_t lo_local,
+                     std::int64_t hi_local, std::vector<std::int64_t> &out, const char *what)
+    {
+        std::vector<int> positions;
+        for (int i = 0; i < ICAL_BY_SETPOS_SIZE && recur.by_set_pos[i] != ICAL_RECURRENCE_ARRAY_MAX; i++)
+            positions.push_back(recur.by_set_pos[i]);
+        recur.by_set_pos[0] = ICAL_RECURRENCE_ARRAY_MAX;
+        const std::int64_t count = recur.count;
+        recur.count = 0;
+        icalrecur_iterator *it = icalrecur_iterator_new(recur, dtstart_);
+        if (!it) {
+            icalerror_clear_errno();
+            return false;
+        }
+        struct Free {
+            icalrecur_iterator *it;
+            ~Free() { icalrecur_iterator_free(it); }
+        } guard{it};
+        const int wkst = recur.week_start >= ICAL_SUNDAY_WEEKDAY ? static_cast<int>(recur.week_start) - 1 : 1;
+        auto group_of = [&](const Civil &c) -> std::int64_t {
+            const std::int64_t day = days_from_civil(c.year, c.month, c.day);
+            switch (recur.freq) {
+            case ICAL_WEEKLY_RECURRENCE: return day - ((weekday_of(day) - wkst + 7) % 7);
+            case ICAL_HOURLY_RECURRENCE: return day * 24 + c.hour;
+            case ICAL_MINUTELY_RECURRENCE: return (day * 24 + c.hour) * 60 + c.minute;
+            case ICAL_SECONDLY_RECURRENCE: return seconds_from_civil(c);
+            default: return day;
+            }
+        };
+        std::vector<Civil> group;
+        std::int64_t group_key = 0, emitted = 0, series_steps = 0;
+        // flush picks from the finished group; false ends the rule.
+        auto flush = [&]() -> bool {
+            const auto n = static_cast<std::int64_t>(group.size());
+            std::vector<std::int64_t> picked;
+            for (int p : positions) {
+                const std::int64_t k = p > 0 ? p - 1 : n + p;
+                if (k >= 0 && k < n)
+                    picked.push_back(k);
+            }
+            std::sort(picked.begin(), picked.end());
+            picked.erase(std::unique(picked.begin(), picked.end()), picked.end());
+            for (std::int64_t k : picked) {
+                if (count > 0 && emitted >= count)
+                    return false;
+                emitted++;
+                const Civil &c = group[static_cast<std::size_t>(k)];
+                const std::int64_t local = seconds_from_civil(c);
+                if (local > hi_local)
+                    return false;
+                if (local < lo_local)
+                    continue;
+                const std::int64_t key = key_of(c);
+                if (until.present && key > until.last_key)
+                    return false;
+                if (static_cast<std::int64_t>(out.size()) > budget_.max_instances - budget_.instances + 2)
+                    throw RecurrenceLimit("more than " + std::to_string(budget_.max_instances) +
+                                              " instances in one call",
+                                          false);
+                out.push_back(key);
+            }
+            group.clear();
+            return true;
+        };
+        for (;;) {
+            struct icaltimetype t = icalrecur_iterator_next(it);
+            if (icaltime_is_null_time(t))
+                break;
+            step(series_steps, what);
+            Civil c{t.year, t.month, t.day, t.is_date ? 0 : t.hour, t.is_date ? 0 : t.minute,
+                    t.is_date ? 0 : t.second};
+            const std::int64_t g = group_of(c);
+            if (!group.empty() && g != group_key) {
+                if (!flush())
+                    return true;
+                if (seconds_from_civil(c) > hi_local)
+                    return true;
+            }
+            group_key = g;
+            group.push_back(c);
+        }
+        if (!group.empty())
+            flush();
         return true;
     }
 

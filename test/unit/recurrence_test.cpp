@@ -554,3 +554,24 @@ TEST(Recurrence, LibicalWeeklyWkstGap)
     EXPECT_NE(starts(s, "UTC", "2019-01-01T00:00:00", "2019-02-20T00:00:00"),
               (V{"20190117", "20190129", "20190131", "20190212", "20190214"}));
 }
+
+// libical 3.0 gap: BYSETPOS outside MONTHLY/YEARLY is ignored (libical gives
+// every weekday for the first rule below). Expected values: python-dateutil's,
+// plus DTSTART, which RFC 5545 makes the first instance (dateutil leaves out
+// a DTSTART that the rule would not produce: 2025-01-06 in the last case).
+TEST(Recurrence, SetPosOutsideMonthlyAndYearly)
+{
+    Series w = timed("UTC", "2025-01-03T09:00:00", 30, {"RRULE:FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1"});
+    EXPECT_EQ(starts(w, "UTC", "2025-01-01T00:00:00", "2025-02-01T00:00:00"),
+              (V{"2025-01-03T09:00", "2025-01-10T09:00", "2025-01-17T09:00", "2025-01-24T09:00", "2025-01-31T09:00"}));
+    Series d = timed("UTC", "2025-01-01T09:00:00", 30, {"RRULE:FREQ=DAILY;BYHOUR=9,17;BYSETPOS=1;COUNT=3"});
+    EXPECT_EQ(starts(d, "UTC", "2024-12-01T00:00:00", "2025-02-01T00:00:00"),
+              (V{"2025-01-01T09:00", "2025-01-02T09:00", "2025-01-03T09:00"}));
+    Series l = timed("UTC", "2025-01-01T09:00:00", 30, {"RRULE:FREQ=DAILY;BYHOUR=9,17;BYSETPOS=-1"});
+    EXPECT_EQ(starts(l, "UTC", "2025-03-01T00:00:00", "2025-03-03T00:00:00"),
+              (V{"2025-03-01T17:00", "2025-03-02T17:00"}));
+    // Weeks from WKST, with UNTIL.
+    Series u = all_day("UTC", "2025-01-06", 1, {"RRULE:FREQ=WEEKLY;BYDAY=MO,WE,FR;BYSETPOS=2;WKST=MO;UNTIL=20250125"});
+    EXPECT_EQ(starts(u, "UTC", "2025-01-01T00:00:00", "2025-03-01T00:00:00"),
+              (V{"20250106", "20250108", "20250115", "20250122"}));
+}
