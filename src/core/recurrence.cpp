@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <memory>
 #include <optional>
 #include <set>
 
@@ -297,6 +298,47 @@ public:
         return run_libical(recur, until, lo_local, hi_local, out, what);
     }
 
+    // take handles one occurrence at wall-clock time c: false once the rule
+    // is past the window or its UNTIL; occurrences before the window are
+    // skipped; the rest are kept, within the call's limit (what the window
+    // holds is returned: past the limit stop, rather than hold a dense rule's
+    // occurrences in memory).
+    bool take(const Civil &c, const Until &until, std::int64_t lo_local, std::int64_t hi_local,
+              std::vector<std::int64_t> &out)
+    {
+        const std::int64_t local = seconds_from_civil(c);
+        if (local > hi_local)
+            return false;
+        // Before the window no conversion is needed: only COUNT rules (which
+        // have no UNTIL) and whole groups walk there.
+        if (local < lo_local)
+            return true;
+        const std::int64_t key = key_of(c);
+        if (until.present && key > until.last_key)
+            return false;
+        if (static_cast<std::int64_t>(out.size()) > budget_.max_instances - budget_.instances + 2)
+            throw RecurrenceLimit("more than " + std::to_string(budget_.max_instances) + " instances in one call",
+                                  false);
+        out.push_back(key);
+        return true;
+    }
+
+    using Iterator = std::unique_ptr<icalrecur_iterator, void (*)(icalrecur_iterator *)>;
+    // iterator_of is libical's iterator of `recur` from `start` (null if it refuses).
+    static Iterator iterator_of(const struct icalrecurrencetype &recur, const struct icaltimetype &start)
+    {
+        Iterator it(icalrecur_iterator_new(recur, start), icalrecur_iterator_free);
+        if (!it)
+            icalerror_clear_errno();
+        return it;
+    }
+
+    static Civil civil_of(const struct icaltimetype &t)
+    {
+        return Civil{t.year, t.month, t.day, t.is_date ? 0 : t.hour, t.is_date ? 0 : t.minute,
+                     t.is_date ? 0 : t.second};
+    }
+
     // A rule the fast path expands exactly as libical does: DAILY or WEEKLY,
     // BYDAY without ordinals as its only BY part, and a DTSTART that is one
     // of its days (test Recurrence.FastPathAgreesWithLibical compares the two
@@ -354,23 +396,11 @@ public:
                 return false;
             counted++;
             step(series_steps, what);
-            const std::int64_t local = day * 86400 + tod;
-            if (local > hi_local)
-                return false;
-            if (local < lo_local)
-                return true;
             Civil c = civil_from_days(day);
             c.hour = static_cast<int>(tod / 3600);
             c.minute = static_cast<int>(tod / 60 % 60);
             c.second = static_cast<int>(tod % 60);
-            const std::int64_t key = key_of(c);
-            if (until.present && key > until.last_key)
-                return false;
-            if (static_cast<std::int64_t>(out.size()) > budget_.max_instances - budget_.instances + 2)
-                throw RecurrenceLimit("more than " + std::to_string(budget_.max_instances) + " instances in one call",
-                                      false);
-            out.push_back(key);
-            return true;
+            return take(c, until, lo_local, hi_local, out);
         };
         if (r.freq == ICAL_DAILY_RECURRENCE) {
             std::int64_t n = 0;
@@ -467,43 +497,20 @@ public:
                 use_set_start = true;
             }
         }
-        icalrecur_iterator *it = icalrecur_iterator_new(recur, origin);
-        if (!it) {
-            icalerror_clear_errno();
+        Iterator it = iterator_of(recur, origin);
+        if (!it)
             return false;
-        }
-        struct Free {
-            icalrecur_iterator *it;
-            ~Free() { icalrecur_iterator_free(it); }
-        } guard{it};
         if (use_set_start)
-            icalrecur_iterator_set_start(it, from);
+            icalrecur_iterator_set_start(it.get(), from);
 
         std::int64_t series_steps = 0;
         for (;;) {
-            struct icaltimetype t = icalrecur_iterator_next(it);
+            struct icaltimetype t = icalrecur_iterator_next(it.get());
             if (icaltime_is_null_time(t))
                 break;
             step(series_steps, what);
-            Civil c{t.year, t.month, t.day, t.is_date ? 0 : t.hour, t.is_date ? 0 : t.minute,
-                    t.is_date ? 0 : t.second};
-            std::int64_t local = seconds_from_civil(c);
-            if (local > hi_local)
+            if (!take(civil_of(t), until, lo_local, hi_local, out))
                 break;
-            // Before the window: only a COUNT rule walks here (the others
-            // started near it), and COUNT excludes UNTIL: no conversion needed.
-            if (local < lo_local)
-                continue;
-            std::int64_t key = key_of(c);
-            if (until.present && key > until.last_key)
-                break;
-            // What the window holds is returned: past the call's limit, stop
-            // here rather than hold a dense rule's occurrences in memory.
-            if (static_cast<std::int64_t>(out.size()) > budget_.max_instances - budget_.instances + 2)
-                throw RecurrenceLimit("more than " + std::to_string(budget_.max_instances) +
-                                          " instances in one call",
-                                      false);
-            out.push_back(key);
         }
         return true;
     }
@@ -524,15 +531,9 @@ public:
         recur.by_set_pos[0] = ICAL_RECURRENCE_ARRAY_MAX;
         const std::int64_t count = recur.count;
         recur.count = 0;
-        icalrecur_iterator *it = icalrecur_iterator_new(recur, dtstart_);
-        if (!it) {
-            icalerror_clear_errno();
+        Iterator it = iterator_of(recur, dtstart_);
+        if (!it)
             return false;
-        }
-        struct Free {
-            icalrecur_iterator *it;
-            ~Free() { icalrecur_iterator_free(it); }
-        } guard{it};
         const int wkst = recur.week_start >= ICAL_SUNDAY_WEEKDAY ? static_cast<int>(recur.week_start) - 1 : 1;
         auto group_of = [&](const Civil &c) -> std::int64_t {
             const std::int64_t day = days_from_civil(c.year, c.month, c.day);
@@ -561,31 +562,18 @@ public:
                 if (count > 0 && emitted >= count)
                     return false;
                 emitted++;
-                const Civil &c = group[static_cast<std::size_t>(k)];
-                const std::int64_t local = seconds_from_civil(c);
-                if (local > hi_local)
+                if (!take(group[static_cast<std::size_t>(k)], until, lo_local, hi_local, out))
                     return false;
-                if (local < lo_local)
-                    continue;
-                const std::int64_t key = key_of(c);
-                if (until.present && key > until.last_key)
-                    return false;
-                if (static_cast<std::int64_t>(out.size()) > budget_.max_instances - budget_.instances + 2)
-                    throw RecurrenceLimit("more than " + std::to_string(budget_.max_instances) +
-                                              " instances in one call",
-                                          false);
-                out.push_back(key);
             }
             group.clear();
             return true;
         };
         for (;;) {
-            struct icaltimetype t = icalrecur_iterator_next(it);
+            struct icaltimetype t = icalrecur_iterator_next(it.get());
             if (icaltime_is_null_time(t))
                 break;
             step(series_steps, what);
-            Civil c{t.year, t.month, t.day, t.is_date ? 0 : t.hour, t.is_date ? 0 : t.minute,
-                    t.is_date ? 0 : t.second};
+            const Civil c = civil_of(t);
             const std::int64_t g = group_of(c);
             if (!group.empty() && g != group_key) {
                 if (!flush())

@@ -575,3 +575,18 @@ TEST(Recurrence, SetPosOutsideMonthlyAndYearly)
     EXPECT_EQ(starts(u, "UTC", "2025-01-01T00:00:00", "2025-03-01T00:00:00"),
               (V{"20250106", "20250108", "20250115", "20250122"}));
 }
+
+// Negative BYMONTHDAY (the last day of each month; leap years) and a monthly
+// rule by ordinal weekday: libical 3.0 is right here (python-dateutil agrees).
+TEST(Recurrence, NegativeMonthDayAndOrdinalWeekday)
+{
+    Series last = timed("Europe/Berlin", "2024-01-31T18:00:00", 30, {"RRULE:FREQ=MONTHLY;BYMONTHDAY=-1"});
+    EXPECT_EQ(starts(last, "Europe/Berlin", "2024-01-01T00:00:00", "2024-05-01T00:00:00"),
+              (V{"2024-01-31T18:00", "2024-02-29T18:00", "2024-03-31T18:00", "2024-04-30T18:00"}));
+    Series third = timed("Europe/Berlin", "2024-01-29T18:00:00", 30, {"RRULE:FREQ=MONTHLY;BYMONTHDAY=-3"});
+    EXPECT_EQ(starts(third, "Europe/Berlin", "2025-02-01T00:00:00", "2025-04-01T00:00:00"),
+              (V{"2025-02-26T18:00", "2025-03-29T18:00"}));
+    Series second_tuesday = timed("America/New_York", "2024-03-12T16:00:00", 60, {"RRULE:FREQ=MONTHLY;BYDAY=2TU"});
+    EXPECT_EQ(starts(second_tuesday, "America/New_York", "2025-10-01T00:00:00", "2026-01-01T00:00:00"),
+              (V{"2025-10-14T16:00", "2025-11-11T16:00", "2025-12-09T16:00"}));
+}
