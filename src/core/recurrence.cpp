@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <memory>
 #include <optional>
 #include <set>
 
@@ -190,20 +191,34 @@ std::optional<DateValue> parse_date_value(std::string_view s)
     return v;
 }
 
-std::vector<std::string> split_commas(const std::string &s)
+// split cuts `s` at each `sep`, trims the parts and drops empty ones.
+std::vector<std::string> split(const std::string &s, char sep)
 {
     std::vector<std::string> out;
     std::size_t from = 0;
-    while (from <= s.size()) {
-        std::size_t comma = s.find(',', from);
-        std::string part = trim(std::string_view(s).substr(from, comma == std::string::npos ? std::string::npos : comma - from));
+    for (;;) {
+        std::size_t at = s.find(sep, from);
+        std::string part = trim(std::string_view(s).substr(from, at == std::string::npos ? std::string::npos : at - from));
         if (!part.empty())
             out.push_back(part);
-        if (comma == std::string::npos)
+        if (at == std::string::npos)
             break;
-        from = comma + 1;
+        from = at + 1;
     }
     return out;
+}
+
+// set_civil puts a wall-clock date (and, unless the value is a date, time) into t.
+void set_civil(struct icaltimetype &t, const Civil &c)
+{
+    t.year = c.year;
+    t.month = c.month;
+    t.day = c.day;
+    if (!t.is_date) {
+        t.hour = c.hour;
+        t.minute = c.minute;
+        t.second = c.second;
+    }
 }
 
 // ---- expansion --------------------------------------------------------------
@@ -239,15 +254,8 @@ public:
         }
         Civil first = s.all_day ? civil_from_days(s.start_day) : s.zone->to_local(s.start);
         dtstart_ = icaltime_null_time();
-        dtstart_.year = first.year;
-        dtstart_.month = first.month;
-        dtstart_.day = first.day;
         dtstart_.is_date = s.all_day ? 1 : 0;
-        if (!s.all_day) {
-            dtstart_.hour = first.hour;
-            dtstart_.minute = first.minute;
-            dtstart_.second = first.second;
-        }
+        set_civil(dtstart_, first);
         first_civil_ = first;
     }
 
@@ -257,7 +265,7 @@ public:
         // Take UNTIL out of the rule: its Google forms are decided by until_of.
         std::string rule;
         Until until;
-        for (const std::string &part : split_parts(value)) {
+        for (const std::string &part : split(value, ';')) {
             std::size_t eq = part.find('=');
             std::string key = upper(trim(part.substr(0, eq)));
             if (key == "UNTIL" && eq != std::string::npos) {
@@ -293,9 +301,53 @@ public:
             if (needs_day_engine(*day_rule, start_day))
                 return run_day_engine(*day_rule, start_day, until, lo_local, hi_local, out, what);
         }
+        if (recur.by_set_pos[0] != ICAL_RECURRENCE_ARRAY_MAX && recur.freq != ICAL_MONTHLY_RECURRENCE &&
+            recur.freq != ICAL_YEARLY_RECURRENCE && !s_.libical_only)
+            return run_set_pos(recur, until, lo_local, hi_local, out, what);
         if (!s_.libical_only && simple(recur))
             return run_simple(recur, until, lo_local, hi_local, out, what);
         return run_libical(recur, until, lo_local, hi_local, out, what);
+    }
+
+    // take handles one occurrence at wall-clock time c: false once the rule
+    // is past the window or its UNTIL; occurrences before the window are
+    // skipped; the rest are kept, within the call's limit (what the window
+    // holds is returned: past the limit stop, rather than hold a dense rule's
+    // occurrences in memory).
+    bool take(const Civil &c, const Until &until, std::int64_t lo_local, std::int64_t hi_local,
+              std::vector<std::int64_t> &out)
+    {
+        const std::int64_t local = seconds_from_civil(c);
+        if (local > hi_local)
+            return false;
+        // Before the window no conversion is needed: only COUNT rules (which
+        // have no UNTIL) and whole groups walk there.
+        if (local < lo_local)
+            return true;
+        const std::int64_t key = key_of(c);
+        if (until.present && key > until.last_key)
+            return false;
+        if (static_cast<std::int64_t>(out.size()) > budget_.max_instances - budget_.instances + 2)
+            throw RecurrenceLimit("more than " + std::to_string(budget_.max_instances) + " instances in one call",
+                                  false);
+        out.push_back(key);
+        return true;
+    }
+
+    using Iterator = std::unique_ptr<icalrecur_iterator, void (*)(icalrecur_iterator *)>;
+    // iterator_of is libical's iterator of `recur` from `start` (null if it refuses).
+    static Iterator iterator_of(const struct icalrecurrencetype &recur, const struct icaltimetype &start)
+    {
+        Iterator it(icalrecur_iterator_new(recur, start), icalrecur_iterator_free);
+        if (!it)
+            icalerror_clear_errno();
+        return it;
+    }
+
+    static Civil civil_of(const struct icaltimetype &t)
+    {
+        return Civil{t.year, t.month, t.day, t.is_date ? 0 : t.hour, t.is_date ? 0 : t.minute,
+                     t.is_date ? 0 : t.second};
     }
 
     // A rule the fast path expands exactly as libical does: DAILY or WEEKLY,
@@ -355,23 +407,11 @@ public:
                 return false;
             counted++;
             step(series_steps, what);
-            const std::int64_t local = day * 86400 + tod;
-            if (local > hi_local)
-                return false;
-            if (local < lo_local)
-                return true;
             Civil c = civil_from_days(day);
             c.hour = static_cast<int>(tod / 3600);
             c.minute = static_cast<int>(tod / 60 % 60);
             c.second = static_cast<int>(tod % 60);
-            const std::int64_t key = key_of(c);
-            if (until.present && key > until.last_key)
-                return false;
-            if (static_cast<std::int64_t>(out.size()) > budget_.max_instances - budget_.instances + 2)
-                throw RecurrenceLimit("more than " + std::to_string(budget_.max_instances) + " instances in one call",
-                                      false);
-            out.push_back(key);
-            return true;
+            return take(c, until, lo_local, hi_local, out);
         };
         if (r.freq == ICAL_DAILY_RECURRENCE) {
             std::int64_t n = 0;
@@ -449,13 +489,7 @@ public:
                 if (periods >= recur.count)
                     return true;  // every occurrence is before the window
                 recur.count -= static_cast<int>(periods);
-                Civil c = civil_from_seconds(start_local + periods * period);
-                origin.year = c.year;
-                origin.month = c.month;
-                origin.day = c.day;
-                origin.hour = c.hour;
-                origin.minute = c.minute;
-                origin.second = c.second;
+                set_civil(origin, civil_from_seconds(start_local + periods * period));
             }
         } else if (recur.count == 0 && lo_local > start_local + 86400) {
             const std::int64_t unit = recur.freq == ICAL_HOURLY_RECURRENCE     ? 3600
@@ -466,60 +500,28 @@ public:
                 const std::int64_t period = unit * std::max<short>(recur.interval, 1);
                 const std::int64_t periods = (lo_local - start_local) / period - 1;
                 if (periods > 0) {
-                    Civil c = civil_from_seconds(start_local + periods * period);
-                    origin.year = c.year;
-                    origin.month = c.month;
-                    origin.day = c.day;
-                    origin.hour = c.hour;
-                    origin.minute = c.minute;
-                    origin.second = c.second;
+                    set_civil(origin, civil_from_seconds(start_local + periods * period));
                 }
             } else {
-                Civil c = civil_from_seconds(lo_local);
-                from.year = c.year;
-                from.month = c.month;
-                from.day = c.day;
-                from.hour = from.minute = from.second = 0;
+                const Civil c0 = civil_from_seconds(lo_local);  // midnight of that day
+                set_civil(from, civil_from_days(days_from_civil(c0.year, c0.month, c0.day)));
                 use_set_start = true;
             }
         }
-        icalrecur_iterator *it = icalrecur_iterator_new(recur, origin);
-        if (!it) {
-            icalerror_clear_errno();
+        Iterator it = iterator_of(recur, origin);
+        if (!it)
             return false;
-        }
-        struct Free {
-            icalrecur_iterator *it;
-            ~Free() { icalrecur_iterator_free(it); }
-        } guard{it};
         if (use_set_start)
-            icalrecur_iterator_set_start(it, from);
+            icalrecur_iterator_set_start(it.get(), from);
 
         std::int64_t series_steps = 0;
         for (;;) {
-            struct icaltimetype t = icalrecur_iterator_next(it);
+            struct icaltimetype t = icalrecur_iterator_next(it.get());
             if (icaltime_is_null_time(t))
                 break;
             step(series_steps, what);
-            Civil c{t.year, t.month, t.day, t.is_date ? 0 : t.hour, t.is_date ? 0 : t.minute,
-                    t.is_date ? 0 : t.second};
-            std::int64_t local = seconds_from_civil(c);
-            if (local > hi_local)
+            if (!take(civil_of(t), until, lo_local, hi_local, out))
                 break;
-            // Before the window: only a COUNT rule walks here (the others
-            // started near it), and COUNT excludes UNTIL: no conversion needed.
-            if (local < lo_local)
-                continue;
-            std::int64_t key = key_of(c);
-            if (until.present && key > until.last_key)
-                break;
-            // What the window holds is returned: past the call's limit, stop
-            // here rather than hold a dense rule's occurrences in memory.
-            if (static_cast<std::int64_t>(out.size()) > budget_.max_instances - budget_.instances + 2)
-                throw RecurrenceLimit("more than " + std::to_string(budget_.max_instances) +
-                                          " instances in one call",
-                                      false);
-            out.push_back(key);
         }
         return true;
     }
@@ -534,24 +536,86 @@ public:
         std::int64_t series_steps = 0;
         iterate_days(rule, start_day, day_of(lo_local), day_of(hi_local) + 1, [&](std::int64_t day) {
             step(series_steps, what);
-            const std::int64_t local = day * 86400 + tod;
-            if (local > hi_local)
-                return false;
-            if (local < lo_local)
-                return true;
             Civil c = civil_from_days(day);
             c.hour = static_cast<int>(tod / 3600);
             c.minute = static_cast<int>(tod / 60 % 60);
             c.second = static_cast<int>(tod % 60);
-            const std::int64_t key = key_of(c);
-            if (until.present && key > until.last_key)
-                return false;
-            if (static_cast<std::int64_t>(out.size()) > budget_.max_instances - budget_.instances + 2)
-                throw RecurrenceLimit("more than " + std::to_string(budget_.max_instances) + " instances in one call",
-                                      false);
-            out.push_back(key);
-            return true;
+            return take(c, until, lo_local, hi_local, out);
         });
+        return true;
+    }
+
+    // libical 3.0 ignores BYSETPOS outside MONTHLY and YEARLY (test
+    // Recurrence.SetPosOutsideMonthlyAndYearly; python-dateutil and RFC 5545
+    // apply it to each period of FREQ). Here libical runs the rule without
+    // BYSETPOS and COUNT, the occurrences are grouped by period (day, week
+    // from WKST, hour, minute, second), BYSETPOS picks from each group, then
+    // COUNT counts. Walked from DTSTART (groups must be whole), within the
+    // per-series limit.
+    bool run_set_pos(struct icalrecurrencetype recur, const Until &until, std::int64_t lo_local,
+                     std::int64_t hi_local, std::vector<std::int64_t> &out, const char *what)
+    {
+        std::vector<int> positions;
+        for (int i = 0; i < ICAL_BY_SETPOS_SIZE && recur.by_set_pos[i] != ICAL_RECURRENCE_ARRAY_MAX; i++)
+            positions.push_back(recur.by_set_pos[i]);
+        recur.by_set_pos[0] = ICAL_RECURRENCE_ARRAY_MAX;
+        const std::int64_t count = recur.count;
+        recur.count = 0;
+        Iterator it = iterator_of(recur, dtstart_);
+        if (!it)
+            return false;
+        const int wkst = recur.week_start >= ICAL_SUNDAY_WEEKDAY ? static_cast<int>(recur.week_start) - 1 : 1;
+        auto group_of = [&](const Civil &c) -> std::int64_t {
+            const std::int64_t day = days_from_civil(c.year, c.month, c.day);
+            switch (recur.freq) {
+            case ICAL_WEEKLY_RECURRENCE: return day - ((weekday_of(day) - wkst + 7) % 7);
+            case ICAL_HOURLY_RECURRENCE: return day * 24 + c.hour;
+            case ICAL_MINUTELY_RECURRENCE: return (day * 24 + c.hour) * 60 + c.minute;
+            case ICAL_SECONDLY_RECURRENCE: return seconds_from_civil(c);
+            default: return day;
+            }
+        };
+        std::vector<Civil> group;
+        std::int64_t group_key = 0, emitted = 0, series_steps = 0;
+        // flush picks from the finished group; false ends the rule.
+        auto flush = [&]() -> bool {
+            const auto n = static_cast<std::int64_t>(group.size());
+            std::vector<std::int64_t> picked;
+            for (int p : positions) {
+                const std::int64_t k = p > 0 ? p - 1 : n + p;
+                if (k >= 0 && k < n)
+                    picked.push_back(k);
+            }
+            std::sort(picked.begin(), picked.end());
+            picked.erase(std::unique(picked.begin(), picked.end()), picked.end());
+            for (std::int64_t k : picked) {
+                if (count > 0 && emitted >= count)
+                    return false;
+                emitted++;
+                if (!take(group[static_cast<std::size_t>(k)], until, lo_local, hi_local, out))
+                    return false;
+            }
+            group.clear();
+            return true;
+        };
+        for (;;) {
+            struct icaltimetype t = icalrecur_iterator_next(it.get());
+            if (icaltime_is_null_time(t))
+                break;
+            step(series_steps, what);
+            const Civil c = civil_of(t);
+            const std::int64_t g = group_of(c);
+            if (!group.empty() && g != group_key) {
+                if (!flush())
+                    return true;
+                if (seconds_from_civil(c) > hi_local)
+                    return true;
+            }
+            group_key = g;
+            group.push_back(c);
+        }
+        if (!group.empty())
+            flush();
         return true;
     }
 
@@ -565,7 +629,7 @@ public:
                 zone = z;
         }
         bool ok = true;
-        for (const std::string &item : split_commas(line.value)) {
+        for (const std::string &item : split(line.value, ',')) {
             // VALUE=PERIOD: start/end or start/duration; the start places it.
             std::string text = item.substr(0, item.find('/'));
             auto v = parse_date_value(text);
@@ -665,22 +729,6 @@ private:
         default: return 0;
         }
         return unit * std::max<short>(r.interval, 1);
-    }
-
-    static std::vector<std::string> split_parts(const std::string &value)
-    {
-        std::vector<std::string> parts;
-        std::size_t from = 0;
-        for (;;) {
-            std::size_t semi = value.find(';', from);
-            std::string part = trim(std::string_view(value).substr(from, semi == std::string::npos ? std::string::npos : semi - from));
-            if (!part.empty())
-                parts.push_back(part);
-            if (semi == std::string::npos)
-                break;
-            from = semi + 1;
-        }
-        return parts;
     }
 
     Until until_of(const DateValue &v) const

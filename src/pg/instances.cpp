@@ -149,17 +149,7 @@ struct Instance {
     rec::Occurrence occ;  // generated: the occurrence (seconds / days)
 };
 
-std::string text_of(Datum d)
-{
-    const char *data = nullptr;
-    int len = 0;
-    pg_guard([&]() {
-        text *t = DatumGetTextPP(d);
-        data = VARDATA_ANY(t);
-        len = VARSIZE_ANY_EXHDR(t);
-    });
-    return std::string(data, static_cast<std::size_t>(len));
-}
+std::string text_of(Datum d) { return text_of_datum(d); }
 
 std::vector<std::string> text_array_of(Datum d)
 {

@@ -257,6 +257,11 @@ std::optional<std::string> Spi::get_text(uint64_t row, int col) const
     Datum d = value(row, col, &isnull);
     if (isnull)
         return std::nullopt;
+    return text_of_datum(d);
+}
+
+std::string text_of_datum(Datum d)
+{
     // The datum may be toasted: detoast under the guard, copy to C++.
     const char *data = nullptr;
     int len = 0;

@@ -90,6 +90,9 @@ private:
     bool null_ = false;
 };
 
+// text_of_datum copies a text Datum (detoasted under the guard) into a string.
+std::string text_of_datum(Datum d);
+
 // make_array builds a one-dimensional array Datum from a C++ column;
 // to_datum(value, &datum) returns false for NULL. Call under pg_guard.
 template <typename Column, typename ToDatum>

@@ -554,3 +554,39 @@ TEST(Recurrence, LibicalWeeklyWkstGap)
     EXPECT_NE(starts(s, "UTC", "2019-01-01T00:00:00", "2019-02-20T00:00:00"),
               (V{"20190117", "20190129", "20190131", "20190212", "20190214"}));
 }
+
+// libical 3.0 gap: BYSETPOS outside MONTHLY/YEARLY is ignored (libical gives
+// every weekday for the first rule below). Expected values: python-dateutil's,
+// plus DTSTART, which RFC 5545 makes the first instance (dateutil leaves out
+// a DTSTART that the rule would not produce: 2025-01-06 in the last case).
+TEST(Recurrence, SetPosOutsideMonthlyAndYearly)
+{
+    Series w = timed("UTC", "2025-01-03T09:00:00", 30, {"RRULE:FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1"});
+    EXPECT_EQ(starts(w, "UTC", "2025-01-01T00:00:00", "2025-02-01T00:00:00"),
+              (V{"2025-01-03T09:00", "2025-01-10T09:00", "2025-01-17T09:00", "2025-01-24T09:00", "2025-01-31T09:00"}));
+    Series d = timed("UTC", "2025-01-01T09:00:00", 30, {"RRULE:FREQ=DAILY;BYHOUR=9,17;BYSETPOS=1;COUNT=3"});
+    EXPECT_EQ(starts(d, "UTC", "2024-12-01T00:00:00", "2025-02-01T00:00:00"),
+              (V{"2025-01-01T09:00", "2025-01-02T09:00", "2025-01-03T09:00"}));
+    Series l = timed("UTC", "2025-01-01T09:00:00", 30, {"RRULE:FREQ=DAILY;BYHOUR=9,17;BYSETPOS=-1"});
+    EXPECT_EQ(starts(l, "UTC", "2025-03-01T00:00:00", "2025-03-03T00:00:00"),
+              (V{"2025-03-01T17:00", "2025-03-02T17:00"}));
+    // Weeks from WKST, with UNTIL.
+    Series u = all_day("UTC", "2025-01-06", 1, {"RRULE:FREQ=WEEKLY;BYDAY=MO,WE,FR;BYSETPOS=2;WKST=MO;UNTIL=20250125"});
+    EXPECT_EQ(starts(u, "UTC", "2025-01-01T00:00:00", "2025-03-01T00:00:00"),
+              (V{"20250106", "20250108", "20250115", "20250122"}));
+}
+
+// Negative BYMONTHDAY (the last day of each month; leap years) and a monthly
+// rule by ordinal weekday: libical 3.0 is right here (python-dateutil agrees).
+TEST(Recurrence, NegativeMonthDayAndOrdinalWeekday)
+{
+    Series last = timed("Europe/Berlin", "2024-01-31T18:00:00", 30, {"RRULE:FREQ=MONTHLY;BYMONTHDAY=-1"});
+    EXPECT_EQ(starts(last, "Europe/Berlin", "2024-01-01T00:00:00", "2024-05-01T00:00:00"),
+              (V{"2024-01-31T18:00", "2024-02-29T18:00", "2024-03-31T18:00", "2024-04-30T18:00"}));
+    Series third = timed("Europe/Berlin", "2024-01-29T18:00:00", 30, {"RRULE:FREQ=MONTHLY;BYMONTHDAY=-3"});
+    EXPECT_EQ(starts(third, "Europe/Berlin", "2025-02-01T00:00:00", "2025-04-01T00:00:00"),
+              (V{"2025-02-26T18:00", "2025-03-29T18:00"}));
+    Series second_tuesday = timed("America/New_York", "2024-03-12T16:00:00", 60, {"RRULE:FREQ=MONTHLY;BYDAY=2TU"});
+    EXPECT_EQ(starts(second_tuesday, "America/New_York", "2025-10-01T00:00:00", "2026-01-01T00:00:00"),
+              (V{"2025-10-14T16:00", "2025-11-11T16:00", "2025-12-09T16:00"}));
+}
