@@ -1,4 +1,5 @@
-"""Data sets of the emulator: the hand-written demo, the empty one, and a seeded generator.
+"""Data sets of the emulator: the hand-written demo, the empty one, a seeded generator, and
+`recurrence` (the demo plus rita, whose calendars are full of recurring series: issue 14).
 
 A data set is a plain JSON-able document, the same shapes the control interface takes:
 
@@ -34,6 +35,8 @@ def build(name, options=None):
         return demo()
     if name == "empty":
         return {"users": [], "calendars": []}
+    if name == "recurrence":
+        return recurrence(int(options.get("seed", 14)))
     if name == "generate":
         return generate(int(options.get("users", 1)), int(options.get("calendars", 1)),
                         int(options.get("events", 100)), int(options.get("seed", 1)))
@@ -50,9 +53,11 @@ def from_cli(spec):
     if spec.endswith(".json"):
         with open(spec, encoding="utf-8") as fh:
             return json.load(fh)
-    if spec in ("demo", "empty"):
+    if spec in ("demo", "empty", "recurrence"):
         return build(spec)
-    raise SystemExit("--data must be demo, empty, generate:U,C,E[,SEED] or a .json file")
+    if spec.startswith("recurrence:"):
+        return recurrence(int(spec[len("recurrence:"):]))
+    raise SystemExit("--data must be demo, empty, recurrence[:SEED], generate:U,C,E[,SEED] or a .json file")
 
 
 # --- demo ------------------------------------------------------------------------------------
@@ -289,6 +294,33 @@ def demo():
                              **allday("2025-08-21", "2025-08-22"))]},
         ],
     }
+
+
+# --- recurrence (issue 14): the demo plus a recurrence-rich account ---------------------------
+
+RITA_CALENDARS = ("c_r17a0rec0berlin0@group.calendar.google.com",
+                  "c_r17a0rec0sydney0@group.calendar.google.com",
+                  "c_r17a0rec0kolkata@group.calendar.google.com",
+                  "c_r17a0rec0pitfall@group.calendar.google.com")
+
+
+def recurrence(seed=14):
+    """The demo data set plus user rita (refresh token demo-refresh-rita): her primary
+    calendar (New York) and four more (Berlin, Sydney, Kolkata, the pitfall suite) hold
+    series generated from `seed` by gcal_rrgen — DST zones, every-N-weeks, ordinals,
+    BYSETPOS, COUNT/UNTIL forms, EXDATE/RDATE forms, moved/modified/cancelled exceptions,
+    split series, all-day series."""
+    import gcal_rrgen   # needs python3-dateutil (the oracle); the other data sets do not
+    doc = demo()
+    doc["users"].append({"id": "rita", "email": "rita@example.com", "timeZone": "America/New_York",
+                         "refresh_tokens": ["demo-refresh-rita"]})
+    cals = gcal_rrgen.account(seed)
+    doc["calendars"].append({"id": "rita@example.com", "events": cals[0][1]})
+    for cal_id, (zone, events) in zip(RITA_CALENDARS, cals[1:]):
+        doc["calendars"].append({"id": cal_id, "summary": "Recurring " + zone, "timeZone": zone,
+                                 "dataOwner": "rita@example.com", "events": events,
+                                 "members": {"rita": {"accessRole": "owner", "selected": True}}})
+    return doc
 
 
 # --- generator -------------------------------------------------------------------------------

@@ -67,6 +67,8 @@ def identify(method, segs):
             return "events.list", "GET", rest[1]
         if rest[2:] == ["events", "watch"]:
             return "events.watch", "POST", rest[1]
+        if len(rest) == 5 and rest[2] == "events" and rest[3] and rest[4] == "instances":
+            return "events.instances", "GET", (rest[1], rest[3])
     return None, None, None
 
 
@@ -374,6 +376,9 @@ class Handler(BaseHTTPRequestHandler):
             if api == "events.list":
                 page, count, key = store.events_list(uid, cal_ref, query)
                 return 200, page, E.JSON, None, key, count
+            if api == "events.instances":
+                page, count = store.events_instances(uid, cal_ref[0], cal_ref[1], query)
+                return 200, page, E.JSON, None, None, count
             if api == "calendarList.list":
                 page, count = store.calendar_list(uid, query)
                 return 200, page, E.JSON, None, None, count

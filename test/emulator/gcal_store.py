@@ -206,7 +206,7 @@ class ListParams:
     """Parsed parameters of a list call (events.list or calendarList.list)."""
     __slots__ = ("max_results", "page_token", "sync_token", "show_deleted", "show_hidden",
                  "min_role", "ical_uid", "text", "event_types", "private_props", "shared_props",
-                 "time_min", "time_max", "updated_min", "order_by", "filter_key")
+                 "time_min", "time_max", "updated_min", "order_by", "filter_key", "single_events")
 
 
 def parse_events_params(query):
@@ -216,10 +216,11 @@ def parse_events_params(query):
     p.page_token, p.sync_token = one(query, "pageToken"), one(query, "syncToken")
     p.show_deleted = parse_bool(query, "showDeleted")
     p.show_hidden = parse_bool(query, "showHiddenInvitations") or False
-    if parse_bool(query, "singleEvents"):
+    p.single_events = bool(parse_bool(query, "singleEvents"))
+    if p.single_events and p.sync_token is not None:
         raise E.invalid_parameter(
-            "singleEvents", "singleEvents=true (expansion of recurring events) is not supported by "
-            "the gcalsync emulator; gcalsync lists with singleEvents=false.", reason="unsupported")
+            "syncToken", "The gcalsync emulator does not sync incrementally with singleEvents=true "
+            "(gcalsync syncs with singleEvents=false).", reason="unsupported")
     if p.sync_token is not None:
         for name in EVENTS_FORBIDDEN_WITH_SYNC:
             if name in query:
@@ -229,10 +230,10 @@ def parse_events_params(query):
             raise E.invalid_parameter("showDeleted", "showDeleted=false cannot be used together "
                                                      "with syncToken.")
     p.order_by = one(query, "orderBy")
-    if p.order_by == "startTime":
+    if p.order_by == "startTime" and not p.single_events:
         raise E.invalid_parameter("orderBy", "The requested ordering is not available for the "
                                              "particular query.")
-    if p.order_by not in (None, "updated"):
+    if p.order_by not in (None, "updated", "startTime"):
         raise E.invalid_parameter("orderBy", "Invalid value '%s'." % p.order_by)
     p.time_min, p.time_max = parse_time_param(query, "timeMin"), parse_time_param(query, "timeMax")
     if p.time_min and p.time_max and p.time_min >= p.time_max:
@@ -246,7 +247,7 @@ def parse_events_params(query):
     p.min_role = None
     p.filter_key = ("events", p.show_deleted, p.show_hidden, p.ical_uid, p.text, p.event_types,
                     p.private_props, p.shared_props, one(query, "timeMin"), one(query, "timeMax"),
-                    one(query, "updatedMin"), p.order_by)
+                    one(query, "updatedMin"), p.order_by, p.single_events)
     return p
 
 
@@ -274,8 +275,10 @@ def parse_list_params(query):
     return p
 
 
-def event_matches(rec, p):
-    """Whether a live or cancelled event passes the full-listing filters of events.list."""
+def event_matches(rec, p, with_time=True):
+    """Whether a live or cancelled event passes the full-listing filters of events.list
+    (without timeMin/timeMax when with_time is false: singleEvents=true applies them to
+    the instances)."""
     r = rec.resource
     if p.ical_uid is not None and r.get("iCalUID") != p.ical_uid:
         return False
@@ -291,7 +294,7 @@ def event_matches(rec, p):
                 return False
     if p.text and not text_matches(r, p.text.lower()):
         return False
-    return time_overlaps(r, p.time_min, p.time_max)
+    return not with_time or time_overlaps(r, p.time_min, p.time_max)
 
 
 def text_matches(r, needle):
@@ -1303,6 +1306,9 @@ class Store:
         snap = self._cached_snapshot(key)
         if snap is not None:
             return snap
+        if since is None and p.single_events:
+            return self._remember_snapshot(key, ("events", cal.id), p.filter_key,
+                                           self._instance_items(cal, p), cal.updated)
         if since is None:
             recs = self._full_selection(cal, p)
         else:
@@ -1334,6 +1340,68 @@ class Store:
         if p.order_by == "updated":
             recs.sort(key=lambda r: r.resource.get("updated", ""))
         return recs
+
+    # ---- singleEvents=true (issue 14): the instances, from the test oracle ----
+
+    def _instance_items(self, cal, p):
+        """Item bytes of events.list(singleEvents=true): the stored events as clients see
+        them (stubs for deletions), expanded by gcal_oracle, in its order (start, id) —
+        which is also orderBy=startTime; orderBy=updated sorts them by `updated`."""
+        import gcal_oracle  # python3-dateutil: only this call needs it
+        sources = []
+        for r in cal.events.values():
+            if r.hidden_invitation and not p.show_hidden:
+                continue
+            if r.state == LIVE and not event_matches(r, p, with_time=False):
+                continue
+            sources.append(json.loads(r.data))
+        try:
+            found = gcal_oracle.expand_calendar(cal.id, sources, p.time_min, p.time_max,
+                                                bool(p.show_deleted), cal.meta.get("timeZone", "UTC"))
+        except gcal_oracle.OracleError as err:
+            raise E.invalid_parameter("singleEvents", "The gcalsync emulator cannot expand this "
+                                      "calendar: %s." % err, reason="unsupported")
+        resources = [ordered_event(i.resource) for i in found]
+        if p.order_by == "updated":
+            resources.sort(key=lambda r: r.get("updated", ""))
+        return [dumps(r) for r in resources]
+
+    def events_instances(self, uid, cal_ref, event_id, query):
+        """GET /calendars/{id}/events/{eventId}/instances → (page bytes, item count): the
+        instances of one recurring event (timeMin, timeMax, showDeleted, maxResults,
+        pageToken; no snapshot: a page token is the offset into the same query)."""
+        import gcal_oracle
+        max_results = parse_max_results(query, 250, 2500)
+        show_deleted = bool(parse_bool(query, "showDeleted"))
+        tmin, tmax = parse_time_param(query, "timeMin"), parse_time_param(query, "timeMax")
+        token = one(query, "pageToken")
+        with self.lock:
+            cal, entry = self._accessible(self.users[uid], cal_ref)
+            rec = cal.events.get(event_id)
+            if rec is None or rec.state != LIVE or not rec.resource.get("recurrence"):
+                raise E.not_found()
+            sources = [json.loads(r.data) for r in cal.events.values()
+                       if r.id == event_id or r.master_id == event_id]
+            zone = cal.meta.get("timeZone", "UTC")
+            envelope = {"kind": "calendar#events", "etag": '"%s"' % rec.resource["etag"].strip('"'),
+                        "summary": cal.meta["summary"], "updated": rec.resource["updated"],
+                        "timeZone": zone, "accessRole": entry.fields["accessRole"],
+                        "defaultReminders": entry.fields.get("defaultReminders", [])}
+        try:
+            found = gcal_oracle.expand_calendar(cal.id, sources, tmin, tmax, show_deleted, zone)
+        except gcal_oracle.OracleError as err:
+            raise E.invalid_parameter("timeMax", "The gcalsync emulator cannot expand this "
+                                      "event: %s." % err, reason="unsupported")
+        found = [i for i in found if i.resource.get("recurringEventId") == event_id]
+        try:
+            offset = int(unb64(token)) if token else 0
+        except ValueError:
+            raise E.invalid_parameter("pageToken", "Invalid page token.")
+        end = offset + max_results
+        if end < len(found):
+            envelope["nextPageToken"] = b64(str(end))
+        items = [dumps(ordered_event(i.resource)) for i in found[offset:end]]
+        return self._assemble(envelope, items), len(items)
 
     @staticmethod
     def _assemble(envelope, items):

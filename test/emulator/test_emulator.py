@@ -531,9 +531,89 @@ class EventsListTest(EmulatorTest):
                                 dict(GCALSYNC_PARAMS, showHiddenInvitations="true"))
         self.assertIn("b1hidden0invitation0000000", {e["id"] for e in items})
 
-    def test_single_events_true_is_rejected_clearly(self):
-        resp = self.events(self.token("alice"), ALICE, singleEvents="true")
-        err = self.assertGoogleError(resp, 400)
+    # --- singleEvents=true (issue 14): instances from gcal_oracle ---
+
+    def test_single_events_expands_the_weekly_series(self):
+        token = self.token("alice")
+        window = {"timeMin": "2025-03-17T00:00:00Z", "timeMax": "2025-04-05T00:00:00Z",
+                  "singleEvents": "true", "orderBy": "startTime", "q": "weekly sync"}
+        items = self.events(token, ALICE, **window).json["items"]
+        # 18 Mar, 25 Mar cancelled, 1 Apr moved to 10:00 (keeps its own id and times)
+        self.assertEqual([(e["id"], e["start"]["dateTime"]) for e in items], [
+            ("5hni4sj3ql1669otmjg7sn1mok_20250318T130000Z", "2025-03-18T08:00:00-05:00"),
+            ("5hni4sj3ql1669otmjg7sn1mok_20250401T130000Z", "2025-04-01T10:00:00-05:00")])
+        first = items[0]
+        self.assertEqual(first["recurringEventId"], "5hni4sj3ql1669otmjg7sn1mok")
+        self.assertEqual(first["originalStartTime"],
+                         {"dateTime": "2025-03-18T08:00:00-05:00", "timeZone": "America/Chicago"})
+        self.assertNotIn("recurrence", first)
+        deleted = self.events(token, ALICE, showDeleted="true", **window).json["items"]
+        self.assertIn(("5hni4sj3ql1669otmjg7sn1mok_20250325T130000Z", "cancelled"),
+                      [(e["id"], e["status"]) for e in deleted])
+
+    def assertSingleEventsEqualOracle(self, token, cal, zone, tmin, tmax, show_deleted=False):
+        """singleEvents=true (paged) == the oracle over the singleEvents=false listing."""
+        import gcal_oracle
+        from datetime import datetime as dt
+        stored, _, _ = self.sync(token, events_path(cal), GCALSYNC_PARAMS)
+        want = [(i.id, i.status) for i in gcal_oracle.expand_calendar(
+            cal, [e for e in stored if e["id"] != "b1hidden0invitation0000000"],
+            dt.fromisoformat(tmin.replace("Z", "+00:00")), dt.fromisoformat(tmax.replace("Z", "+00:00")),
+            show_deleted, zone)]
+        params = {"singleEvents": "true", "maxResults": 50, "timeMin": tmin, "timeMax": tmax}
+        if show_deleted:
+            params["showDeleted"] = "true"
+        items, _, _ = self.sync(token, events_path(cal), params)
+        self.assertEqual([(e["id"], e.get("status")) for e in items], want)
+        return want
+
+    def test_single_events_equals_the_oracle_over_the_stored_events(self):
+        want = self.assertSingleEventsEqualOracle(self.token("alice"), ALICE, "America/New_York",
+                                                  "2025-01-01T00:00:00Z", "2025-12-31T00:00:00Z")
+        self.assertGreater(len(want), 250)          # the standup alone: ~250 weekdays
+
+    def test_recurrence_data_set(self):
+        self.c.load("recurrence")
+        token = self.token("rita")
+        cals = [("rita@example.com", "America/New_York")] + list(zip(
+            gcal_datasets.RITA_CALENDARS, ("Europe/Berlin", "Australia/Sydney", "Asia/Kolkata",
+                                           "America/New_York")))
+        total = 0
+        for cal, zone in cals:
+            for tmin, tmax in (("2025-03-01T00:00:00Z", "2025-04-15T00:00:00Z"),
+                               ("2024-06-01T00:00:00Z", "2026-06-01T00:00:00Z")):
+                total += len(self.assertSingleEventsEqualOracle(token, cal, zone, tmin, tmax, True))
+        self.assertGreater(total, 1000)
+
+    def test_events_instances(self):
+        token = self.token("alice")
+        path = events_path(ALICE) + "/5hni4sj3ql1669otmjg7sn1mok/instances"
+        items, pages, query = [], 0, {"timeMin": "2025-03-10T00:00:00Z",
+                                      "timeMax": "2025-04-09T00:00:00Z", "maxResults": 2}
+        while True:
+            resp = self.api.call("GET", path, token, query)
+            self.assertEqual(resp.status, 200, resp.body)
+            items, pages = items + resp.json["items"], pages + 1
+            if "nextPageToken" not in resp.json:
+                break
+            query["pageToken"] = resp.json["nextPageToken"]
+        self.assertEqual([e["id"][-16:] for e in items],
+                         ["20250311T130000Z", "20250318T130000Z", "20250401T130000Z", "20250408T130000Z"])
+        self.assertEqual(pages, 2)
+        self.assertEqual(self.api.call("GET", events_path(ALICE) + "/7dentist00notimezone000000/instances",
+                                       token).status, 404)
+
+    def test_single_events_parameters_as_google(self):
+        token = self.token("alice")
+        self.assertEqual(self.events(token, ALICE, singleEvents="true", orderBy="startTime",
+                                     timeMax="2025-05-01T00:00:00Z").status, 200)
+        # endless series and no timeMax: the emulator refuses rather than cut them anywhere
+        err = self.assertGoogleError(self.events(token, ALICE, singleEvents="true"), 400)
+        self.assertIn("timeMax", err["message"])
+        self.assertGoogleError(self.events(token, ALICE, orderBy="startTime"), 400)
+        sync = self.events(token, ALICE, **GCALSYNC_PARAMS).json["nextSyncToken"]
+        err = self.assertGoogleError(self.events(token, ALICE, singleEvents="true",
+                                                 syncToken=sync), 400)
         self.assertIn("singleEvents", err["message"])
 
     def test_max_results_default_250_max_2500(self):
