@@ -100,6 +100,8 @@ const Statement *const kStatementTable[] = {
     &sql::kResealStopToken,
     // secrets.cpp
     &sql::kSealedSecretsExist,
+    // availability.cpp
+    &sql::kSlotOwners,
     // changes.cpp
     &sql::kFeedLock,
     &sql::kRecordChange,
