@@ -474,7 +474,9 @@ BEGIN
     END IF;
     RETURN QUERY
     WITH o AS (
+        -- linked owners only: an owner that is not linked has no busy time to report
         SELECT DISTINCT u.owner FROM pg_catalog.unnest(owners) AS u(owner)
+         WHERE EXISTS (SELECT FROM gcalsync.status s WHERE s.owner OPERATOR(pg_catalog.=) u.owner)
     ), cal AS (
         -- NULL: each owner's primary calendar (as freebusy.query for a user);
         -- otherwise the listed calendars the owner has (not deleted).
