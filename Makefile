@@ -28,6 +28,10 @@ endif
 PG_CPPFLAGS = -Isrc -isystem $(shell $(PG_CONFIG) --includedir-server)
 PG_CXXFLAGS = -std=c++17 -pthread $(GCAL_WARNINGS)
 SHLIB_LINK  = -lcurl -ljansson -lcrypto -lz -lstdc++ -pthread
+# libical (recurrence expansion, src/core/recurrence.cpp; issue 14).
+LIBICAL_CFLAGS := $(shell pkg-config --cflags libical)
+LIBICAL_LIBS   := $(shell pkg-config --libs libical)
+SHLIB_LINK += $(LIBICAL_LIBS)
 
 # pg_regress: SQL suites in test/sql with expected output in test/expected, run
 # against a temporary instance that preloads the library.
@@ -51,7 +55,7 @@ PG_PROVE_FLAGS += -I test/perl
 
 # src/core must not see PostgreSQL: compile it without the server include path,
 # so `#include "postgres.h"` there fails to build (see also core/pure.hpp).
-CORE_CPPFLAGS = -Isrc -D_GNU_SOURCE
+CORE_CPPFLAGS = -Isrc -D_GNU_SOURCE $(LIBICAL_CFLAGS)
 $(CORE_SRCS:.cpp=.o): override CPPFLAGS := $(CORE_CPPFLAGS)
 $(CORE_SRCS:.cpp=.bc): override CPPFLAGS := $(CORE_CPPFLAGS)
 
@@ -65,13 +69,13 @@ $(OBJS): $(wildcard src/core/*.hpp src/pg/*.hpp)
 UNIT_SRCS = $(wildcard test/unit/*.cpp)
 test/unit/gcalsync_unit: $(UNIT_SRCS) $(CORE_SRCS) $(wildcard src/core/*.hpp)
 	$(CXX) -std=c++17 -g -O1 $(GCAL_WARNINGS) $(UNIT_CXXFLAGS) -Isrc -o $@ \
-	    $(UNIT_SRCS) $(CORE_SRCS) -lgtest -lgtest_main -pthread -lcurl -ljansson -lcrypto -lz
+	    $(UNIT_SRCS) $(CORE_SRCS) -lgtest -lgtest_main -pthread -lcurl -ljansson -lcrypto -lz $(LIBICAL_LIBS)
 
 # The same suite under AddressSanitizer and UndefinedBehaviorSanitizer.
 test/unit/gcalsync_unit_san: $(UNIT_SRCS) $(CORE_SRCS) $(wildcard src/core/*.hpp)
 	$(CXX) -std=c++17 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 	    -fno-sanitize-recover=undefined $(GCAL_WARNINGS) -Isrc -o $@ \
-	    $(UNIT_SRCS) $(CORE_SRCS) -lgtest -lgtest_main -pthread -lcurl -ljansson -lcrypto -lz
+	    $(UNIT_SRCS) $(CORE_SRCS) -lgtest -lgtest_main -pthread -lcurl -ljansson -lcrypto -lz $(LIBICAL_LIBS)
 
 .PHONY: unit unit-sanitize fuzz
 unit: test/unit/gcalsync_unit

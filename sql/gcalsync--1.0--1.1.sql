@@ -434,6 +434,24 @@ UPDATE gcalsync.event e
     OR e.data OPERATOR(pg_catalog.?) 'attendees';
 
 -------------------------------------------------------------------------------
+-- Recurring events, expanded (issue 14): gcal_instances answers what Google's
+-- events.list with singleEvents=true would, from the mirror (README:
+-- Recurring events). SECURITY INVOKER, unlike the functions that write: it
+-- only reads gcalsync.calendar_list and gcalsync.event, with the caller's
+-- privileges, so row-level security on them applies to it as to a SELECT
+-- (README: Row-level security); the caller needs SELECT on both.
+-------------------------------------------------------------------------------
+CREATE FUNCTION @extschema@.gcal_instances(owner text, time_min timestamptz, time_max timestamptz,
+    calendar_ids text[] DEFAULT NULL, show_deleted boolean DEFAULT false)
+RETURNS TABLE (calendar_id text, event_id text, recurring_event_id text, status text,
+    summary text, start_at timestamptz, end_at timestamptz, start_date date, end_date date,
+    time_zone text, original_start_at timestamptz, original_start_date date,
+    transparency text, event_type text, self_response text, data jsonb)
+LANGUAGE c STABLE CALLED ON NULL INPUT SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'gcal_instances';
+COMMENT ON FUNCTION @extschema@.gcal_instances(text, timestamptz, timestamptz, text[], boolean) IS 'the owner''s event instances in [time_min, time_max), recurring events expanded, as Google''s events.list with singleEvents=true';
+REVOKE ALL ON FUNCTION @extschema@.gcal_instances(text, timestamptz, timestamptz, text[], boolean) FROM PUBLIC;
 -- Busy time and meeting slots (issue 15, README: Scheduling). SECURITY INVOKER
 -- like gcal_instances, which they are built on: the caller needs SELECT on
 -- gcalsync.calendar_list, gcalsync.event and gcalsync.status (the owners'

@@ -28,6 +28,7 @@
 #include "core/limits.hpp"
 #include "core/notify.hpp"
 #include "core/push.hpp"
+#include "core/recurrence.hpp"
 #include "core/sync.hpp"
 #include "core/url.hpp"
 

@@ -100,6 +100,8 @@ const Statement *const kStatementTable[] = {
     &sql::kResealStopToken,
     // secrets.cpp
     &sql::kSealedSecretsExist,
+    // instances.cpp (issue 14)
+    &sql::kInstanceRows,
     // availability.cpp
     &sql::kSlotOwners,
     // changes.cpp

@@ -1013,6 +1013,52 @@ inline constexpr Statement kResealStopToken{"api.rotate.reseal_stop_token", SPI_
     UPDATE gcalsync.channel_stop SET refresh_token = $2 WHERE channel_id = $1
 )sql"};
 
+// ---- instances.cpp: gcal_instances (run as the caller: SECURITY INVOKER) ----------------
+// BEGIN issue 14 (recurrence)
+
+// $1 owner, $2 calendar ids (NULL: every calendar of the owner's list that is
+// not deleted), $3 time_min, $4 time_max. The rows gcal_instances needs, with
+// the calendar's zone: live and cancelled singles and exceptions whose own
+// span may overlap the window (all-day dates with two days of margin for any
+// zone), every recurring master starting before the window's end, and the
+// exceptions whose original start may fall in the window or up to the
+// longest master's duration before it (they remove or move an occurrence).
+// The caller's privileges and row-level security apply.
+inline constexpr Statement kInstanceRows{"instances.rows", SPI_OK_SELECT,
+                                         {TEXTOID, TEXTARRAYOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, R"sql(
+    WITH cal AS (
+        SELECT cl.owner, cl.calendar_id, cl.time_zone
+          FROM gcalsync.calendar_list cl
+         WHERE cl.owner = $1 AND NOT cl.deleted
+           AND ($2 IS NULL OR cl.calendar_id = ANY ($2))
+    ), span AS (
+        SELECT (($3 AT TIME ZONE 'UTC')::pg_catalog.date - 2) AS min_date,
+               (($4 AT TIME ZONE 'UTC')::pg_catalog.date + 2) AS max_date,
+               pg_catalog.max(m.end_at - m.start_at) AS longest,
+               pg_catalog.max(m.end_date - m.start_date) AS longest_days
+          FROM cal LEFT JOIN gcalsync.event m
+            ON m.owner = cal.owner AND m.calendar_id = cal.calendar_id AND m.recurrence IS NOT NULL
+    )
+    SELECT e.calendar_id, e.event_id, e.status, e.summary, e.start_at, e.end_at, e.start_date,
+           e.end_date, e.time_zone, e.recurrence, e.recurring_event_id, e.original_start_at,
+           e.original_start_date, e.transparency, e.event_type,
+           e.self_response,
+           e.data, cal.time_zone AS calendar_time_zone
+      FROM cal CROSS JOIN span
+      JOIN gcalsync.event e ON e.owner = cal.owner AND e.calendar_id = cal.calendar_id
+     WHERE (e.recurrence IS NOT NULL
+            AND (e.start_at < $4 OR e.start_date < span.max_date))
+        OR (e.recurrence IS NULL
+            AND ((e.start_at < $4 AND e.end_at > $3)
+                 OR (e.start_date < span.max_date AND e.end_date > span.min_date)))
+        OR (e.recurring_event_id IS NOT NULL
+            AND ((e.original_start_at < $4
+                  AND e.original_start_at > $3 - COALESCE(span.longest, '0'::pg_catalog.interval) - '1 day'::pg_catalog.interval)
+                 OR (e.original_start_date < span.max_date
+                     AND e.original_start_date > span.min_date - COALESCE(span.longest_days, 0))))
+)sql"};
+
+// END issue 14 (recurrence)
 // ---- availability.cpp: gcal_free_slots (issue 15) --------------------------------------------
 
 // $1 the owners (text[]): each owner with its state (NULL: not linked) and its

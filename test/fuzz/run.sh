@@ -36,7 +36,7 @@ failed=""
 for src in "$HERE"/fuzz_*.cpp; do
     name=$(basename "$src" .cpp)
     name=${name#fuzz_}
-    if ! $CXX $FLAGS -Werror $SAN -fsanitize=fuzzer "$src" "$WORK"/obj/*.o -ljansson -lcurl -lcrypto -lz \
+    if ! $CXX $FLAGS -Werror $SAN -fsanitize=fuzzer "$src" "$WORK"/obj/*.o -ljansson -lcurl -lcrypto -lz -lical \
         -o "$WORK/fuzz_$name"; then
         failed="$failed $name(build)"
         continue

@@ -1,0 +1,607 @@
+// recurrence.cpp — see recurrence.hpp.
+#include "core/recurrence.hpp"
+
+#include <libical/ical.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <optional>
+#include <set>
+
+namespace gcal::core::rec {
+
+// ---- civil calendar arithmetic (H. Hinnant's algorithms) -----------------
+
+std::int64_t days_from_civil(int y, int m, int d)
+{
+    y -= m <= 2;
+    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = static_cast<unsigned>(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+Civil civil_from_days(std::int64_t z)
+{
+    z += 719468;
+    const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const unsigned doe = static_cast<unsigned>(z - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153;
+    const unsigned d = doy - (153 * mp + 2) / 5 + 1;
+    const unsigned m = mp < 10 ? mp + 3 : mp - 9;
+    Civil c;
+    c.year = static_cast<int>(y + (m <= 2));
+    c.month = static_cast<int>(m);
+    c.day = static_cast<int>(d);
+    return c;
+}
+
+std::int64_t seconds_from_civil(const Civil &c)
+{
+    return days_from_civil(c.year, c.month, c.day) * 86400 + c.hour * 3600 + c.minute * 60 + c.second;
+}
+
+Civil civil_from_seconds(std::int64_t s)
+{
+    std::int64_t days = s >= 0 ? s / 86400 : -((-s + 86399) / 86400);
+    std::int64_t rest = s - days * 86400;
+    Civil c = civil_from_days(days);
+    c.hour = static_cast<int>(rest / 3600);
+    c.minute = static_cast<int>(rest / 60 % 60);
+    c.second = static_cast<int>(rest % 60);
+    return c;
+}
+
+std::string instance_suffix_timed(std::int64_t start)
+{
+    Civil c = civil_from_seconds(start);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%04d%02d%02dT%02d%02d%02dZ", c.year, c.month, c.day, c.hour,
+                  c.minute, c.second);
+    return buf;
+}
+
+std::string instance_suffix_date(std::int64_t day)
+{
+    Civil c = civil_from_days(day);
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%04d%02d%02d", c.year, c.month, c.day);
+    return buf;
+}
+
+namespace {
+
+// ---- recurrence lines -----------------------------------------------------
+
+struct Line {
+    std::string name;                    // RRULE, EXRULE, RDATE, EXDATE (upper case)
+    std::string tzid;                    // TZID= parameter
+    std::string value_type;              // VALUE= parameter (upper case)
+    std::string value;                   // after the first ':' outside quotes
+};
+
+std::string upper(std::string s)
+{
+    for (auto &ch : s)
+        ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    return s;
+}
+
+std::string trim(std::string_view s)
+{
+    std::size_t a = 0, b = s.size();
+    while (a < b && std::isspace(static_cast<unsigned char>(s[a])))
+        a++;
+    while (b > a && std::isspace(static_cast<unsigned char>(s[b - 1])))
+        b--;
+    return std::string(s.substr(a, b - a));
+}
+
+std::optional<Line> parse_line(std::string_view raw)
+{
+    std::string text = trim(raw);
+    // The value starts at the first ':' not inside a quoted parameter value.
+    bool quoted = false;
+    std::size_t colon = std::string::npos;
+    for (std::size_t i = 0; i < text.size(); i++) {
+        if (text[i] == '"')
+            quoted = !quoted;
+        else if (text[i] == ':' && !quoted) {
+            colon = i;
+            break;
+        }
+    }
+    if (colon == std::string::npos)
+        return std::nullopt;
+    Line line;
+    line.value = trim(std::string_view(text).substr(colon + 1));
+    std::string head = text.substr(0, colon);
+    std::size_t semi = head.find(';');
+    line.name = upper(trim(head.substr(0, semi)));
+    while (semi != std::string::npos) {
+        std::size_t next = head.find(';', semi + 1);
+        std::string param = head.substr(semi + 1, next == std::string::npos ? std::string::npos : next - semi - 1);
+        std::size_t eq = param.find('=');
+        if (eq != std::string::npos) {
+            std::string key = upper(trim(param.substr(0, eq)));
+            std::string val = trim(param.substr(eq + 1));
+            if (val.size() >= 2 && val.front() == '"' && val.back() == '"')
+                val = val.substr(1, val.size() - 2);
+            if (key == "TZID")
+                line.tzid = val;
+            else if (key == "VALUE")
+                line.value_type = upper(val);
+        }
+        semi = next;
+    }
+    return line;
+}
+
+// A DATE or DATE-TIME value: 20250325, 20250325T090000, 20250325T130000Z.
+struct DateValue {
+    Civil civil;
+    bool is_date = false;
+    bool utc = false;
+};
+
+bool digits(std::string_view s, std::size_t from, std::size_t n, int &out)
+{
+    if (from + n > s.size())
+        return false;
+    int v = 0;
+    for (std::size_t i = from; i < from + n; i++) {
+        if (!std::isdigit(static_cast<unsigned char>(s[i])))
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    out = v;
+    return true;
+}
+
+std::optional<DateValue> parse_date_value(std::string_view s)
+{
+    DateValue v;
+    if (!digits(s, 0, 4, v.civil.year) || !digits(s, 4, 2, v.civil.month) || !digits(s, 6, 2, v.civil.day))
+        return std::nullopt;
+    if (v.civil.month < 1 || v.civil.month > 12 || v.civil.day < 1 || v.civil.day > 31)
+        return std::nullopt;
+    if (s.size() == 8) {
+        v.is_date = true;
+        return v;
+    }
+    if (s.size() < 15 || (s[8] != 'T' && s[8] != 't') || !digits(s, 9, 2, v.civil.hour) ||
+        !digits(s, 11, 2, v.civil.minute) || !digits(s, 13, 2, v.civil.second))
+        return std::nullopt;
+    if (v.civil.hour > 23 || v.civil.minute > 59 || v.civil.second > 60)
+        return std::nullopt;
+    if (v.civil.second == 60)
+        v.civil.second = 59;
+    if (s.size() == 16 && (s[15] == 'Z' || s[15] == 'z'))
+        v.utc = true;
+    else if (s.size() != 15)
+        return std::nullopt;
+    return v;
+}
+
+std::vector<std::string> split_commas(const std::string &s)
+{
+    std::vector<std::string> out;
+    std::size_t from = 0;
+    while (from <= s.size()) {
+        std::size_t comma = s.find(',', from);
+        std::string part = trim(std::string_view(s).substr(from, comma == std::string::npos ? std::string::npos : comma - from));
+        if (!part.empty())
+            out.push_back(part);
+        if (comma == std::string::npos)
+            break;
+        from = comma + 1;
+    }
+    return out;
+}
+
+// ---- expansion --------------------------------------------------------------
+
+// What a rule's UNTIL allows, decided here rather than by libical (Google
+// writes UNTIL forms RFC 5545 forbids).
+struct Until {
+    bool present = false;
+    std::int64_t last_key = 0;  // timed: last allowed instant; all-day: last allowed day
+};
+
+class Expander {
+public:
+    Expander(const Series &s, std::int64_t time_min, std::int64_t time_max, Budget &budget)
+        : s_(s), budget_(budget)
+    {
+        if (s.all_day) {
+            const std::int64_t len = std::max<std::int64_t>(s.end_day - s.start_day, 0);
+            // Days whose span may overlap the window, with a margin of two days
+            // for any zone offset; the exact test comes after.
+            lo_key_ = seconds_from_civil(s.zone->to_local(time_min)) / 86400 - len - 2;
+            hi_key_ = seconds_from_civil(s.zone->to_local(time_max)) / 86400 + 2;
+            lo_local_ = lo_key_ * 86400;
+            hi_local_ = hi_key_ * 86400;
+        } else {
+            const std::int64_t len = std::max<std::int64_t>(s.end - s.start, 0);
+            lo_key_ = time_min - len;  // start > lo_key_ (strictly) can still end after time_min
+            hi_key_ = time_max;
+            // Widened by run_rule (the wall clock of an instant moves with
+            // the zone's offset; the exact test is on the instants).
+            lo_local_ = seconds_from_civil(s.zone->to_local(lo_key_));
+            hi_local_ = seconds_from_civil(s.zone->to_local(hi_key_));
+        }
+        Civil first = s.all_day ? civil_from_days(s.start_day) : s.zone->to_local(s.start);
+        dtstart_ = icaltime_null_time();
+        dtstart_.year = first.year;
+        dtstart_.month = first.month;
+        dtstart_.day = first.day;
+        dtstart_.is_date = s.all_day ? 1 : 0;
+        if (!s.all_day) {
+            dtstart_.hour = first.hour;
+            dtstart_.minute = first.minute;
+            dtstart_.second = first.second;
+        }
+        first_civil_ = first;
+    }
+
+    // Adds the keys of the rule line (RRULE or EXRULE value) to `out`.
+    bool run_rule(const std::string &value, std::vector<std::int64_t> &out, const char *what)
+    {
+        // Take UNTIL out of the rule: its Google forms are decided by until_of.
+        std::string rule;
+        Until until;
+        for (const std::string &part : split_parts(value)) {
+            std::size_t eq = part.find('=');
+            std::string key = upper(trim(part.substr(0, eq)));
+            if (key == "UNTIL" && eq != std::string::npos) {
+                auto v = parse_date_value(trim(part.substr(eq + 1)));
+                if (!v)
+                    return false;
+                until = until_of(*v);
+                continue;
+            }
+            if (!rule.empty())
+                rule += ';';
+            rule += part;
+        }
+        icalerror_clear_errno();
+        struct icalrecurrencetype recur = icalrecurrencetype_from_string(rule.c_str());
+        if (recur.freq == ICAL_NO_RECURRENCE || icalerrno != ICAL_NO_ERROR) {
+            icalerror_clear_errno();
+            return false;
+        }
+        // The wall-clock range to walk: the window's, widened by two days
+        // (any offset change) for daily and longer rules, by three hours
+        // (any DST shift) for sub-daily ones, whose steps are many.
+        const bool sub_daily = recur.freq == ICAL_HOURLY_RECURRENCE || recur.freq == ICAL_MINUTELY_RECURRENCE ||
+                               recur.freq == ICAL_SECONDLY_RECURRENCE;
+        const std::int64_t margin = s_.all_day ? 0 : sub_daily ? 3 * 3600 : 2 * 86400;
+        const std::int64_t lo_local = lo_local_ - margin, hi_local = hi_local_ + margin;
+        // Skip what ends before the window, unless the rule counts its
+        // occurrences (COUNT must be walked from DTSTART).
+        //  - Daily and longer rules: libical's set_start keeps their phase.
+        //  - Sub-daily rules: libical 3.0's set_start loses the INTERVAL's phase
+        //    (HOURLY;INTERVAL=5 from 09:15 restarts on another grid; test
+        //    SkipAheadAgreesWithWalkingFromTheStart), so the iterator starts
+        //    instead from a later DTSTART on the rule's own grid, one period
+        //    before the window's margin: whatever that start yields falls
+        //    before lo_local and is dropped below.
+        struct icaltimetype origin = dtstart_;
+        bool use_set_start = false;
+        struct icaltimetype from = dtstart_;
+        const std::int64_t start_local = s_.all_day ? s_.start_day * 86400 : seconds_from_civil(first_civil_);
+        if (recur.count > 0 && lo_local > start_local + 86400 && fixed_period(recur) > 0) {
+            // A COUNT rule with no BY part and a fixed period (SECONDLY to
+            // WEEKLY) is a plain grid: jump over whole periods and count them,
+            // instead of walking (FREQ=SECONDLY;COUNT=100000000 asked in a
+            // late window would otherwise hit the per-series limit).
+            const std::int64_t period = fixed_period(recur);
+            const std::int64_t periods = (lo_local - start_local) / period - 1;
+            if (periods > 0) {
+                if (periods >= recur.count)
+                    return true;  // every occurrence is before the window
+                recur.count -= static_cast<int>(periods);
+                Civil c = civil_from_seconds(start_local + periods * period);
+                origin.year = c.year;
+                origin.month = c.month;
+                origin.day = c.day;
+                origin.hour = c.hour;
+                origin.minute = c.minute;
+                origin.second = c.second;
+            }
+        } else if (recur.count == 0 && lo_local > start_local + 86400) {
+            const std::int64_t unit = recur.freq == ICAL_HOURLY_RECURRENCE     ? 3600
+                                      : recur.freq == ICAL_MINUTELY_RECURRENCE ? 60
+                                      : recur.freq == ICAL_SECONDLY_RECURRENCE ? 1
+                                                                               : 0;
+            if (unit != 0) {
+                const std::int64_t period = unit * std::max<short>(recur.interval, 1);
+                const std::int64_t periods = (lo_local - start_local) / period - 1;
+                if (periods > 0) {
+                    Civil c = civil_from_seconds(start_local + periods * period);
+                    origin.year = c.year;
+                    origin.month = c.month;
+                    origin.day = c.day;
+                    origin.hour = c.hour;
+                    origin.minute = c.minute;
+                    origin.second = c.second;
+                }
+            } else {
+                Civil c = civil_from_seconds(lo_local);
+                from.year = c.year;
+                from.month = c.month;
+                from.day = c.day;
+                from.hour = from.minute = from.second = 0;
+                use_set_start = true;
+            }
+        }
+        icalrecur_iterator *it = icalrecur_iterator_new(recur, origin);
+        if (!it) {
+            icalerror_clear_errno();
+            return false;
+        }
+        struct Free {
+            icalrecur_iterator *it;
+            ~Free() { icalrecur_iterator_free(it); }
+        } guard{it};
+        if (use_set_start)
+            icalrecur_iterator_set_start(it, from);
+
+        std::int64_t series_steps = 0;
+        for (;;) {
+            struct icaltimetype t = icalrecur_iterator_next(it);
+            if (icaltime_is_null_time(t))
+                break;
+            step(series_steps, what);
+            Civil c{t.year, t.month, t.day, t.is_date ? 0 : t.hour, t.is_date ? 0 : t.minute,
+                    t.is_date ? 0 : t.second};
+            std::int64_t local = seconds_from_civil(c);
+            if (local > hi_local)
+                break;
+            // Before the window: only a COUNT rule walks here (the others
+            // started near it), and COUNT excludes UNTIL: no conversion needed.
+            if (local < lo_local)
+                continue;
+            std::int64_t key = key_of(c);
+            if (until.present && key > until.last_key)
+                break;
+            // What the window holds is returned: past the call's limit, stop
+            // here rather than hold a dense rule's occurrences in memory.
+            if (static_cast<std::int64_t>(out.size()) > budget_.max_instances - budget_.instances + 2)
+                throw RecurrenceLimit("more than " + std::to_string(budget_.max_instances) +
+                                          " instances in one call",
+                                      false);
+            out.push_back(key);
+        }
+        return true;
+    }
+
+    // Adds the keys of RDATE/EXDATE values to `keys`, or, for a DATE value on
+    // a timed series (EXDATE only), to `days`.
+    bool run_dates(const Line &line, std::vector<std::int64_t> &keys, std::vector<std::int64_t> *days)
+    {
+        const Zone *zone = s_.zone;
+        if (!line.tzid.empty() && s_.lookup) {
+            if (const Zone *z = s_.lookup(line.tzid))
+                zone = z;
+        }
+        bool ok = true;
+        for (const std::string &item : split_commas(line.value)) {
+            // VALUE=PERIOD: start/end or start/duration; the start places it.
+            std::string text = item.substr(0, item.find('/'));
+            auto v = parse_date_value(text);
+            if (!v) {
+                ok = false;
+                continue;
+            }
+            if (s_.all_day) {
+                // A date, or the date of a date-time read in its own zone.
+                if (v->is_date || !v->utc)
+                    keys.push_back(days_from_civil(v->civil.year, v->civil.month, v->civil.day));
+                else {
+                    Civil c = s_.zone->to_local(seconds_from_civil(v->civil));
+                    keys.push_back(days_from_civil(c.year, c.month, c.day));
+                }
+            } else if (v->is_date) {
+                std::int64_t day = days_from_civil(v->civil.year, v->civil.month, v->civil.day);
+                if (days)
+                    days->push_back(day);  // EXDATE: every occurrence of that local day
+                else {
+                    Civil c = civil_from_days(day);  // RDATE: that day at the series' time
+                    c.hour = first_civil_.hour;
+                    c.minute = first_civil_.minute;
+                    c.second = first_civil_.second;
+                    keys.push_back(s_.zone->to_instant(c));
+                }
+            } else if (v->utc) {
+                keys.push_back(seconds_from_civil(v->civil));
+            } else {
+                keys.push_back(zone->to_instant(v->civil));
+            }
+        }
+        return ok;
+    }
+
+    std::int64_t key_of(const Civil &c) const
+    {
+        return s_.all_day ? days_from_civil(c.year, c.month, c.day) : s_.zone->to_instant(c);
+    }
+
+    std::int64_t dtstart_key() const { return s_.all_day ? s_.start_day : s_.start; }
+    std::int64_t dtstart_days() const { return s_.start_day; }
+
+    Occurrence occurrence(std::int64_t key) const
+    {
+        Occurrence o;
+        if (s_.all_day) {
+            o.start_day = key;
+            o.end_day = key + std::max<std::int64_t>(s_.end_day - s_.start_day, 0);
+            o.start = s_.zone->to_instant(civil_from_days(o.start_day));
+            o.end = s_.zone->to_instant(civil_from_days(o.end_day));
+        } else {
+            o.start = key;
+            o.end = key + std::max<std::int64_t>(s_.end - s_.start, 0);
+        }
+        return o;
+    }
+
+    std::int64_t local_day_of(std::int64_t key) const
+    {
+        if (s_.all_day)
+            return key;
+        Civil c = s_.zone->to_local(key);
+        return days_from_civil(c.year, c.month, c.day);
+    }
+
+    void step(std::int64_t &series_steps, const char *what)
+    {
+        if (++series_steps > budget_.max_steps_per_series)
+            throw RecurrenceLimit(std::string("more than ") + std::to_string(budget_.max_steps_per_series) +
+                                      " occurrences of one " + what + " in one call",
+                                  true);
+        if (++budget_.steps >= budget_.check_every) {
+            budget_.steps = 0;
+            if (budget_.check_interrupts)
+                budget_.check_interrupts();
+        }
+    }
+
+private:
+    // The period in wall-clock seconds of a rule that is a plain grid (no BY
+    // part, SECONDLY to WEEKLY), else 0.
+    static std::int64_t fixed_period(const struct icalrecurrencetype &r)
+    {
+        const short *lists[] = {r.by_second, r.by_minute, r.by_hour, r.by_day, r.by_month_day,
+                                r.by_year_day, r.by_week_no, r.by_month, r.by_set_pos};
+        for (const short *l : lists)
+            if (l[0] != ICAL_RECURRENCE_ARRAY_MAX)
+                return 0;
+        std::int64_t unit = 0;
+        switch (r.freq) {
+        case ICAL_SECONDLY_RECURRENCE: unit = 1; break;
+        case ICAL_MINUTELY_RECURRENCE: unit = 60; break;
+        case ICAL_HOURLY_RECURRENCE: unit = 3600; break;
+        case ICAL_DAILY_RECURRENCE: unit = 86400; break;
+        case ICAL_WEEKLY_RECURRENCE: unit = 7 * 86400; break;
+        default: return 0;
+        }
+        return unit * std::max<short>(r.interval, 1);
+    }
+
+    static std::vector<std::string> split_parts(const std::string &value)
+    {
+        std::vector<std::string> parts;
+        std::size_t from = 0;
+        for (;;) {
+            std::size_t semi = value.find(';', from);
+            std::string part = trim(std::string_view(value).substr(from, semi == std::string::npos ? std::string::npos : semi - from));
+            if (!part.empty())
+                parts.push_back(part);
+            if (semi == std::string::npos)
+                break;
+            from = semi + 1;
+        }
+        return parts;
+    }
+
+    Until until_of(const DateValue &v) const
+    {
+        Until u;
+        u.present = true;
+        if (s_.all_day) {
+            if (v.is_date || !v.utc) {
+                // A date, or a floating date-time: days up to that date (a day
+                // starts at 00:00, which is not after any time of that date).
+                u.last_key = days_from_civil(v.civil.year, v.civil.month, v.civil.day);
+            } else {
+                // A UTC date-time: the days that start (00:00 in the calendar's
+                // zone) at or before that instant.
+                std::int64_t instant = seconds_from_civil(v.civil);
+                Civil c = s_.zone->to_local(instant);
+                std::int64_t day = days_from_civil(c.year, c.month, c.day);
+                if (s_.zone->to_instant(civil_from_days(day)) > instant)
+                    day--;
+                u.last_key = day;
+            }
+        } else if (v.is_date) {
+            // A DATE UNTIL on a timed series: through the end of that day in
+            // the series' zone.
+            Civil next = civil_from_days(days_from_civil(v.civil.year, v.civil.month, v.civil.day) + 1);
+            u.last_key = s_.zone->to_instant(next) - 1;
+        } else if (v.utc) {
+            u.last_key = seconds_from_civil(v.civil);
+        } else {
+            u.last_key = s_.zone->to_instant(v.civil);  // floating: the series' wall clock
+        }
+        return u;
+    }
+
+    const Series &s_;
+    Budget &budget_;
+    struct icaltimetype dtstart_;
+    Civil first_civil_;
+    std::int64_t lo_key_ = 0, hi_key_ = 0;      // keys of occurrences that may overlap
+    std::int64_t lo_local_ = 0, hi_local_ = 0;  // the same in wall-clock seconds, widened
+};
+
+}  // namespace
+
+std::vector<Occurrence> expand(const Series &s, std::int64_t time_min, std::int64_t time_max,
+                               Budget &budget, int *ignored_lines)
+{
+    std::vector<Occurrence> result;
+    if (!s.zone || time_max <= time_min)
+        return result;
+    Expander ex(s, time_min, time_max, budget);
+    std::vector<std::int64_t> keys, excluded, excluded_days;
+    keys.push_back(ex.dtstart_key());  // DTSTART is always the first instance
+    int ignored = 0;
+    for (const std::string &raw : s.recurrence) {
+        auto line = parse_line(raw);
+        bool ok = false;
+        if (line) {
+            if (line->name == "RRULE")
+                ok = ex.run_rule(line->value, keys, "recurrence rule");
+            else if (line->name == "EXRULE")
+                ok = ex.run_rule(line->value, excluded, "exception rule");
+            else if (line->name == "RDATE")
+                ok = ex.run_dates(*line, keys, nullptr);
+            else if (line->name == "EXDATE")
+                ok = ex.run_dates(*line, excluded, &excluded_days);
+        }
+        if (!ok)
+            ignored++;
+    }
+    if (ignored_lines)
+        *ignored_lines = ignored;
+
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    std::sort(excluded.begin(), excluded.end());
+    std::sort(excluded_days.begin(), excluded_days.end());
+    for (std::int64_t key : keys) {
+        if (std::binary_search(excluded.begin(), excluded.end(), key))
+            continue;
+        if (!excluded_days.empty() &&
+            std::binary_search(excluded_days.begin(), excluded_days.end(), ex.local_day_of(key)))
+            continue;
+        Occurrence o = ex.occurrence(key);
+        if (!(o.end > time_min && o.start < time_max))  // Google's window rule
+            continue;
+        if (++budget.instances > budget.max_instances)
+            throw RecurrenceLimit("more than " + std::to_string(budget.max_instances) +
+                                      " instances in one call",
+                                  false);
+        result.push_back(o);
+    }
+    std::sort(result.begin(), result.end(),
+              [](const Occurrence &a, const Occurrence &b) { return a.start < b.start; });
+    return result;
+}
+
+}  // namespace gcal::core::rec
