@@ -486,7 +486,7 @@ BEGIN
        AND s.state OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'revoked', 'error']);
     IF stale IS NOT NULL THEN
         RAISE WARNING 'busy time of some owners is not current: %', stale
-            USING ERRCODE = 'warning',
+            USING ERRCODE = '01000',
                   DETAIL = 'pending: first sync not finished; revoked: the token was revoked; error: a permanent error stopped syncing.',
                   HINT = 'gcal_busy returns what the mirror holds for them; gcal_free_slots never counts them free. gcal_status(owner) says more.';
     END IF;

@@ -246,7 +246,8 @@ GCAL_FUNCTION(gcal_free_slots)
         return quote_identifier(get_namespace_name(get_func_namespace(fn)));
     });
     const std::string busy_sql = "SELECT b.owner, pg_catalog.lower(b.busy), pg_catalog.upper(b.busy) FROM " + schema +
-                                 ".gcal_busy($1, $2, $3, $4) AS b";
+                                 ".gcal_busy($1::pg_catalog.text[], $2::pg_catalog.timestamptz, $3::pg_catalog.timestamptz, "
+                                 "$4::pg_catalog.text[]) AS b";
     const TimestampTz busy_min = pg_timestamptz(q.window.lo - q.buffer_before);
     const TimestampTz busy_max = pg_timestamptz(q.window.hi + q.buffer_after);
     const Datum calendar_ids = PG_ARGISNULL(9) ? static_cast<Datum>(0) : PG_GETARG_DATUM(9);

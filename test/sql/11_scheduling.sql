@@ -90,10 +90,12 @@ SELECT * FROM gcal_busy(ARRAY['ann'], '2026-03-04', '2026-03-03');
 SELECT * FROM gcal_busy(ARRAY['ann'], '-infinity', '2026-03-03');
 
 -- Slots of an hour for ann and ben on Tuesday 2026-03-03, 08:00-18:00 UTC, on
--- the hour: ben's daily 09:00-10:00 UTC, ann's 13:00 and 18:00 UTC meetings.
+-- the hour: ben's daily 09:00-10:00 UTC blocks one; ann's 13:00 New York
+-- meeting is at 18:00 UTC, just after the window.
 SELECT lower(slot) AS start, upper(slot) AS "end", free_owners
   FROM gcal_free_slots(ARRAY['ann', 'ben'], '2026-03-03 08:00Z', '2026-03-03 18:00Z', '1 hour', '1 hour');
--- Ten minutes of buffer on each side, half-hour steps.
+-- Ten minutes of buffer on each side, half-hour steps: 10:00 meets ben's
+-- meeting, 17:00-18:00 ann's at 18:00 (busy time after the window counts).
 SELECT lower(slot) AS start, free_owners
   FROM gcal_free_slots(ARRAY['ann', 'ben'], '2026-03-03 08:00Z', '2026-03-03 18:00Z', '1 hour', '30 min',
                        buffer_before => '10 min', buffer_after => '10 min');
@@ -103,7 +105,8 @@ SELECT lower(slot) AS start, free_owners
                        min_owners => 1, calendar_ids => ARRAY['ann@example.com', 'ben@example.com', 'ben-side']);
 -- Open hours in each owner's own zone (no "timezone": the primary calendar's):
 -- 09:00-17:00 New York and Berlin overlap 14:00-16:00 UTC before New York's
--- DST change (Friday 03-06) and 13:00-16:00 UTC after it (Monday 03-09).
+-- DST change (Friday 03-06) and 13:00-16:00 UTC after it (Monday 03-09),
+-- where ann's weekly 09:00 meeting takes 13:00-14:00 UTC.
 SELECT lower(slot) AS start, free_owners
   FROM gcal_free_slots(ARRAY['ann', 'ben'], '2026-03-06 00:00Z', '2026-03-10 00:00Z', '1 hour', '1 hour',
                        open_hours => '[{"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "17:00"}]');
