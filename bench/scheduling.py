@@ -111,8 +111,8 @@ def population(rng, n_owners):
             day = first + timedelta(days=rng.randint(0, 4))
             mid = "r%02d%s" % (s, owner)
             events.append(ev(mid, local(day, m), local(day, m + 30), recurrence=[rule]))
-            for k in range(rng.randint(0, 3)):
-                orig_day = WEEK.date() + timedelta(days=rng.randint(0, 13))
+            for orig_day in sorted({WEEK.date() + timedelta(days=rng.randint(0, 13))
+                                    for _ in range(rng.randint(0, 3))}):
                 orig = local(orig_day, m)
                 orig_utc = datetime.fromisoformat(orig["dateTime"]).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
                 eid = "%s_%s" % (mid, orig_utc)

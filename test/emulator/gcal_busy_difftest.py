@@ -150,6 +150,11 @@ def load(cur, accounts):
     return len(rows)
 
 
+def oracle_cals(cals):
+    """(calendar id, zone, events) → what gcal_busy.busy_ranges takes."""
+    return [(cal, events, zone) for cal, zone, events in cals]
+
+
 def db_busy(cur, owners, tmin, tmax, calendar_ids=None):
     cur.execute("SELECT owner, lower(busy), upper(busy) FROM gcal_busy(%s, %s, %s, %s)",
                 (owners, tmin, tmax, calendar_ids))
@@ -214,7 +219,7 @@ def main():
                 if state is None:
                     want = []
                 else:
-                    want = B.busy_ranges(cals if named else cals[:1], tmin, tmax)
+                    want = B.busy_ranges(oracle_cals(cals if named else cals[:1]), tmin, tmax)
                 checks += 1
                 ranges += len(want)
                 if got.get(owner, []) != want:
@@ -247,7 +252,7 @@ def main():
         busy, opens, never = {}, {}, set()
         for o in group:
             _, state, cals = by_owner[o]
-            busy[o] = B.busy_ranges(cals[:1], tmin - bb, tmax + ba) if state is not None else []
+            busy[o] = B.busy_ranges(oracle_cals(cals[:1]), tmin - bb, tmax + ba) if state is not None else []
             if state is None or state in STALE:
                 never.add(o)
             r = B.open_ranges(hours, o, cals[0][1], tmin, tmax)
