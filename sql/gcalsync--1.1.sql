@@ -735,6 +735,9 @@ COMMENT ON COLUMN gcalsync.event.event_type IS 'default (Google''s default when 
 -- privileges, so row-level security on them applies to it as to a SELECT
 -- (README: Row-level security); the caller needs SELECT on both.
 -------------------------------------------------------------------------------
+-- The recurring masters of an owner's calendars (gcal_instances reads them all).
+CREATE INDEX event_master_idx ON gcalsync.event (owner, calendar_id) WHERE recurrence IS NOT NULL;
+
 CREATE FUNCTION @extschema@.gcal_instances(owner text, time_min timestamptz, time_max timestamptz,
     calendar_ids text[] DEFAULT NULL, show_deleted boolean DEFAULT false)
 RETURNS TABLE (calendar_id text, event_id text, recurring_event_id text, status text,

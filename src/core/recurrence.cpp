@@ -282,6 +282,138 @@ public:
                                recur.freq == ICAL_SECONDLY_RECURRENCE;
         const std::int64_t margin = s_.all_day ? 0 : sub_daily ? 3 * 3600 : 2 * 86400;
         const std::int64_t lo_local = lo_local_ - margin, hi_local = hi_local_ + margin;
+        if (!s_.libical_only && simple(recur))
+            return run_simple(recur, until, lo_local, hi_local, out, what);
+        return run_libical(recur, until, lo_local, hi_local, out, what);
+    }
+
+    // A rule the fast path expands exactly as libical does: DAILY or WEEKLY,
+    // BYDAY without ordinals as its only BY part, and a DTSTART that is one
+    // of its days (test Recurrence.FastPathAgreesWithLibical compares the two
+    // over thousands of rules). libical 3.0 takes 10-25 us per occurrence;
+    // these rules are most of a real calendar.
+    static bool simple(const struct icalrecurrencetype &r)
+    {
+        if (r.freq != ICAL_DAILY_RECURRENCE && r.freq != ICAL_WEEKLY_RECURRENCE)
+            return false;
+        const short *others[] = {r.by_second, r.by_minute, r.by_hour, r.by_month_day,
+                                 r.by_year_day, r.by_week_no, r.by_month, r.by_set_pos};
+        for (const short *l : others)
+            if (l[0] != ICAL_RECURRENCE_ARRAY_MAX)
+                return false;
+        for (int i = 0; i < ICAL_BY_DAY_SIZE && r.by_day[i] != ICAL_RECURRENCE_ARRAY_MAX; i++)
+            if (icalrecurrencetype_day_position(r.by_day[i]) != 0)
+                return false;
+        return true;
+    }
+
+    static int weekday_of(std::int64_t day)  // 0 = Sunday
+    {
+        return static_cast<int>(((day + 4) % 7 + 7) % 7);
+    }
+
+    bool run_simple(const struct icalrecurrencetype &r, const Until &until, std::int64_t lo_local,
+                    std::int64_t hi_local, std::vector<std::int64_t> &out, const char *what)
+    {
+        const std::int64_t start_day = s_.all_day ? s_.start_day
+                                                  : days_from_civil(first_civil_.year, first_civil_.month, first_civil_.day);
+        const std::int64_t tod = s_.all_day ? 0 : first_civil_.hour * 3600 + first_civil_.minute * 60 + first_civil_.second;
+        const std::int64_t interval = std::max<short>(r.interval, 1);
+        bool mask[7] = {};
+        int days = 0;
+        for (int i = 0; i < ICAL_BY_DAY_SIZE && r.by_day[i] != ICAL_RECURRENCE_ARRAY_MAX; i++) {
+            int wd = static_cast<int>(icalrecurrencetype_day_day_of_week(r.by_day[i])) - 1;
+            if (wd >= 0 && wd < 7 && !mask[wd]) {
+                mask[wd] = true;
+                days++;
+            }
+        }
+        const bool by_day = days > 0;
+        if (by_day && !mask[weekday_of(start_day)])
+            return run_libical(r, until, lo_local, hi_local, out, what);  // DTSTART off the rule
+        if (!by_day) {
+            mask[weekday_of(start_day)] = true;
+            days = 1;
+        }
+        const std::int64_t lo_day = (lo_local >= 0 ? lo_local : lo_local - 86399) / 86400;
+        std::int64_t series_steps = 0;
+        std::int64_t counted = 0;  // occurrences before the current one
+        // emit handles occurrence `day`; false ends the rule.
+        auto emit = [&](std::int64_t day) -> bool {
+            if (r.count > 0 && counted >= r.count)
+                return false;
+            counted++;
+            step(series_steps, what);
+            const std::int64_t local = day * 86400 + tod;
+            if (local > hi_local)
+                return false;
+            if (local < lo_local)
+                return true;
+            Civil c = civil_from_days(day);
+            c.hour = static_cast<int>(tod / 3600);
+            c.minute = static_cast<int>(tod / 60 % 60);
+            c.second = static_cast<int>(tod % 60);
+            const std::int64_t key = key_of(c);
+            if (until.present && key > until.last_key)
+                return false;
+            if (static_cast<std::int64_t>(out.size()) > budget_.max_instances - budget_.instances + 2)
+                throw RecurrenceLimit("more than " + std::to_string(budget_.max_instances) + " instances in one call",
+                                      false);
+            out.push_back(key);
+            return true;
+        };
+        if (r.freq == ICAL_DAILY_RECURRENCE) {
+            std::int64_t n = 0;
+            if (!by_day && lo_day > start_day) {  // jump whole periods (counted too)
+                n = std::max<std::int64_t>((lo_day - start_day) / interval - 1, 0);
+                counted = n;
+            } else if (by_day && r.count == 0 && lo_day > start_day) {
+                n = std::max<std::int64_t>((lo_day - start_day) / interval - 1, 0);
+            }
+            for (;; n++) {
+                const std::int64_t day = start_day + n * interval;
+                if (by_day && !mask[weekday_of(day)]) {
+                    if (day * 86400 + tod > hi_local)
+                        break;
+                    step(series_steps, what);
+                    continue;
+                }
+                if (!emit(day))
+                    break;
+            }
+            return true;
+        }
+        // WEEKLY: weeks start on WKST; every interval-th week from DTSTART's.
+        const int wkst = r.week_start >= ICAL_SUNDAY_WEEKDAY ? static_cast<int>(r.week_start) - 1 : 1;
+        const std::int64_t week0 = start_day - ((weekday_of(start_day) - wkst + 7) % 7);
+        const std::int64_t period = 7 * interval;
+        int first_week = 0;  // occurrences in DTSTART's week
+        for (int i = 0; i < 7; i++)
+            if (mask[weekday_of(week0 + i)] && week0 + i >= start_day)
+                first_week++;
+        std::int64_t p = 0;
+        if (lo_day > week0) {
+            p = std::max<std::int64_t>((lo_day - week0) / period - 1, 0);
+            counted = p == 0 ? 0 : first_week + (p - 1) * days;
+        }
+        for (;; p++) {
+            const std::int64_t ws = week0 + p * period;
+            if (ws * 86400 > hi_local + 86400)
+                break;
+            for (int i = 0; i < 7; i++) {
+                const std::int64_t day = ws + i;
+                if (!mask[weekday_of(day)] || day < start_day)
+                    continue;
+                if (!emit(day))
+                    return true;
+            }
+        }
+        return true;
+    }
+
+    bool run_libical(struct icalrecurrencetype recur, const Until &until, std::int64_t lo_local,
+                     std::int64_t hi_local, std::vector<std::int64_t> &out, const char *what)
+    {
         // Skip what ends before the window, unless the rule counts its
         // occurrences (COUNT must be walked from DTSTART).
         //  - Daily and longer rules: libical's set_start keeps their phase.

@@ -91,6 +91,8 @@ struct Series {
     // All-day: the calendar's zone, which places the days in time.
     const Zone *zone = nullptr;
     ZoneLookup lookup;  // for TZID= parameters of other zones (may be empty)
+    // Tests only: expand every rule with libical, none with the fast path.
+    bool libical_only = false;
 };
 
 // One generated occurrence. For all-day series start/end are the instants of

@@ -17,6 +17,7 @@ extern "C" {
 #include <map>
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace gcal::pg {
 
@@ -215,6 +216,29 @@ std::optional<std::int64_t> original_key(const Row &r)
     return std::nullopt;
 }
 
+// read_rows appends the `n` rows of the last statement (SPI_tuptable, which
+// stays until the SPI connection ends) to `rows`.
+void read_rows(uint64_t n, std::vector<Row> &rows)
+{
+    SPITupleTable *table = SPI_tuptable;
+    if (n > 0 && table->tupdesc->natts != kRowColumns)
+        throw std::logic_error("gcal_instances reads another number of columns");
+    const std::size_t base = rows.size();
+    rows.resize(base + static_cast<std::size_t>(n));
+    for (uint64_t i = 0; i < n; i++) {
+        Row &r = rows[base + i];
+        Row *rp = &r;
+        HeapTuple tuple = table->vals[i];
+        TupleDesc desc = table->tupdesc;
+        pg_guard([=]() { heap_deform_tuple(tuple, desc, rp->v, rp->null); });
+        r.calendar_id = text_of(r.v[kCalendarId]);
+        r.event_id = text_of(r.v[kEventId]);
+        if (!r.null[kRecurringEventId])
+            r.recurring_event_id = text_of(r.v[kRecurringEventId]);
+        r.status = r.null[kStatus] ? std::string("confirmed") : text_of(r.v[kStatus]);
+    }
+}
+
 std::string master_key(const std::string &calendar_id, const std::string &event_id)
 {
     std::string k = calendar_id;
@@ -265,34 +289,53 @@ GCAL_FUNCTION(gcal_instances)
     std::vector<SqlArg> args{SqlArg(owner),
                              all_calendars ? SqlArg(std::nullopt) : SqlArg(TEXTARRAYOID, datum_maker, &calendar_ids),
                              SqlArg(TIMESTAMPTZOID, timestamptz_maker, &time_min),
-                             SqlArg(TIMESTAMPTZOID, timestamptz_maker, &time_max)};
-    const uint64_t n = spi.run(sql::kInstanceRows, args);
-    SPITupleTable *table = SPI_tuptable;
-    if (n > 0 && table->tupdesc->natts != kRowColumns)
-        throw std::logic_error("instances.rows returns another number of columns");
+                             SqlArg(TIMESTAMPTZOID, timestamptz_maker, &time_max), SqlArg(show_deleted)};
+    std::vector<Row> rows;
+    read_rows(spi.run(sql::kInstanceRows, args), rows);
 
-    std::vector<Row> rows(static_cast<std::size_t>(n));
-    for (uint64_t i = 0; i < n; i++) {
-        Row &r = rows[i];
-        Row *rp = &r;
-        HeapTuple tuple = table->vals[i];
-        TupleDesc desc = table->tupdesc;
-        pg_guard([=]() { heap_deform_tuple(tuple, desc, rp->v, rp->null); });
-        r.calendar_id = text_of(r.v[kCalendarId]);
-        r.event_id = text_of(r.v[kEventId]);
-        if (!r.null[kRecurringEventId])
-            r.recurring_event_id = text_of(r.v[kRecurringEventId]);
-        r.status = r.null[kStatus] ? std::string("confirmed") : text_of(r.v[kStatus]);
+    // Masters longer than the eight days instances.rows looks back for
+    // exceptions: read all their exceptions before the window's end.
+    std::vector<Row> extra;
+    for (const Row &m : rows) {
+        if (m.null[kRecurrence] || m.cancelled())
+            continue;
+        const bool long_timed = !m.null[kStartAt] && !m.null[kEndAt] &&
+                                DatumGetTimestampTz(m.v[kEndAt]) - DatumGetTimestampTz(m.v[kStartAt]) > 8 * 86400 * kUsec;
+        const bool long_days = m.all_day() && !m.null[kEndDate] &&
+                               unix_days(m.v[kEndDate]) - unix_days(m.v[kStartDate]) > 8;
+        if (!long_timed && !long_days)
+            continue;
+        const std::size_t before = extra.size();
+        read_rows(spi.run(sql::kInstanceMasterExceptions,
+                          {SqlArg(owner), SqlArg(m.calendar_id), SqlArg(m.event_id),
+                           SqlArg(TIMESTAMPTZOID, timestamptz_maker, &time_max)}),
+                  extra);
+        for (std::size_t i = before; i < extra.size(); i++) {  // the calendar's zone is the master's
+            extra[i].v[kCalendarTimeZone] = m.v[kCalendarTimeZone];
+            extra[i].null[kCalendarTimeZone] = m.null[kCalendarTimeZone];
+        }
+    }
+    std::vector<const Row *> all;
+    all.reserve(rows.size() + extra.size());
+    {
+        // A row read by two branches of the read (or again as a long
+        // master's exception) counts once.
+        std::unordered_set<std::string> seen;
+        for (const std::vector<Row> *v : {&rows, &extra})
+            for (const Row &r : *v)
+                if (seen.insert(master_key(r.calendar_id, r.event_id)).second)
+                    all.push_back(&r);
     }
 
     // Masters that are visible (recurrence, not cancelled) and the original
     // starts their exceptions take over, by (calendar, master id).
     std::unordered_map<std::string, const Row *> masters;
-    for (const Row &r : rows)
-        if (!r.null[kRecurrence] && !r.cancelled())
-            masters.emplace(master_key(r.calendar_id, r.event_id), &r);
+    for (const Row *r : all)
+        if (!r->null[kRecurrence] && !r->cancelled())
+            masters.emplace(master_key(r->calendar_id, r->event_id), r);
     std::unordered_map<std::string, std::vector<std::int64_t>> overridden;
-    for (const Row &r : rows) {
+    for (const Row *rp : all) {
+        const Row &r = *rp;
         if (r.recurring_event_id.empty())
             continue;
         auto k = original_key(r);
@@ -310,7 +353,8 @@ GCAL_FUNCTION(gcal_instances)
 
     auto overlaps = [&](std::int64_t start, std::int64_t end) { return end > min_us && start < max_us; };
 
-    for (const Row &r : rows) {
+    for (const Row *rp : all) {
+        const Row &r = *rp;
         const bool is_master = !r.null[kRecurrence];
         if (is_master && !r.cancelled()) {
             // Expand in start.timeZone, else the calendar's; all-day in the calendar's.

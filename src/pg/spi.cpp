@@ -208,7 +208,8 @@ uint64_t Spi::run(const Statement &stmt, const std::vector<SqlArg> &args)
     auto execute = [=, &stmt]() -> uint64_t {
         int level = pin_search_path();
         if (!*plan) {
-            SPIPlanPtr prepared = SPI_prepare(stmt.sql, stmt.nparams, const_cast<Oid *>(stmt.types));
+            SPIPlanPtr prepared = SPI_prepare_cursor(stmt.sql, stmt.nparams, const_cast<Oid *>(stmt.types),
+                                                     stmt.generic_plan ? CURSOR_OPT_GENERIC_PLAN : 0);
             if (!prepared)
                 elog(ERROR, "SPI_prepare failed (%s) for statement \"%s\"", SPI_result_code_string(SPI_result),
                      stmt.name);

@@ -16,8 +16,13 @@ namespace gcal::pg {
 struct Statement {
     static constexpr int kMaxParams = 32;
 
-    constexpr Statement(const char *name, int expect, std::initializer_list<Oid> params, const char *sql)
-        : name(name), expect(expect), sql(sql), nparams(static_cast<int>(params.size()))
+    // generic_plan: plan it once for any parameters (CURSOR_OPT_GENERIC_PLAN),
+    // for a statement run very often whose custom plans cost more to make than
+    // they save (gcal_instances' read, issue 14).
+    constexpr Statement(const char *name, int expect, std::initializer_list<Oid> params, const char *sql,
+                        bool generic_plan = false)
+        : name(name), expect(expect), sql(sql), nparams(static_cast<int>(params.size())),
+          generic_plan(generic_plan)
     {
         if (params.size() > kMaxParams)
             throw std::length_error("a statement takes at most 32 parameters");  // a compile error
@@ -30,6 +35,7 @@ struct Statement {
     int expect;
     const char *sql;
     int nparams;
+    bool generic_plan;
     Oid types[kMaxParams] = {};
 };
 

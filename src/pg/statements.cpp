@@ -102,6 +102,7 @@ const Statement *const kStatementTable[] = {
     &sql::kSealedSecretsExist,
     // instances.cpp (issue 14)
     &sql::kInstanceRows,
+    &sql::kInstanceMasterExceptions,
     // availability.cpp
     &sql::kSlotOwners,
     // changes.cpp

@@ -1017,45 +1017,84 @@ inline constexpr Statement kResealStopToken{"api.rotate.reseal_stop_token", SPI_
 // BEGIN issue 14 (recurrence)
 
 // $1 owner, $2 calendar ids (NULL: every calendar of the owner's list that is
-// not deleted), $3 time_min, $4 time_max. The rows gcal_instances needs, with
-// the calendar's zone: live and cancelled singles and exceptions whose own
-// span may overlap the window (all-day dates with two days of margin for any
-// zone), every recurring master starting before the window's end, and the
-// exceptions whose original start may fall in the window or up to the
-// longest master's duration before it (they remove or move an occurrence).
-// The caller's privileges and row-level security apply.
+// not deleted), $3 time_min, $4 time_max, $5 show_deleted. The rows
+// gcal_instances needs, each through an index, with the calendar's zone:
+// live singles and exceptions whose own span may overlap the window (all-day
+// dates with two days of margin for any zone), cancelled ones too with
+// show_deleted, every recurring master starting before the window's end
+// (event_master_idx), and the exceptions whose original start lies in the
+// window or up to eight days before it (they remove or move an occurrence
+// that may overlap it; a master longer than that has its exceptions read by
+// instances.master_exceptions). A row may come twice (gcal_instances keeps
+// one). Run as the caller: privileges and row-level security apply. One
+// generic plan: a custom plan per call would cost more than the read.
 inline constexpr Statement kInstanceRows{"instances.rows", SPI_OK_SELECT,
-                                         {TEXTOID, TEXTARRAYOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, R"sql(
-    WITH cal AS (
-        SELECT cl.owner, cl.calendar_id, cl.time_zone
+                                         {TEXTOID, TEXTARRAYOID, TIMESTAMPTZOID, TIMESTAMPTZOID, BOOLOID}, R"sql(
+    WITH cal AS MATERIALIZED (
+        SELECT cl.calendar_id, cl.time_zone
           FROM gcalsync.calendar_list cl
          WHERE cl.owner = $1 AND NOT cl.deleted
            AND ($2 IS NULL OR cl.calendar_id = ANY ($2))
-    ), span AS (
-        SELECT (($3 AT TIME ZONE 'UTC')::pg_catalog.date - 2) AS min_date,
-               (($4 AT TIME ZONE 'UTC')::pg_catalog.date + 2) AS max_date,
-               pg_catalog.max(m.end_at - m.start_at) AS longest,
-               pg_catalog.max(m.end_date - m.start_date) AS longest_days
-          FROM cal LEFT JOIN gcalsync.event m
-            ON m.owner = cal.owner AND m.calendar_id = cal.calendar_id AND m.recurrence IS NOT NULL
+    ), days AS (
+        SELECT ($3 AT TIME ZONE 'UTC')::pg_catalog.date - 2 AS lo, ($4 AT TIME ZONE 'UTC')::pg_catalog.date + 2 AS hi
     )
+    -- live timed singles and exceptions (event_owner_start_at_idx)
+    SELECT e.calendar_id, e.event_id, e.status, e.summary, e.start_at, e.end_at, e.start_date,
+               e.end_date, e.time_zone, e.recurrence, e.recurring_event_id, e.original_start_at,
+               e.original_start_date, e.transparency, e.event_type, e.self_response, e.data,
+               cal.time_zone
+      FROM cal JOIN gcalsync.event e ON e.owner = $1 AND e.calendar_id = cal.calendar_id
+     WHERE e.status <> 'cancelled' AND e.start_at < $4 AND e.end_at > $3 AND e.recurrence IS NULL
+    UNION ALL
+    -- live all-day ones (event_owner_start_date_idx)
+    SELECT e.calendar_id, e.event_id, e.status, e.summary, e.start_at, e.end_at, e.start_date,
+               e.end_date, e.time_zone, e.recurrence, e.recurring_event_id, e.original_start_at,
+               e.original_start_date, e.transparency, e.event_type, e.self_response, e.data,
+               cal.time_zone
+      FROM days, cal JOIN gcalsync.event e ON e.owner = $1 AND e.calendar_id = cal.calendar_id
+     WHERE e.status <> 'cancelled' AND e.start_date IS NOT NULL
+       AND e.start_date < days.hi AND e.end_date > days.lo AND e.recurrence IS NULL
+    UNION ALL
+    -- cancelled ones, with show_deleted only
+    SELECT e.calendar_id, e.event_id, e.status, e.summary, e.start_at, e.end_at, e.start_date,
+               e.end_date, e.time_zone, e.recurrence, e.recurring_event_id, e.original_start_at,
+               e.original_start_date, e.transparency, e.event_type, e.self_response, e.data,
+               cal.time_zone
+      FROM days, cal JOIN gcalsync.event e ON e.owner = $1 AND e.calendar_id = cal.calendar_id
+     WHERE $5 AND e.status = 'cancelled' AND e.recurrence IS NULL
+       AND ((e.start_at < $4 AND e.end_at > $3) OR (e.start_date < days.hi AND e.end_date > days.lo))
+    UNION ALL
+    -- recurring masters (event_master_idx)
+    SELECT e.calendar_id, e.event_id, e.status, e.summary, e.start_at, e.end_at, e.start_date,
+               e.end_date, e.time_zone, e.recurrence, e.recurring_event_id, e.original_start_at,
+               e.original_start_date, e.transparency, e.event_type, e.self_response, e.data,
+               cal.time_zone
+      FROM days, cal JOIN gcalsync.event e ON e.owner = $1 AND e.calendar_id = cal.calendar_id
+     WHERE e.recurrence IS NOT NULL AND (e.start_at < $4 OR e.start_date < days.hi)
+    UNION ALL
+    -- exceptions by their original start (event_recurring_idx)
+    SELECT e.calendar_id, e.event_id, e.status, e.summary, e.start_at, e.end_at, e.start_date,
+               e.end_date, e.time_zone, e.recurrence, e.recurring_event_id, e.original_start_at,
+               e.original_start_date, e.transparency, e.event_type, e.self_response, e.data,
+               cal.time_zone
+      FROM days, cal JOIN gcalsync.event e ON e.owner = $1 AND e.calendar_id = cal.calendar_id
+     WHERE e.recurring_event_id IS NOT NULL
+       AND ((e.original_start_at < $4 AND e.original_start_at > $3 - '8 days'::pg_catalog.interval)
+            OR (e.original_start_date < days.hi AND e.original_start_date > days.lo - 8))
+)sql", true};
+
+// $1 owner, $2 calendar id, $3 master id, $4 time_max. The exceptions of a
+// master longer than eight days whose original start is before the window's
+// end (instances.rows reads only the last eight days' before the window).
+inline constexpr Statement kInstanceMasterExceptions{"instances.master_exceptions", SPI_OK_SELECT,
+                                                     {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}, R"sql(
     SELECT e.calendar_id, e.event_id, e.status, e.summary, e.start_at, e.end_at, e.start_date,
            e.end_date, e.time_zone, e.recurrence, e.recurring_event_id, e.original_start_at,
-           e.original_start_date, e.transparency, e.event_type,
-           e.self_response,
-           e.data, cal.time_zone AS calendar_time_zone
-      FROM cal CROSS JOIN span
-      JOIN gcalsync.event e ON e.owner = cal.owner AND e.calendar_id = cal.calendar_id
-     WHERE (e.recurrence IS NOT NULL
-            AND (e.start_at < $4 OR e.start_date < span.max_date))
-        OR (e.recurrence IS NULL
-            AND ((e.start_at < $4 AND e.end_at > $3)
-                 OR (e.start_date < span.max_date AND e.end_date > span.min_date)))
-        OR (e.recurring_event_id IS NOT NULL
-            AND ((e.original_start_at < $4
-                  AND e.original_start_at > $3 - COALESCE(span.longest, '0'::pg_catalog.interval) - '1 day'::pg_catalog.interval)
-                 OR (e.original_start_date < span.max_date
-                     AND e.original_start_date > span.min_date - COALESCE(span.longest_days, 0))))
+           e.original_start_date, e.transparency, e.event_type, e.self_response, e.data,
+           NULL::pg_catalog.text AS calendar_time_zone
+      FROM gcalsync.event e
+     WHERE e.owner = $1 AND e.calendar_id = $2 AND e.recurring_event_id = $3
+       AND (e.original_start_at < $4 OR e.original_start_date < ($4 AT TIME ZONE 'UTC')::pg_catalog.date + 2)
 )sql"};
 
 // END issue 14 (recurrence)

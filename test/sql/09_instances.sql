@@ -121,6 +121,13 @@ SELECT pg_temp.ev('work', '{"id":"foreign_20250610T090000Z","summary":"Invited i
 SELECT event_id, recurring_event_id, original_start_at
   FROM gcal_instances('alice', '2025-06-10', '2025-06-11', ARRAY['work']) WHERE recurring_event_id = 'foreign';
 
+-- A master longer than eight days: its exception from before the window
+-- still removes the occurrence that reaches into it.
+SELECT pg_temp.ev('work', '{"id":"conference","summary":"Conference","start":{"dateTime":"2025-01-01T09:00:00+01:00","timeZone":"Europe/Berlin"},"end":{"dateTime":"2025-01-11T09:00:00+01:00","timeZone":"Europe/Berlin"},"recurrence":["RRULE:FREQ=MONTHLY"]}');
+SELECT pg_temp.ev('work', '{"id":"conference_20250501T070000Z","status":"cancelled","recurringEventId":"conference","originalStartTime":{"dateTime":"2025-05-01T09:00:00+02:00","timeZone":"Europe/Berlin"}}');
+SELECT event_id, status, start_at, end_at
+  FROM gcal_instances('alice', '2025-05-10', '2025-07-02', ARRAY['work'], true) WHERE recurring_event_id = 'conference';
+
 -- An endless series far past its 730th occurrence.
 SELECT event_id FROM gcal_instances('alice', '2031-03-03 13:59+00', '2031-03-03 14:01+00', ARRAY['alice@example.com']);
 

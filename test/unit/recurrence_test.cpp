@@ -393,3 +393,164 @@ TEST(Recurrence, CountOnAPlainGridJumpsAndEndsExactly)
     EXPECT_EQ(starts(w, "America/New_York", "2025-03-05T00:00:00", "2025-03-20T00:00:00"),
               (V{"2025-03-10T09:00", "2025-03-17T09:00"}));
 }
+
+// The fast path (DAILY and WEEKLY with plain BYDAY) against a brute-force
+// reading of RFC 5545 (every day from DTSTART tested on its own), over
+// thousands of generated rules: INTERVAL, BYDAY sets, WKST, COUNT, UNTIL
+// forms, zones across DST, all-day and timed, windows far from DTSTART. And
+// against libical where libical 3.0 is right (see LibicalWeeklyWkstGap).
+TEST(Recurrence, FastPathAgreesWithBruteForce)
+{
+    const char *zones[] = {"America/New_York", "Europe/Berlin", "Australia/Sydney", "UTC", "Asia/Kolkata"};
+    const char *days[] = {"SU", "MO", "TU", "WE", "TH", "FR", "SA"};
+    std::uint64_t seed = 0x9e3779b97f4a7c15ULL;
+    auto rnd = [&](int n) {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        return static_cast<int>(seed % static_cast<std::uint64_t>(n));
+    };
+    auto wd_of = [](std::int64_t d) { return static_cast<int>(((d + 4) % 7 + 7) % 7); };
+    int compared = 0, nonempty = 0, with_libical = 0;
+    for (int i = 0; i < 3000; i++) {
+        const std::string tz = zones[rnd(5)];
+        const Zone *z = zone(tz);
+        const bool all = rnd(4) == 0;
+        const std::int64_t start_day = days_from_civil(2019, 1, 1) + rnd(6 * 365);
+        const int start_wd = wd_of(start_day);
+        const bool weekly = rnd(2);
+        std::string rule = weekly ? "FREQ=WEEKLY" : "FREQ=DAILY";
+        int interval = 1;
+        if (rnd(2)) {
+            interval = 1 + rnd(4);
+            rule += ";INTERVAL=" + std::to_string(interval);
+        }
+        bool mask[7] = {};
+        bool by_day = rnd(3) != 0;
+        if (by_day) {
+            std::string list = days[start_wd];
+            mask[start_wd] = true;
+            for (int d = 0; d < 7; d++)
+                if (d != start_wd && rnd(3) == 0) {
+                    list += std::string(",") + days[d];
+                    mask[d] = true;
+                }
+            rule += ";BYDAY=" + list;
+        } else if (weekly) {
+            mask[start_wd] = true;
+        }
+        int wkst = 1;
+        if (rnd(2)) {
+            wkst = rnd(7);
+            rule += std::string(";WKST=") + days[wkst];
+        }
+        const int end = rnd(4);
+        int count = 0;
+        std::int64_t until_day = 0, until_instant = 0;
+        if (end == 1) {
+            count = 1 + rnd(400);
+            rule += ";COUNT=" + std::to_string(count);
+        } else if (end >= 2) {
+            until_day = start_day + rnd(1500);
+            Civil u = civil_from_days(until_day);
+            char buf[32];
+            if (end == 2) {
+                std::snprintf(buf, sizeof buf, "%04d%02d%02d", u.year, u.month, u.day);
+            } else {
+                u.hour = rnd(24);
+                u.minute = rnd(60);
+                std::snprintf(buf, sizeof buf, "%04d%02d%02dT%02d%02d00Z", u.year, u.month, u.day, u.hour, u.minute);
+                until_instant = seconds_from_civil(u);
+            }
+            rule += std::string(";UNTIL=") + buf;
+        }
+        Series s;
+        s.recurrence = {"RRULE:" + rule};
+        s.zone = z;
+        std::int64_t len_days = 0, tod = 0, len = 0;
+        if (all) {
+            s.all_day = true;
+            s.start_day = start_day;
+            len_days = 1 + rnd(2);
+            s.end_day = start_day + len_days;
+        } else {
+            tod = rnd(24) * 3600 + rnd(4) * 900;
+            s.start = z->to_instant(civil_from_seconds(start_day * 86400 + tod));
+            len = 60 * (15 + rnd(120));
+            s.end = s.start + len;
+        }
+        const std::int64_t from = seconds_from_civil(civil_from_days(start_day - 30 + rnd(2000))) + rnd(86400);
+        const std::int64_t to = from + 3600 * (1 + rnd(24 * 60));
+
+        // Brute force: each day from DTSTART on its own.
+        std::vector<std::int64_t> want;
+        const std::int64_t week0 = start_day - ((wd_of(start_day) - wkst + 7) % 7);
+        int n = 0;
+        for (std::int64_t d = start_day; d <= start_day + 4000; d++) {
+            bool on = weekly ? ((d - week0) / 7) % interval == 0 && mask[wd_of(d)]
+                             : (d - start_day) % interval == 0 && (!by_day || mask[wd_of(d)]);
+            if (!on)
+                continue;
+            if (count && n >= count)
+                break;
+            n++;
+            std::int64_t st, en;
+            if (all) {
+                st = z->to_instant(civil_from_days(d));
+                en = z->to_instant(civil_from_days(d + len_days));
+                if (end == 2 && d > until_day)
+                    break;
+                if (end == 3 && st > until_instant)
+                    break;
+            } else {
+                st = z->to_instant(civil_from_seconds(d * 86400 + tod));
+                en = st + len;
+                if (end == 2 && st >= z->to_instant(civil_from_days(until_day + 1)))
+                    break;
+                if (end == 3 && st > until_instant)
+                    break;
+            }
+            if (st >= to)
+                break;
+            if (en > from)
+                want.push_back(st);
+        }
+        Budget b1;
+        std::vector<std::int64_t> got;
+        for (auto &o : expand(s, from, to, b1))
+            got.push_back(o.start);
+        EXPECT_EQ(got, want) << rule << " in " << tz << (all ? " all-day" : " timed") << " from day " << start_day;
+        // libical agrees where WKST cannot matter.
+        if (!weekly || interval == 1) {
+            Series lib = s;
+            lib.libical_only = true;
+            Budget b2;
+            std::vector<std::int64_t> slow;
+            for (auto &o : expand(lib, from, to, b2))
+                slow.push_back(o.start);
+            EXPECT_EQ(got, slow) << "libical: " << rule << " in " << tz;
+            with_libical++;
+        }
+        compared++;
+        nonempty += !got.empty();
+        if (got != want)
+            break;
+    }
+    EXPECT_EQ(compared, 3000);
+    EXPECT_GT(nonempty, 500);
+    EXPECT_GT(with_libical, 1500);
+}
+
+// libical 3.0 gap: WEEKLY with INTERVAL > 1 and a WKST after some BYDAY days
+// puts the series on the wrong weeks and drops DTSTART (python-dateutil and
+// RFC 5545: 2019-01-17, 01-29, 01-31, 02-12, ...; libical: 01-22, 01-24,
+// 02-05, ...). The fast path expands these rules instead.
+TEST(Recurrence, LibicalWeeklyWkstGap)
+{
+    Series s = all_day("UTC", "2019-01-17", 1, {"RRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=TH,TU;WKST=FR"});
+    EXPECT_EQ(starts(s, "UTC", "2019-01-01T00:00:00", "2019-02-20T00:00:00"),
+              (V{"20190117", "20190129", "20190131", "20190212", "20190214"}));
+    s.libical_only = true;
+    EXPECT_NE(starts(s, "UTC", "2019-01-01T00:00:00", "2019-02-20T00:00:00"),
+              (V{"20190117", "20190129", "20190131", "20190212", "20190214"}));
+}
