@@ -749,6 +749,8 @@ SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'gcal_instances';
 COMMENT ON FUNCTION @extschema@.gcal_instances(text, timestamptz, timestamptz, text[], boolean) IS 'the owner''s event instances in [time_min, time_max), recurring events expanded, as Google''s events.list with singleEvents=true';
 REVOKE ALL ON FUNCTION @extschema@.gcal_instances(text, timestamptz, timestamptz, text[], boolean) FROM PUBLIC;
+
+-------------------------------------------------------------------------------
 -- Busy time and meeting slots (issue 15, README: Scheduling). SECURITY INVOKER
 -- like gcal_instances, which they are built on: the caller needs SELECT on
 -- gcalsync.calendar_list, gcalsync.event and gcalsync.status (the owners'
