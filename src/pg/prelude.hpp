@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/availability.hpp"
 #include "core/crypto.hpp"
 #include "core/json_text.hpp"
 #include "core/limits.hpp"

@@ -103,6 +103,8 @@ const Statement *const kStatementTable[] = {
     // instances.cpp (issue 14)
     &sql::kInstanceRows,
     &sql::kInstanceMasterExceptions,
+    // availability.cpp
+    &sql::kSlotOwners,
     // changes.cpp
     &sql::kFeedLock,
     &sql::kRecordChange,

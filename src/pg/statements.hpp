@@ -1098,6 +1098,19 @@ inline constexpr Statement kInstanceMasterExceptions{"instances.master_exception
 )sql"};
 
 // END issue 14 (recurrence)
+// ---- availability.cpp: gcal_free_slots (issue 15) --------------------------------------------
+
+// $1 the owners (text[]): each owner with its state (NULL: not linked) and its
+// primary calendar's time zone, read with the caller's rights.
+inline constexpr Statement kSlotOwners{"availability.owners", SPI_OK_SELECT, {TEXTARRAYOID}, R"sql(
+    SELECT u.owner, s.state,
+           (SELECT cl.time_zone FROM gcalsync.calendar_list cl
+             WHERE cl.owner OPERATOR(pg_catalog.=) u.owner AND cl.is_primary AND NOT cl.deleted
+             LIMIT 1) AS time_zone
+      FROM pg_catalog.unnest($1) AS u(owner)
+      LEFT JOIN gcalsync.status s ON s.owner OPERATOR(pg_catalog.=) u.owner
+)sql"};
+
 // ---- changes.cpp: the change feed, written at commit ----------------------------------------
 
 // $1, $2 the two keys of the feed's transaction-level advisory lock.

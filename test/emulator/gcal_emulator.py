@@ -60,6 +60,8 @@ def identify(method, segs):
         return "calendarList.watch", "POST", None
     if rest == ["channels", "stop"]:
         return "channels.stop", "POST", None
+    if rest == ["freeBusy"]:
+        return "freebusy.query", "POST", None
     if len(rest) >= 2 and rest[0] == "calendars" and rest[1]:
         if len(rest) == 2:
             return "calendars.get", "GET", rest[1]
@@ -384,6 +386,8 @@ class Handler(BaseHTTPRequestHandler):
                 return 200, page, E.JSON, None, None, count
             if api == "calendars.get":
                 return 200, store.calendar_get(uid, cal_ref), E.JSON, None, None, None
+            if api == "freebusy.query":
+                return 200, store.freebusy(uid, self.json_body(body)), E.JSON, None, None, None
             if api in ("events.watch", "calendarList.watch"):
                 data = self.json_body(body)
                 kind = "events" if api == "events.watch" else "calendarList"

@@ -173,6 +173,16 @@ def parse_time_param(query, name):
     return dt
 
 
+def gcal_oracle_zone(name):
+    """The zone a freebusy answer is written in (timeZone, default UTC); Google refuses an
+    unknown one with 400 invalid."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    try:
+        return ZoneInfo(name) if name else timezone.utc
+    except (ZoneInfoNotFoundError, ValueError):
+        raise E.bad_request("Invalid time zone.", reason="invalid")
+
+
 def ordered_event(ev):
     """The event dict with keys in Google's order (stable bytes, readable output)."""
     out = {k: ev[k] for k in EVENT_KEY_ORDER if k in ev}
@@ -1402,6 +1412,62 @@ class Store:
             envelope["nextPageToken"] = b64(str(end))
         items = [dumps(ordered_event(i.resource)) for i in found[offset:end]]
         return self._assemble(envelope, items), len(items)
+
+    # ---- freebusy.query (issue 15): busy ranges, from the test oracle ----
+
+    def freebusy(self, uid, body):
+        """POST /freeBusy → bytes: merged busy ranges of each requested calendar the user can
+        read, by gcal_busy's rules; {"errors": [notFound]} for the others, as Google does."""
+        import gcal_busy
+        if not isinstance(body, dict):
+            raise E.bad_request("Parse Error", reason="parseError")
+        bounds = {}
+        for name in ("timeMin", "timeMax"):
+            value = body.get(name)
+            if value is None:
+                raise E.bad_request("Missing %s." % name, reason="required")
+            try:
+                dt = datetime.fromisoformat(str(value).replace("Z", "+00:00").replace("z", "+00:00"))
+            except ValueError:
+                dt = None
+            if dt is None or dt.tzinfo is None:
+                raise E.bad_request("Bad Request", reason="invalid")
+            bounds[name] = dt
+        tmin, tmax = bounds["timeMin"], bounds["timeMax"]
+        if tmax <= tmin:
+            raise E.bad_request("The specified time range is empty.", reason="timeRangeEmpty")
+        items = body.get("items") or []
+        if not isinstance(items, list) or not all(isinstance(i, dict) and isinstance(i.get("id"), str)
+                                                  for i in items):
+            raise E.bad_request("Bad Request", reason="invalid")
+        if len(items) > 50:
+            raise E.bad_request("Too many calendars requested.", reason="tooManyCalendarsRequested")
+        out_zone = gcal_oracle_zone(body.get("timeZone"))
+        answer = {}
+        with self.lock:
+            user = self.users[uid]
+            sources = {}
+            for item in items:
+                try:
+                    cal, _ = self._accessible(user, item["id"])
+                except ApiError:
+                    sources[item["id"]] = None
+                    continue
+                sources[item["id"]] = (cal.id, [json.loads(r.data) for r in cal.events.values()
+                                                if not r.hidden_invitation],
+                                       cal.meta.get("timeZone", "UTC"))
+        for ref, src in sources.items():
+            if src is None:
+                answer[ref] = {"errors": [{"domain": "global", "reason": "notFound"}], "busy": []}
+                continue
+            busy = gcal_busy.busy_ranges([src], tmin, tmax)
+            answer[ref] = {"busy": [{"start": s.astimezone(out_zone).isoformat().replace("+00:00", "Z"),
+                                     "end": e.astimezone(out_zone).isoformat().replace("+00:00", "Z")}
+                                    for s, e in busy]}
+        return dumps({"kind": "calendar#freeBusy",
+                      "timeMin": tmin.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                      "timeMax": tmax.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                      "calendars": answer})
 
     @staticmethod
     def _assemble(envelope, items):

@@ -153,6 +153,17 @@ sub list
 	return \@items;
 }
 
+# freebusy(access_token, body) calls freebusy.query and returns the decoded answer.
+sub freebusy
+{
+	my ($self, $access, $body) = @_;
+	my $r = $self->{http}->request('POST', $self->url('/calendar/v3/freeBusy'), {
+		headers => { Authorization => "Bearer $access", 'Content-Type' => 'application/json' },
+		content => $json->encode($body) });
+	die "freeBusy: $r->{status} $r->{content}" unless $r->{success};
+	return $json->decode($r->{content});
+}
+
 # log(%filters) returns request log entries.
 sub log
 {
