@@ -98,6 +98,14 @@ const Statement *const kStatementTable[] = {
     &sql::kResealClientSecret,
     &sql::kStopTokens,
     &sql::kResealStopToken,
+    // store.cpp: the outbox
+    &sql::kFailStrandedWrites,
+    &sql::kDueWrites,
+    &sql::kNextWriteDue,
+    &sql::kOwnerLinkForWrites,
+    &sql::kFinishWrite,
+    &sql::kRetryWrite,
+    &sql::kUnchangedEvents,
     // secrets.cpp
     &sql::kSealedSecretsExist,
     // changes.cpp
