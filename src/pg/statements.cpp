@@ -106,6 +106,7 @@ const Statement *const kStatementTable[] = {
     &sql::kFinishWrite,
     &sql::kRetryWrite,
     &sql::kUnchangedEvents,
+    &sql::kPruneOutbox,
     // secrets.cpp
     &sql::kSealedSecretsExist,
     // changes.cpp

@@ -1070,6 +1070,13 @@ inline constexpr Statement kRetryWrite{"store.outbox.retry", SPI_OK_UPDATE, {INT
      WHERE id = $1 AND state = 'queued'
 )sql"};
 
+// $1 the retention in seconds (gcalsync.change_retention). Finished writes
+// are kept as long as the change feed's entries that announced them.
+inline constexpr Statement kPruneOutbox{"store.outbox.prune", SPI_OK_DELETE, {INT8OID}, R"sql(
+    DELETE FROM gcalsync.outbox
+     WHERE state <> 'queued' AND done_at < pg_catalog.now() - pg_catalog.make_interval(secs => $1)
+)sql"};
+
 // $1 owner, $2 calendar_id, $3 event ids, $4 their data (JSON text). The ids
 // of an incremental page whose mirrored row already has that etag: the
 // worker stored them itself (an outbox write), so they are not announced

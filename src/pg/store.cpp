@@ -599,6 +599,15 @@ std::pair<std::size_t, std::size_t> SpiStore::store_event_rows(Spi &spi, const c
         arg(creator_email), arg(html_link), arg(created), arg(updated), arg(data), arg(self_response)};
     if (schema_1_0_)
         args.pop_back();  // a schema still at 1.0 has no self_response
+    // The worker's own outbox writes come back in the next incremental
+    // listing with the etag it stored: not a change (read before the rows
+    // are written over).
+    std::unordered_set<std::string> unchanged;
+    if (listing && !step.full && n > 0 && !schema_1_0_) {
+        uint64_t same = spi.run(sql::kUnchangedEvents, {link.owner, calendar_id, arg(id), arg(data)});
+        for (auto &i : column_texts(spi, same))
+            unchanged.insert(std::move(i));
+    }
     // A full listing usually brings rows the table does not have yet (a
     // first sync): a plain INSERT saves ON CONFLICT's speculative
     // insertion (a unique-index probe and an extra WAL record per row).
@@ -641,20 +650,13 @@ std::pair<std::size_t, std::size_t> SpiStore::store_event_rows(Spi &spi, const c
         record_full_sync_progress(spi, link, step, static_cast<int64_t>(n));
     upserts = upserted.size();
     tombstones = cancelled.size();
-    if (listing && !step.full && n > 0 && !schema_1_0_) {
-        // The worker's own outbox writes come back in the next incremental
-        // listing with the etag it stored: not a change.
-        uint64_t same = spi.run(sql::kUnchangedEvents, {link.owner, calendar_id, arg(id), arg(data)});
-        if (same > 0) {
-            auto unchanged = column_texts(spi, same);
-            std::unordered_set<std::string> skip(unchanged.begin(), unchanged.end());
-            auto drop = [&](std::vector<std::string> &ids) {
-                ids.erase(std::remove_if(ids.begin(), ids.end(), [&](const std::string &i) { return skip.count(i) > 0; }),
-                          ids.end());
-            };
-            drop(upserted);
-            drop(cancelled);
-        }
+    if (!unchanged.empty()) {
+        auto drop = [&](std::vector<std::string> &ids) {
+            ids.erase(std::remove_if(ids.begin(), ids.end(), [&](const std::string &i) { return unchanged.count(i) > 0; }),
+                      ids.end());
+        };
+        drop(upserted);
+        drop(cancelled);
     }
     record_ids(link.owner, "event", calendar_id, "upsert", std::move(upserted));
     record_ids(link.owner, "event", calendar_id, "delete", std::move(cancelled));
@@ -819,6 +821,8 @@ uint64_t SpiStore::prune_changes(int retention_s)
         Spi spi;
         if (spi.run(sql::kPruneChanges, {static_cast<int64_t>(retention_s)}) > 0)
             pruned = static_cast<uint64_t>(spi.get_int64(0, 0).value_or(0));
+        if (!schema_1_0_)
+            spi.run(sql::kPruneOutbox, {static_cast<int64_t>(retention_s)});  // finished writes, as old
     }
     xact.commit();
     return pruned;
