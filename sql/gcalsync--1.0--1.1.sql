@@ -572,6 +572,27 @@ END
 $$;
 COMMENT ON FUNCTION gcalsync.outbox_known_event(text, text, text) IS 'the mirrored resource of an event a write names (internal)';
 
+-- outbox_queue queues one checked write and wakes the worker at commit;
+-- returns the write's id.
+CREATE FUNCTION gcalsync.outbox_queue(owner text, calendar_id text, event_id text, op text, payload jsonb,
+                                      etag text, send_updates text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    new_id bigint;
+BEGIN
+    INSERT INTO gcalsync.outbox (owner, calendar_id, event_id, op, payload, etag, send_updates)
+    VALUES (outbox_queue.owner, outbox_queue.calendar_id, outbox_queue.event_id, outbox_queue.op,
+            outbox_queue.payload, outbox_queue.etag, outbox_queue.send_updates)
+    RETURNING id INTO new_id;
+    PERFORM gcalsync.outbox_wake();
+    RETURN new_id;
+END
+$$;
+COMMENT ON FUNCTION gcalsync.outbox_queue(text, text, text, text, jsonb, text, text) IS 'queue a checked write to Google (internal)';
+
 CREATE FUNCTION @extschema@.gcal_insert_event(owner text, calendar_id text, event jsonb,
                                               send_updates text DEFAULT 'none')
 RETURNS bigint
@@ -581,7 +602,6 @@ AS $$
 DECLARE
     eid text;
     cal text;
-    new_id bigint;
 BEGIN
     IF gcal_insert_event.event IS NULL THEN
         RAISE EXCEPTION 'event must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -622,13 +642,9 @@ BEGIN
         RAISE EXCEPTION 'event "%" already exists in calendar "%"', eid, cal
             USING ERRCODE = 'unique_violation', HINT = 'Update it with gcal_update_event.';
     END IF;
-    INSERT INTO gcalsync.outbox (owner, calendar_id, event_id, op, payload, send_updates)
-    VALUES (gcal_insert_event.owner, cal, eid, 'insert',
-            gcal_insert_event.event OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('id', eid),
-            gcal_insert_event.send_updates)
-    RETURNING id INTO new_id;
-    PERFORM gcalsync.outbox_wake();
-    RETURN new_id;
+    RETURN gcalsync.outbox_queue(gcal_insert_event.owner, cal, eid, 'insert',
+               gcal_insert_event.event OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('id', eid),
+               NULL, gcal_insert_event.send_updates);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.gcal_insert_event(text, text, jsonb, text) IS 'queue the creation of an event at Google (sent after commit); returns the outbox id';
@@ -642,7 +658,6 @@ AS $$
 DECLARE
     cal text;
     cur jsonb;
-    new_id bigint;
 BEGIN
     IF gcal_update_event.patch IS NULL THEN
         RAISE EXCEPTION 'patch must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -659,12 +674,8 @@ BEGIN
     cal := gcalsync.outbox_check(gcal_update_event.owner, gcal_update_event.calendar_id,
                                  gcal_update_event.event_id, gcal_update_event.send_updates);
     cur := gcalsync.outbox_known_event(gcal_update_event.owner, cal, gcal_update_event.event_id);
-    INSERT INTO gcalsync.outbox (owner, calendar_id, event_id, op, payload, etag, send_updates)
-    VALUES (gcal_update_event.owner, cal, gcal_update_event.event_id, 'update', gcal_update_event.patch,
-            cur OPERATOR(pg_catalog.->>) 'etag', gcal_update_event.send_updates)
-    RETURNING id INTO new_id;
-    PERFORM gcalsync.outbox_wake();
-    RETURN new_id;
+    RETURN gcalsync.outbox_queue(gcal_update_event.owner, cal, gcal_update_event.event_id, 'update',
+               gcal_update_event.patch, cur OPERATOR(pg_catalog.->>) 'etag', gcal_update_event.send_updates);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.gcal_update_event(text, text, text, jsonb, text) IS 'queue a JSON merge patch of an event at Google, conditional on the mirrored etag; returns the outbox id';
@@ -678,17 +689,12 @@ AS $$
 DECLARE
     cal text;
     cur jsonb;
-    new_id bigint;
 BEGIN
     cal := gcalsync.outbox_check(gcal_delete_event.owner, gcal_delete_event.calendar_id,
                                  gcal_delete_event.event_id, gcal_delete_event.send_updates);
     cur := gcalsync.outbox_known_event(gcal_delete_event.owner, cal, gcal_delete_event.event_id);
-    INSERT INTO gcalsync.outbox (owner, calendar_id, event_id, op, etag, send_updates)
-    VALUES (gcal_delete_event.owner, cal, gcal_delete_event.event_id, 'delete',
-            cur OPERATOR(pg_catalog.->>) 'etag', gcal_delete_event.send_updates)
-    RETURNING id INTO new_id;
-    PERFORM gcalsync.outbox_wake();
-    RETURN new_id;
+    RETURN gcalsync.outbox_queue(gcal_delete_event.owner, cal, gcal_delete_event.event_id, 'delete', NULL,
+               cur OPERATOR(pg_catalog.->>) 'etag', gcal_delete_event.send_updates);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.gcal_delete_event(text, text, text, text) IS 'queue the deletion of an event at Google, conditional on the mirrored etag; returns the outbox id';
@@ -702,7 +708,6 @@ AS $$
 DECLARE
     cal text;
     cur jsonb;
-    new_id bigint;
 BEGIN
     IF gcal_respond.response IS NULL
        OR NOT gcal_respond.response OPERATOR(pg_catalog.=) ANY (ARRAY['accepted', 'declined', 'tentative']) THEN
@@ -720,18 +725,14 @@ BEGIN
     -- A patch replaces the whole attendees list: send the mirrored one with
     -- the owner's own entry answered (If-Match keeps it from overwriting a
     -- list changed at Google meanwhile).
-    INSERT INTO gcalsync.outbox (owner, calendar_id, event_id, op, payload, etag, send_updates)
-    VALUES (gcal_respond.owner, cal, gcal_respond.event_id, 'respond',
+    RETURN gcalsync.outbox_queue(gcal_respond.owner, cal, gcal_respond.event_id, 'respond',
             pg_catalog.jsonb_build_object('attendees',
                 (SELECT pg_catalog.jsonb_agg(CASE WHEN (a.value OPERATOR(pg_catalog.->>) 'self') OPERATOR(pg_catalog.=) 'true'
                                                   THEN a.value OPERATOR(pg_catalog.||)
                                                        pg_catalog.jsonb_build_object('responseStatus', gcal_respond.response)
                                                   ELSE a.value END ORDER BY a.ordinality)
                    FROM pg_catalog.jsonb_array_elements(cur OPERATOR(pg_catalog.->) 'attendees') WITH ORDINALITY a)),
-            cur OPERATOR(pg_catalog.->>) 'etag', gcal_respond.send_updates)
-    RETURNING id INTO new_id;
-    PERFORM gcalsync.outbox_wake();
-    RETURN new_id;
+            cur OPERATOR(pg_catalog.->>) 'etag', gcal_respond.send_updates);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.gcal_respond(text, text, text, text, text) IS 'queue the owner''s answer (accepted, declined, tentative) to an invitation; returns the outbox id';
@@ -814,6 +815,7 @@ CREATE TRIGGER outbox_owner_gone AFTER DELETE ON gcalsync.owner
 REVOKE ALL ON FUNCTION gcalsync.outbox_wake() FROM PUBLIC;
 REVOKE ALL ON FUNCTION gcalsync.outbox_check(text, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION gcalsync.outbox_known_event(text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION gcalsync.outbox_queue(text, text, text, text, jsonb, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION gcalsync.outbox_owner_gone() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.gcal_insert_event(text, text, jsonb, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.gcal_update_event(text, text, text, jsonb, text) FROM PUBLIC;

@@ -238,10 +238,6 @@ as('app_a', q{SELECT gcal_sync_now('alice')});
 is(as('app_a', q{SELECT gcal_wait('alice', '60s')}), 't', 'fix: the worker and gcal_wait work as before');
 is(as('app_a', q{SELECT state FROM gcal_status('alice')}), 'active', 'fix: gcal_status works as before');
 
-GcalTest::no_secrets_in_log($node);
-
-$node->stop;
-$emu->stop;
 # ---- the outbox (issue 16): the same policy covers gcalsync.outbox ------------------------------
 sql(q{
 	GRANT SELECT ON gcalsync.outbox TO app_a, app_b, app_none;
@@ -260,4 +256,8 @@ is(as('app_none', q{SELECT count(*) FROM gcalsync.outbox}), '0', 'outbox: app_no
 is(as('app_a', qq{SELECT e.summary FROM gcalsync.outbox o JOIN gcalsync.event e USING (owner, calendar_id, event_id) WHERE o.id = $wid}),
 	'RLS write', 'outbox: app_a reads the mirrored event of its write');
 
+GcalTest::no_secrets_in_log($node);
+
+$node->stop;
+$emu->stop;
 done_testing();
