@@ -728,6 +728,394 @@ COMMENT ON COLUMN gcalsync.event.visibility IS 'default (Google''s default when 
 COMMENT ON COLUMN gcalsync.event.event_type IS 'default (Google''s default when it omits the field), birthday, focusTime, outOfOffice, ...';
 
 -------------------------------------------------------------------------------
+-- Writes back to Google (issue 16, DESIGN §9): gcal_insert_event,
+-- gcal_update_event, gcal_delete_event and gcal_respond queue a row in
+-- gcalsync.outbox in the caller's transaction; the worker sends it after
+-- commit and records Google's answer (README: Writing to Google).
+-------------------------------------------------------------------------------
+CREATE SEQUENCE gcalsync.outbox_id_seq AS bigint;
+CREATE TABLE gcalsync.outbox (
+    id              bigint PRIMARY KEY
+                    DEFAULT pg_catalog.nextval('gcalsync.outbox_id_seq'::pg_catalog.regclass),
+    owner           text NOT NULL,
+    calendar_id     text NOT NULL,
+    event_id        text NOT NULL,   -- for an insert, the client id gcalsync chose (base32hex)
+    op              text NOT NULL
+                    CHECK (op OPERATOR(pg_catalog.=) ANY (ARRAY['insert', 'update', 'delete', 'respond'])),
+    state           text NOT NULL DEFAULT 'queued'
+                    CHECK (state OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'done', 'conflict', 'failed'])),
+    attempts        integer NOT NULL DEFAULT 0 CHECK (attempts OPERATOR(pg_catalog.>=) 0),
+    last_error      text,
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    done_at         timestamptz,
+    -- What is sent: the event (insert), the merge patch (update, respond),
+    -- nothing (delete); cleared once the write is finished.
+    payload         jsonb,
+    -- The etag of the mirrored row when the write was queued: sent as
+    -- If-Match, so a change made at Google since then is a conflict.
+    etag            text,
+    send_updates    text NOT NULL DEFAULT 'none'
+                    CHECK (send_updates OPERATOR(pg_catalog.=) ANY (ARRAY['all', 'externalOnly', 'none'])),
+    next_attempt_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE gcalsync.outbox IS 'writes to Google queued by gcal_insert_event, gcal_update_event, gcal_delete_event and gcal_respond';
+-- The worker's queue: queued writes in commit order.
+CREATE INDEX outbox_queued_idx ON gcalsync.outbox (owner, id)
+    WHERE state OPERATOR(pg_catalog.=) 'queued';
+SELECT pg_catalog.pg_extension_config_dump('gcalsync.outbox', '');
+SELECT pg_catalog.pg_extension_config_dump('gcalsync.outbox_id_seq', '');
+
+-- Wakes the worker when the calling transaction commits (once per transaction).
+CREATE FUNCTION gcalsync.outbox_wake()
+RETURNS void
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'gcal_outbox_wake';
+COMMENT ON FUNCTION gcalsync.outbox_wake() IS 'wake the worker when this transaction commits (gcal_insert_event and friends)';
+
+-- outbox_queue checks what all writes need and queues one: the owner is
+-- linked (its row is locked against a concurrent gcal_unlink), the calendar
+-- is in its calendar list ('primary' names its primary calendar), and
+-- send_updates is one of Google's values. Writes to one event are queued
+-- under a transaction-level lock of that event, so their ids follow their
+-- commit order. Returns the calendar id the write is queued for.
+CREATE FUNCTION gcalsync.outbox_check(owner text, calendar_id text, event_id text, send_updates text)
+RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cal text;
+BEGIN
+    IF outbox_check.owner IS NULL THEN
+        RAISE EXCEPTION 'owner must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF outbox_check.owner OPERATOR(pg_catalog.=) '' THEN
+        RAISE EXCEPTION 'owner must not be empty' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF outbox_check.calendar_id IS NULL THEN
+        RAISE EXCEPTION 'calendar_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF outbox_check.send_updates IS NULL
+       OR NOT outbox_check.send_updates OPERATOR(pg_catalog.=) ANY (ARRAY['all', 'externalOnly', 'none']) THEN
+        RAISE EXCEPTION 'invalid send_updates value: "%"', outbox_check.send_updates
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ''all'', ''externalOnly'' or ''none''.';
+    END IF;
+    PERFORM 1 FROM gcalsync.owner o WHERE o.owner OPERATOR(pg_catalog.=) outbox_check.owner FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'owner "%" is not linked', outbox_check.owner
+            USING ERRCODE = 'undefined_object', HINT = 'Link it first with gcal_link(owner, refresh_token).';
+    END IF;
+    SELECT l.calendar_id INTO cal
+      FROM gcalsync.calendar_list l
+     WHERE l.owner OPERATOR(pg_catalog.=) outbox_check.owner
+       AND NOT l.deleted
+       AND (l.calendar_id OPERATOR(pg_catalog.=) outbox_check.calendar_id
+            OR (outbox_check.calendar_id OPERATOR(pg_catalog.=) 'primary' AND l.is_primary))
+     ORDER BY l.calendar_id OPERATOR(pg_catalog.=) outbox_check.calendar_id DESC
+     LIMIT 1;
+    IF cal IS NULL THEN
+        RAISE EXCEPTION 'calendar "%" is not in the calendar list of owner "%"', outbox_check.calendar_id,
+                        outbox_check.owner
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Wait for the owner''s first sync (gcal_wait), or check the calendar id.';
+    END IF;
+    IF outbox_check.event_id IS NULL THEN
+        RAISE EXCEPTION 'event_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM pg_catalog.pg_advisory_xact_lock(1734566754,  -- 'gcob'
+               pg_catalog.hashtext(pg_catalog.concat_ws(pg_catalog.chr(31), outbox_check.owner, cal,
+                                                        outbox_check.event_id)));
+    RETURN cal;
+END
+$$;
+COMMENT ON FUNCTION gcalsync.outbox_check(text, text, text, text) IS 'what every write to Google checks before it is queued (internal)';
+
+-- outbox_known_event: the mirrored row of an event (NULL when the mirror
+-- does not have it and no insert of it is queued: then the write is refused).
+CREATE FUNCTION gcalsync.outbox_known_event(owner text, calendar_id text, event_id text)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d jsonb;
+BEGIN
+    SELECT e.data INTO d FROM gcalsync.event e
+     WHERE e.owner OPERATOR(pg_catalog.=) outbox_known_event.owner
+       AND e.calendar_id OPERATOR(pg_catalog.=) outbox_known_event.calendar_id
+       AND e.event_id OPERATOR(pg_catalog.=) outbox_known_event.event_id;
+    IF d IS NOT NULL THEN
+        RETURN d;
+    END IF;
+    -- Written by a queued insert the worker has not sent yet: no etag to match.
+    PERFORM 1 FROM gcalsync.outbox x
+     WHERE x.owner OPERATOR(pg_catalog.=) outbox_known_event.owner
+       AND x.calendar_id OPERATOR(pg_catalog.=) outbox_known_event.calendar_id
+       AND x.event_id OPERATOR(pg_catalog.=) outbox_known_event.event_id
+       AND x.op OPERATOR(pg_catalog.=) 'insert'
+       AND x.state OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'done']);
+    IF FOUND THEN
+        RETURN '{}'::jsonb;
+    END IF;
+    RAISE EXCEPTION 'event "%" of calendar "%" is not known', outbox_known_event.event_id,
+                    outbox_known_event.calendar_id
+        USING ERRCODE = 'undefined_object',
+              DETAIL = 'Only events in gcalsync.event, or queued with gcal_insert_event, can be written.';
+END
+$$;
+COMMENT ON FUNCTION gcalsync.outbox_known_event(text, text, text) IS 'the mirrored resource of an event a write names (internal)';
+
+-- outbox_queue queues one checked write and wakes the worker at commit;
+-- returns the write's id.
+CREATE FUNCTION gcalsync.outbox_queue(owner text, calendar_id text, event_id text, op text, payload jsonb,
+                                      etag text, send_updates text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    new_id bigint;
+BEGIN
+    INSERT INTO gcalsync.outbox (owner, calendar_id, event_id, op, payload, etag, send_updates)
+    VALUES (outbox_queue.owner, outbox_queue.calendar_id, outbox_queue.event_id, outbox_queue.op,
+            outbox_queue.payload, outbox_queue.etag, outbox_queue.send_updates)
+    RETURNING id INTO new_id;
+    PERFORM gcalsync.outbox_wake();
+    RETURN new_id;
+END
+$$;
+COMMENT ON FUNCTION gcalsync.outbox_queue(text, text, text, text, jsonb, text, text) IS 'queue a checked write to Google (internal)';
+
+CREATE FUNCTION @extschema@.gcal_insert_event(owner text, calendar_id text, event jsonb,
+                                              send_updates text DEFAULT 'none')
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    eid text;
+    cal text;
+BEGIN
+    IF gcal_insert_event.event IS NULL THEN
+        RAISE EXCEPTION 'event must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF pg_catalog.jsonb_typeof(gcal_insert_event.event) OPERATOR(pg_catalog.<>) 'object' THEN
+        RAISE EXCEPTION 'event must be a JSON object, not %', pg_catalog.jsonb_typeof(gcal_insert_event.event)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass a Google Calendar event resource, e.g. {"summary": ..., "start": ..., "end": ...}.';
+    END IF;
+    IF gcal_insert_event.event OPERATOR(pg_catalog.?) 'id' THEN
+        -- Google's rules for client ids: base32hex (a-v, 0-9), 5 to 1024 characters.
+        IF pg_catalog.jsonb_typeof(gcal_insert_event.event OPERATOR(pg_catalog.->) 'id') OPERATOR(pg_catalog.<>) 'string'
+           OR NOT (gcal_insert_event.event OPERATOR(pg_catalog.->>) 'id') OPERATOR(pg_catalog.~) '^[a-v0-9]+$'
+           OR pg_catalog.length(gcal_insert_event.event OPERATOR(pg_catalog.->>) 'id')
+              NOT BETWEEN 5 AND 1024 THEN
+            RAISE EXCEPTION 'invalid event id: %', gcal_insert_event.event OPERATOR(pg_catalog.->) 'id'
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'Google accepts ids of 5 to 1024 characters a-v and 0-9 (base32hex).',
+                      HINT = 'Leave "id" out and gcalsync chooses one.';
+        END IF;
+        eid := gcal_insert_event.event OPERATOR(pg_catalog.->>) 'id';
+    ELSE
+        -- 128 random bits in hex: every hex digit is a base32hex digit.
+        eid := pg_catalog.replace(pg_catalog.gen_random_uuid()::pg_catalog.text, '-', '');
+    END IF;
+    cal := gcalsync.outbox_check(gcal_insert_event.owner, gcal_insert_event.calendar_id, eid,
+                                 gcal_insert_event.send_updates);
+    PERFORM 1 FROM gcalsync.event e
+     WHERE e.owner OPERATOR(pg_catalog.=) gcal_insert_event.owner
+       AND e.calendar_id OPERATOR(pg_catalog.=) cal AND e.event_id OPERATOR(pg_catalog.=) eid;
+    IF NOT FOUND THEN
+        PERFORM 1 FROM gcalsync.outbox x
+         WHERE x.owner OPERATOR(pg_catalog.=) gcal_insert_event.owner
+           AND x.calendar_id OPERATOR(pg_catalog.=) cal AND x.event_id OPERATOR(pg_catalog.=) eid
+           AND x.op OPERATOR(pg_catalog.=) 'insert';
+    END IF;
+    IF FOUND THEN
+        RAISE EXCEPTION 'event "%" already exists in calendar "%"', eid, cal
+            USING ERRCODE = 'unique_violation', HINT = 'Update it with gcal_update_event.';
+    END IF;
+    RETURN gcalsync.outbox_queue(gcal_insert_event.owner, cal, eid, 'insert',
+               gcal_insert_event.event OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('id', eid),
+               NULL, gcal_insert_event.send_updates);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.gcal_insert_event(text, text, jsonb, text) IS 'queue the creation of an event at Google (sent after commit); returns the outbox id';
+
+CREATE FUNCTION @extschema@.gcal_update_event(owner text, calendar_id text, event_id text, patch jsonb,
+                                              send_updates text DEFAULT 'none')
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cal text;
+    cur jsonb;
+BEGIN
+    IF gcal_update_event.patch IS NULL THEN
+        RAISE EXCEPTION 'patch must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF pg_catalog.jsonb_typeof(gcal_update_event.patch) OPERATOR(pg_catalog.<>) 'object' THEN
+        RAISE EXCEPTION 'patch must be a JSON object, not %', pg_catalog.jsonb_typeof(gcal_update_event.patch)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass a JSON merge patch of the event resource, e.g. {"summary": "New title"}.';
+    END IF;
+    IF gcal_update_event.patch OPERATOR(pg_catalog.?) 'id' THEN
+        RAISE EXCEPTION 'patch must not change the event id'
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = 'The patch has an "id" member.';
+    END IF;
+    cal := gcalsync.outbox_check(gcal_update_event.owner, gcal_update_event.calendar_id,
+                                 gcal_update_event.event_id, gcal_update_event.send_updates);
+    cur := gcalsync.outbox_known_event(gcal_update_event.owner, cal, gcal_update_event.event_id);
+    RETURN gcalsync.outbox_queue(gcal_update_event.owner, cal, gcal_update_event.event_id, 'update',
+               gcal_update_event.patch, cur OPERATOR(pg_catalog.->>) 'etag', gcal_update_event.send_updates);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.gcal_update_event(text, text, text, jsonb, text) IS 'queue a JSON merge patch of an event at Google, conditional on the mirrored etag; returns the outbox id';
+
+CREATE FUNCTION @extschema@.gcal_delete_event(owner text, calendar_id text, event_id text,
+                                              send_updates text DEFAULT 'none')
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cal text;
+    cur jsonb;
+BEGIN
+    cal := gcalsync.outbox_check(gcal_delete_event.owner, gcal_delete_event.calendar_id,
+                                 gcal_delete_event.event_id, gcal_delete_event.send_updates);
+    cur := gcalsync.outbox_known_event(gcal_delete_event.owner, cal, gcal_delete_event.event_id);
+    RETURN gcalsync.outbox_queue(gcal_delete_event.owner, cal, gcal_delete_event.event_id, 'delete', NULL,
+               cur OPERATOR(pg_catalog.->>) 'etag', gcal_delete_event.send_updates);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.gcal_delete_event(text, text, text, text) IS 'queue the deletion of an event at Google, conditional on the mirrored etag; returns the outbox id';
+
+CREATE FUNCTION @extschema@.gcal_respond(owner text, calendar_id text, event_id text, response text,
+                                         send_updates text DEFAULT 'none')
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cal text;
+    cur jsonb;
+BEGIN
+    IF gcal_respond.response IS NULL
+       OR NOT gcal_respond.response OPERATOR(pg_catalog.=) ANY (ARRAY['accepted', 'declined', 'tentative']) THEN
+        RAISE EXCEPTION 'invalid response: "%"', gcal_respond.response
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use ''accepted'', ''declined'' or ''tentative''.';
+    END IF;
+    cal := gcalsync.outbox_check(gcal_respond.owner, gcal_respond.calendar_id, gcal_respond.event_id,
+                                 gcal_respond.send_updates);
+    cur := gcalsync.outbox_known_event(gcal_respond.owner, cal, gcal_respond.event_id);
+    IF NOT pg_catalog.jsonb_path_exists(cur, '$.attendees[*] ? (@.self == true)') THEN
+        RAISE EXCEPTION 'owner "%" is not an attendee of event "%"', gcal_respond.owner, gcal_respond.event_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Only an invited owner can answer; the mirrored event has no attendee entry of its own.';
+    END IF;
+    -- A patch replaces the whole attendees list: send the mirrored one with
+    -- the owner's own entry answered (If-Match keeps it from overwriting a
+    -- list changed at Google meanwhile).
+    RETURN gcalsync.outbox_queue(gcal_respond.owner, cal, gcal_respond.event_id, 'respond',
+            pg_catalog.jsonb_build_object('attendees',
+                (SELECT pg_catalog.jsonb_agg(CASE WHEN (a.value OPERATOR(pg_catalog.->>) 'self') OPERATOR(pg_catalog.=) 'true'
+                                                  THEN a.value OPERATOR(pg_catalog.||)
+                                                       pg_catalog.jsonb_build_object('responseStatus', gcal_respond.response)
+                                                  ELSE a.value END ORDER BY a.ordinality)
+                   FROM pg_catalog.jsonb_array_elements(cur OPERATOR(pg_catalog.->) 'attendees') WITH ORDINALITY a)),
+            cur OPERATOR(pg_catalog.->>) 'etag', gcal_respond.send_updates);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.gcal_respond(text, text, text, text, text) IS 'queue the owner''s answer (accepted, declined, tentative) to an invitation; returns the outbox id';
+
+CREATE FUNCTION @extschema@.gcal_wait_write(id bigint, timeout interval DEFAULT '30s')
+RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    deadline timestamptz;
+    st text;
+    xmin_of xid;
+BEGIN
+    IF gcal_wait_write.id IS NULL THEN
+        RAISE EXCEPTION 'id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF gcal_wait_write.timeout IS NULL THEN
+        RAISE EXCEPTION 'timeout must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF gcal_wait_write.timeout OPERATOR(pg_catalog.<) '0'::interval THEN
+        RAISE EXCEPTION 'timeout must not be negative' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+        RAISE EXCEPTION 'gcal_wait_write requires the READ COMMITTED isolation level'
+            USING ERRCODE = 'active_sql_transaction',
+                  DETAIL = 'At REPEATABLE READ or SERIALIZABLE the worker''s progress would stay invisible.';
+    END IF;
+    deadline := pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) gcal_wait_write.timeout;
+    SELECT x.state, x.xmin INTO st, xmin_of FROM gcalsync.outbox x WHERE x.id OPERATOR(pg_catalog.=) gcal_wait_write.id;
+    IF st IS NULL THEN
+        RAISE EXCEPTION 'write % does not exist', gcal_wait_write.id USING ERRCODE = 'undefined_object';
+    END IF;
+    IF st OPERATOR(pg_catalog.=) 'queued'
+       AND xmin_of OPERATOR(pg_catalog.=) pg_catalog.xid(pg_catalog.pg_current_xact_id_if_assigned()) THEN
+        RAISE EXCEPTION 'cannot wait for a write queued in the same transaction'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'The worker sees the write only after this transaction commits.',
+                  HINT = 'Commit first, then call gcal_wait_write().';
+    END IF;
+    LOOP
+        IF st IS NULL THEN
+            RETURN NULL;  -- deleted meanwhile (its owner was unlinked and the row pruned)
+        END IF;
+        IF st OPERATOR(pg_catalog.<>) 'queued' THEN
+            RETURN st;
+        END IF;
+        IF pg_catalog.clock_timestamp() OPERATOR(pg_catalog.>=) deadline THEN
+            RETURN NULL;
+        END IF;
+        PERFORM pg_catalog.pg_sleep(0.005);
+        SELECT x.state INTO st FROM gcalsync.outbox x WHERE x.id OPERATOR(pg_catalog.=) gcal_wait_write.id;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.gcal_wait_write(bigint, interval) IS 'wait until a queued write is finished; its final state (done, conflict, failed), or NULL on timeout';
+
+-- gcal_unlink deletes the owner: its queued writes fail (nothing of them is
+-- sent any more), and no payload of the owner is kept.
+CREATE FUNCTION gcalsync.outbox_owner_gone()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE gcalsync.outbox x
+       SET state = CASE WHEN x.state OPERATOR(pg_catalog.=) 'queued' THEN 'failed' ELSE x.state END,
+           last_error = CASE WHEN x.state OPERATOR(pg_catalog.=) 'queued'
+                             THEN 'owner was unlinked before the write was sent' ELSE x.last_error END,
+           done_at = COALESCE(x.done_at, pg_catalog.now()),
+           payload = NULL
+     WHERE x.owner OPERATOR(pg_catalog.=) OLD.owner
+       AND (x.state OPERATOR(pg_catalog.=) 'queued' OR x.payload IS NOT NULL);
+    RETURN OLD;
+END
+$$;
+CREATE TRIGGER outbox_owner_gone AFTER DELETE ON gcalsync.owner
+    FOR EACH ROW EXECUTE FUNCTION gcalsync.outbox_owner_gone();
+
+REVOKE ALL ON FUNCTION gcalsync.outbox_wake() FROM PUBLIC;
+REVOKE ALL ON FUNCTION gcalsync.outbox_check(text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION gcalsync.outbox_known_event(text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION gcalsync.outbox_queue(text, text, text, text, jsonb, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION gcalsync.outbox_owner_gone() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.gcal_insert_event(text, text, jsonb, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.gcal_update_event(text, text, text, jsonb, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.gcal_delete_event(text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.gcal_respond(text, text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.gcal_wait_write(bigint, interval) FROM PUBLIC;
 -- Recurring events, expanded (issue 14): gcal_instances answers what Google's
 -- events.list with singleEvents=true would, from the mirror (README:
 -- Recurring events). SECURITY INVOKER, unlike the functions that write: it

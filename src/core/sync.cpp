@@ -81,6 +81,8 @@ struct SyncEngine::Round {
     std::vector<TokenMove> tokens;  // new tokens of idle checks, stored at the end
     std::string calendar_error;     // the first calendar failure of the round ("" if none)
     Micros calendar_retry_at = 0;   // the earliest retry of a calendar that failed
+    bool writes = false;             // a round of outbox writes, not of syncing (see end_writes)
+    std::vector<OutboxWrite> unsent; // its writes still waiting for an access token
 };
 
 // Listing walks one paged resource: the calendar list, or one calendar's events.
@@ -128,14 +130,20 @@ void SyncEngine::run()
     Micros next_housekeeping = now() + kSecond;
     Micros next_tidy = now() + kTidyInterval;
     for (;;) {
-        if (rounds_.empty() && http_.pending() == 0) {
+        if (rounds_.empty() && write_rounds_.empty() && http_.pending() == 0) {
             // Everything started has ended; start what fell due meanwhile.
+            writes_ready_ = false;
             start_due_owners();
             if (stops_in_flight_ == 0)
                 stop_channels();
-            if (rounds_.empty() && http_.pending() == 0)
+            if (rounds_.empty() && write_rounds_.empty() && http_.pending() == 0)
                 break;
             continue;
+        }
+        if (writes_ready_) {
+            // The next write of an event goes out as soon as the one before it is done.
+            writes_ready_ = false;
+            start_due_writes();
         }
         // Wait on the network while transfers run; when everything queued is
         // held back by the request ceilings, sleep on the latch instead.
@@ -246,6 +254,7 @@ void SyncEngine::start_due_owners()
         last_start_[link.owner] = RoundStart{now(), link.requested_seq};
         start_round(link);
     }
+    start_due_writes();
 }
 
 void SyncEngine::start_round(const OwnerLink &link)
@@ -278,6 +287,10 @@ void SyncEngine::end(const RoundPtr &r)
 {
     if (--r->outstanding > 0)
         return;
+    if (r->writes) {
+        end_writes(r);
+        return;
+    }
     rounds_.erase(r->link.owner);
     metrics_.add(Counter::Rounds);
     if (r->dropped)
@@ -1010,6 +1023,219 @@ void SyncEngine::stop_channels()
                     done(false, resp.status == 0 ? resp.error : "HTTP " + std::to_string(resp.status));
             });
         });
+    }
+}
+
+// ---- the outbox (core/outbox.hpp) ----------------------------------------------------------
+
+namespace {
+constexpr std::size_t kWriteBatch = 500;
+// A write that found the database busy (StoreBusy) is tried again this much later.
+constexpr Micros kWriteBusyRetry = 2 * kSecond;
+
+Api write_api(WriteOp op)
+{
+    switch (op) {
+    case WriteOp::Insert:
+        return Api::EventsInsert;
+    case WriteOp::Delete:
+        return Api::EventsDelete;
+    default:
+        return Api::EventsPatch;
+    }
+}
+}  // namespace
+
+void SyncEngine::start_due_writes()
+{
+    auto busy = [this](const std::string &owner) { return write_rounds_.count(owner) > 0; };
+    std::vector<OutboxWrite> due;
+    try {
+        due = store_.due_writes(kWriteBatch, busy);
+    } catch (const StoreBusy &) {
+        return;  // read again at the next look
+    } catch (const std::exception &ex) {
+        hooks_.log(std::string("could not read the outbox: ") + ex.what());
+        return;
+    }
+    std::map<std::string, std::vector<OutboxWrite>> by_owner;
+    for (auto &w : due)
+        by_owner[w.owner].push_back(std::move(w));
+    for (auto &[owner, writes] : by_owner) {
+        if (write_rounds_.count(owner))
+            continue;
+        std::optional<OwnerLink> link;
+        try {
+            link = store_.write_link(owner);
+        } catch (const std::exception &ex) {
+            hooks_.log("could not read the link of owner \"" + owner + "\" for its writes: " + ex.what());
+            continue;
+        }
+        if (!link)
+            continue;
+        auto r = std::make_shared<Round>();
+        r->link = std::move(*link);
+        r->writes = true;
+        r->unsent = std::move(writes);
+        write_rounds_[owner] = r;
+        begin(r);
+        guarded(r, [&]() {
+            // One token request for the batch; then each write is sent, paced
+            // by the owner's and the project's ceilings like every request.
+            with_token(r, [this](const RoundPtr &r) {
+                std::vector<OutboxWrite> batch = r->unsent;
+                for (const auto &w : batch)
+                    send_write(r, w);
+            });
+        });
+        end(r);
+    }
+}
+
+void SyncEngine::send_write(const RoundPtr &r, const OutboxWrite &w, bool retried_auth)
+{
+    with_token(r, [this, w, retried_auth](const RoundPtr &r) {
+        auto &unsent = r->unsent;
+        unsent.erase(std::remove_if(unsent.begin(), unsent.end(), [&](const OutboxWrite &u) { return u.id == w.id; }),
+                     unsent.end());
+        if (r->dropped)
+            return;
+        Api api = write_api(w.op);
+        WriteRequest wr = write_request(config_.api_base, w);
+        HttpRequest req;
+        req.method = wr.method;
+        req.url = wr.url;
+        req.body = wr.body;
+        req.max_body = max_response_bytes(api);
+        req.headers = {"Authorization: Bearer " + tokens_[r->link.owner].access_token, "Accept: application/json"};
+        req.headers.insert(req.headers.end(), wr.headers.begin(), wr.headers.end());
+        send(r, std::move(req), [this, r, w, api, retried_auth](HttpResponse &&resp) {
+            std::optional<ApiError> error;
+            if (resp.status != 0 && !is_2xx(resp.status))
+                error = parse_api_error(resp.status, resp.body);
+            count_request(api, resp, error && error->rate_limited);
+            if (error && error->unauthorized) {
+                if (!retried_auth) {
+                    metrics_.add(Counter::Retries);
+                    tokens_.erase(r->link.owner);
+                    r->unsent.push_back(w);
+                    send_write(r, w, true);
+                } else {
+                    retry_write(w, "access token refused right after renewal: " + describe(*error), std::nullopt);
+                }
+                return;
+            }
+            WriteVerdict v = judge_write(w, resp.status, error ? &*error : nullptr, resp.error);
+            if (v.state == WriteState::Queued) {
+                retry_write(w, v.error, parse_retry_after(resp.retry_after, now() / kSecond));
+                return;
+            }
+            if (v.store_answer) {
+                std::string why;
+                if (auto page = single_event_page(resp.body, &why)) {
+                    finish_write(r, w, v.state, v.error, &*page);
+                    return;
+                }
+                metrics_.add(Counter::MalformedResponses);
+                v.fetch = true;  // the write got through: mirror what events.get says
+            }
+            if (v.fetch) {
+                fetch_for_write(r, w, v);
+                return;
+            }
+            finish_write(r, w, v.state, v.error, nullptr);
+        });
+    });
+}
+
+// fetch_for_write mirrors the write's event as events.get returns it, then
+// finishes the write (see outbox.hpp); a failed fetch leaves the write queued:
+// sent again, it is recognised (409, 410, 412 with the patch applied).
+void SyncEngine::fetch_for_write(const RoundPtr &r, const OutboxWrite &w, const WriteVerdict &v)
+{
+    if (r->dropped)
+        return;
+    HttpRequest req;
+    req.url = event_get_url(config_.api_base, w);
+    req.max_body = kMaxSmallResponseBytes * 16;
+    req.headers = {"Authorization: Bearer " + tokens_[r->link.owner].access_token, "Accept: application/json"};
+    send(r, std::move(req), [this, r, w, v](HttpResponse &&resp) {
+        if (is_2xx(resp.status)) {
+            std::string why;
+            if (auto page = single_event_page(resp.body, &why)) {
+                WriteState state = v.state;
+                std::string error = v.error;
+                if (v.check_applied && patch_applied(w.payload, resp.body)) {
+                    state = WriteState::Done;  // our own earlier attempt (a crash before its commit)
+                    error.clear();
+                }
+                finish_write(r, w, state, error, &*page);
+                return;
+            }
+            retry_write(w, "malformed answer of events.get: " + why, std::nullopt);
+            return;
+        }
+        if (resp.status == 404) {
+            finish_write(r, w, v.state, v.error, nullptr);
+            return;
+        }
+        std::optional<ApiError> error;
+        if (resp.status != 0)
+            error = parse_api_error(resp.status, resp.body);
+        retry_write(w, "could not read the event back: " + (error ? describe(*error) : resp.error),
+                    parse_retry_after(resp.retry_after, now() / kSecond));
+    });
+}
+
+void SyncEngine::finish_write(const RoundPtr &r, const OutboxWrite &w, WriteState state, const std::string &error,
+                              const EventsPage *mirror)
+{
+    try {
+        store_.write_finished(r->link, w, state, error, mirror);
+        if (state != WriteState::Done)
+            hooks_.log("owner \"" + w.owner + "\": write " + std::to_string(w.id) + " (" + to_string(w.op) +
+                       " of event \"" + w.event_id + "\") ended " + to_string(state) + ": " + error);
+    } catch (const StoreBusy &ex) {
+        retry_write(w, std::string("the database was busy: ") + ex.what(), kWriteBusyRetry / kSecond);
+    } catch (const std::exception &ex) {
+        hooks_.log("could not record write " + std::to_string(w.id) + " of owner \"" + w.owner + "\": " + ex.what());
+        retry_write(w, std::string("could not record the answer: ") + ex.what(), std::nullopt);
+    }
+}
+
+void SyncEngine::retry_write(const OutboxWrite &w, const std::string &error, std::optional<int64_t> retry_after_s)
+{
+    Micros delay = backoff_delay(w.attempts + 1, rng_, retry_after_s);
+    Micros at = now() + delay;
+    metrics_.add(Counter::Backoffs);
+    metrics_.add(Counter::BackoffMicros, static_cast<uint64_t>(delay));
+    try {
+        store_.write_retry(w, error, at);
+    } catch (const std::exception &ex) {
+        hooks_.log("could not reschedule write " + std::to_string(w.id) + " of owner \"" + w.owner + "\": " + ex.what());
+    }
+}
+
+// end_writes closes a round of writes: writes that never got an access token
+// are tried again after a backoff (the token endpoint failed), or fail with
+// the owner when its grant is revoked or unusable (recorded as the owner's
+// state; the next due_writes fails them with that reason).
+void SyncEngine::end_writes(const RoundPtr &r)
+{
+    write_rounds_.erase(r->link.owner);
+    writes_ready_ = true;
+    if (!r->failed || r->unsent.empty())
+        return;
+    try {
+        if (r->fail_state == OwnerState::Backoff) {
+            for (const auto &w : r->unsent)
+                retry_write(w, r->error, r->retry_after_s);
+        } else {
+            metrics_.flush();
+            store_.owner_failed(r->link, r->fail_state, r->error, now());
+        }
+    } catch (const std::exception &ex) {
+        hooks_.log("could not record the failed writes of owner \"" + r->link.owner + "\": " + ex.what());
     }
 }
 

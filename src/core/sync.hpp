@@ -26,6 +26,7 @@
 #include "core/google.hpp"
 #include "core/http.hpp"
 #include "core/metrics.hpp"
+#include "core/outbox.hpp"
 #include "core/pacing.hpp"
 
 #include <functional>
@@ -199,6 +200,29 @@ public:
     virtual void push_unsupported(const OwnerLink &link, const std::string &calendar_id) = 0;
     virtual std::vector<ChannelStop> channels_to_stop(std::size_t limit) = 0;
     virtual void channel_stopped(const std::string &channel_id) = 0;
+
+    // The outbox (core/outbox.hpp). (Defaults: a store without an outbox.)
+    // due_writes fails the queued writes of owners that can no longer send
+    // (revoked, in error), then lists the first queued write of each event
+    // whose attempt is due, in commit order; owners for which busy(owner)
+    // is true (their writes are being sent) are left out.
+    virtual std::vector<OutboxWrite> due_writes(std::size_t limit,
+                                                const std::function<bool(const std::string &)> &busy)
+    {
+        return {};
+    }
+    // write_link is the link an owner's writes are sent with (nullopt: the
+    // owner is not linked, or cannot send).
+    virtual std::optional<OwnerLink> write_link(const std::string &owner) { return std::nullopt; }
+    // write_finished ends a write in one transaction: the event as Google
+    // answered (`mirror`, if any) stored and announced like a page's rows,
+    // and the write marked `state` with `error` ("" none).
+    virtual void write_finished(const OwnerLink &link, const OutboxWrite &w, WriteState state,
+                                const std::string &error, const EventsPage *mirror)
+    {
+    }
+    // write_retry: a transient failure; the write is tried again at retry_at.
+    virtual void write_retry(const OutboxWrite &w, const std::string &error, Micros retry_at) {}
 };
 
 // StoreBusy is what a Store throws when a write would have to wait longer
@@ -252,6 +276,15 @@ private:
         std::function<void(const RoundPtr &, const ApiError &, std::optional<int64_t> retry_after_s)>;
 
     void start_due_owners();
+    // The outbox: start_due_writes sends the due writes of owners whose
+    // writes are not being sent (one round of writes per owner at a time).
+    void start_due_writes();
+    void send_write(const RoundPtr &r, const OutboxWrite &w, bool retried_auth = false);
+    void fetch_for_write(const RoundPtr &r, const OutboxWrite &w, const WriteVerdict &v);
+    void finish_write(const RoundPtr &r, const OutboxWrite &w, WriteState state, const std::string &error,
+                      const EventsPage *mirror);
+    void retry_write(const OutboxWrite &w, const std::string &error, std::optional<int64_t> retry_after_s);
+    void end_writes(const RoundPtr &r);
     void tidy();
     void start_round(const OwnerLink &link);
     void with_token(const RoundPtr &r, std::function<void(const RoundPtr &)> then);
@@ -296,6 +329,8 @@ private:
     RequestPacer pacer_;
     std::mt19937_64 rng_;
     std::unordered_map<std::string, RoundPtr> rounds_;
+    std::unordered_map<std::string, RoundPtr> write_rounds_;  // owners whose writes are being sent
+    bool writes_ready_ = false;  // a round of writes ended: the next writes of its events may be due
     struct Token {
         int64_t generation = 0;
         std::string access_token;

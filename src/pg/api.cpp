@@ -457,3 +457,12 @@ GCAL_FUNCTION(gcal_rotate_key)
 }
 
 }  // namespace gcal::pg
+
+// gcal_outbox_wake (gcalsync.outbox_wake()): the write functions of the
+// outbox (gcal_insert_event, ...) wake the worker when their transaction
+// commits, once however many writes it queued.
+GCAL_FUNCTION(gcal_outbox_wake)
+{
+    gcal::pg::wake_worker_at_commit();
+    PG_RETURN_VOID();
+}

@@ -98,6 +98,15 @@ const Statement *const kStatementTable[] = {
     &sql::kResealClientSecret,
     &sql::kStopTokens,
     &sql::kResealStopToken,
+    // store.cpp: the outbox
+    &sql::kFailStrandedWrites,
+    &sql::kDueWrites,
+    &sql::kNextWriteDue,
+    &sql::kOwnerLinkForWrites,
+    &sql::kFinishWrite,
+    &sql::kRetryWrite,
+    &sql::kUnchangedEvents,
+    &sql::kPruneOutbox,
     // secrets.cpp
     &sql::kSealedSecretsExist,
     // instances.cpp (issue 14)

@@ -1013,6 +1013,82 @@ inline constexpr Statement kResealStopToken{"api.rotate.reseal_stop_token", SPI_
     UPDATE gcalsync.channel_stop SET refresh_token = $2 WHERE channel_id = $1
 )sql"};
 
+// ---- store.cpp: the outbox (writes to Google, core/outbox.hpp) ---------------------------------
+
+// Queued writes of owners that can no longer send (revoked, in error) fail
+// with the reason. Returns the owners.
+inline constexpr Statement kFailStrandedWrites{"store.outbox.fail_stranded", SPI_OK_UPDATE_RETURNING, {}, R"sql(
+    UPDATE gcalsync.outbox x
+       SET state = 'failed', done_at = pg_catalog.now(),
+           last_error = pg_catalog.concat('owner is ', o.state, ': ', coalesce(o.last_error, 'no reason recorded'),
+                                          ' (the write was not sent; gcal_refresh the owner and queue it again)')
+      FROM gcalsync.owner o
+     WHERE o.owner = x.owner AND x.state = 'queued' AND o.state IN ('revoked', 'error')
+    RETURNING x.owner
+)sql"};
+
+// $1 the most to return. The first queued write of each event (its turn:
+// ids are taken under the event's lock, so they follow commit order), when
+// its next attempt is due, for owners that can send.
+inline constexpr Statement kDueWrites{"store.outbox.due_writes", SPI_OK_SELECT, {INT8OID}, R"sql(
+    SELECT h.id, h.owner, h.calendar_id, h.event_id, h.op, h.payload::pg_catalog.text, h.etag, h.send_updates,
+           h.attempts
+      FROM (SELECT DISTINCT ON (x.owner, x.calendar_id, x.event_id) x.*
+              FROM gcalsync.outbox x
+             WHERE x.state = 'queued'
+             ORDER BY x.owner, x.calendar_id, x.event_id, x.id) h
+      JOIN gcalsync.owner o ON o.owner = h.owner AND o.state IN ('pending', 'active', 'backoff')
+     WHERE h.next_attempt_at <= pg_catalog.now()
+     ORDER BY h.id
+     LIMIT $1
+)sql"};
+
+// When the earliest queued write falls due (NULL: none).
+inline constexpr Statement kNextWriteDue{"store.outbox.next_due", SPI_OK_SELECT, {}, R"sql(
+    SELECT pg_catalog.min(x.next_attempt_at) FROM gcalsync.outbox x WHERE x.state = 'queued'
+)sql"};
+
+// $1 owner. The link a write is sent with (as kDueOwners reads it).
+inline constexpr Statement kOwnerLinkForWrites{"store.outbox.owner_link", SPI_OK_SELECT, {TEXTOID}, R"sql(
+    SELECT o.owner, o.generation, o.refresh_token, o.state, o.failures, o.requested_seq, o.resync_requested_at
+      FROM gcalsync.owner o
+     WHERE o.owner = $1 AND o.state IN ('pending', 'active', 'backoff')
+)sql"};
+
+// $1 id, $2 state (done, conflict, failed), $3 last_error (NULL: none). The
+// write is finished (in the transaction that stores Google's answer).
+inline constexpr Statement kFinishWrite{"store.outbox.finish", SPI_OK_UPDATE, {INT8OID, TEXTOID, TEXTOID}, R"sql(
+    UPDATE gcalsync.outbox
+       SET state = $2, last_error = $3, attempts = attempts + 1, done_at = pg_catalog.now()
+     WHERE id = $1 AND state = 'queued'
+)sql"};
+
+// $1 id, $2 last_error, $3 next attempt. A transient failure: tried again.
+inline constexpr Statement kRetryWrite{"store.outbox.retry", SPI_OK_UPDATE, {INT8OID, TEXTOID, TIMESTAMPTZOID}, R"sql(
+    UPDATE gcalsync.outbox
+       SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3
+     WHERE id = $1 AND state = 'queued'
+)sql"};
+
+// $1 the retention in seconds (gcalsync.change_retention). Finished writes
+// are kept as long as the change feed's entries that announced them.
+inline constexpr Statement kPruneOutbox{"store.outbox.prune", SPI_OK_DELETE, {INT8OID}, R"sql(
+    DELETE FROM gcalsync.outbox
+     WHERE state <> 'queued' AND done_at < pg_catalog.now() - pg_catalog.make_interval(secs => $1)
+)sql"};
+
+// $1 owner, $2 calendar_id, $3 event ids, $4 their data (JSON text). The ids
+// of an incremental page whose mirrored row already has that etag: the
+// worker stored them itself (an outbox write), so they are not announced
+// again.
+inline constexpr Statement kUnchangedEvents{"store.unchanged_events", SPI_OK_SELECT,
+                                            {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID}, R"sql(
+    SELECT u.id
+      FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(id, data)
+      JOIN gcalsync.event e ON e.owner = $1 AND e.calendar_id = $2 AND e.event_id = u.id
+     WHERE e.data ->> 'etag' = (u.data::pg_catalog.jsonb) ->> 'etag'
+)sql"};
+
 // ---- instances.cpp: gcal_instances (run as the caller: SECURITY INVOKER) ----------------
 // BEGIN issue 14 (recurrence)
 

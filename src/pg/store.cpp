@@ -15,6 +15,7 @@
 #include "pg/secrets.hpp"
 #include "pg/statements.hpp"
 
+#include <algorithm>
 #include <map>
 
 extern "C" {
@@ -25,6 +26,7 @@ extern "C" {
 #include "utils/date.h"
 }
 
+#include <tuple>
 #include <unordered_set>
 
 namespace gcal::pg {
@@ -345,6 +347,11 @@ std::optional<core::Micros> SpiStore::next_due()
         spi.run(sql::kNextDue);
         if (auto t = spi.get_int64(0, 0))
             out = from_timestamptz(*t);
+        if (!schema_1_0_) {
+            spi.run(sql::kNextWriteDue);  // the outbox's next retry
+            if (auto t = spi.get_int64(0, 0))
+                out = out ? std::min(*out, from_timestamptz(*t)) : from_timestamptz(*t);
+        }
     }
     xact.commit();
     return out;
@@ -507,118 +514,153 @@ bool SpiStore::write_events(const core::OwnerLink &link, const std::string &cale
         Spi spi;
         if (!lock_link(spi, link))
             return false;
-        if (!schema_1_0_)
-            spi.run(sql::kTickClock);  // the sweep's clock (kSweepEvents)
-        auto rows = last_of_each(page.items, [](const core::EventRow &e) -> std::string_view { return e.event_id; });
-        const std::size_t n = rows.size();
-        TextColumn id, status, summary, description, location, time_zone, recurrence, recurring_event_id, ical_uid,
-            event_type, transparency, visibility, organizer_email, creator_email, html_link, data, self_response;
-        TimeColumn start_at, end_at, original_start_at, created, updated;
-        DateColumn start_date, end_date, original_start_date;
-        IntColumn sequence;
-        std::vector<std::string> recurrence_json;
-        recurrence_json.reserve(n);
-        for (auto *c : {&id, &status, &summary, &description, &location, &time_zone, &recurrence,
-                        &recurring_event_id, &ical_uid, &event_type, &transparency, &visibility,
-                        &organizer_email, &creator_email, &html_link, &data, &self_response})
-            c->reserve(n);
-        std::vector<std::string> upserted, cancelled;
-        for (const auto *e : rows) {
-            id.push_back(&e->event_id);
-            status.push_back(&e->status);
-            summary.push_back(opt(e->summary));
-            description.push_back(opt(e->description));
-            location.push_back(opt(e->location));
-            start_at.push_back(e->start_at);
-            end_at.push_back(e->end_at);
-            start_date.push_back(e->start_date);
-            end_date.push_back(e->end_date);
-            time_zone.push_back(opt(e->time_zone));
-            if (e->recurrence) {
-                std::string json = "[";
-                for (std::size_t i = 0; i < e->recurrence->size(); i++) {
-                    if (i)
-                        json.push_back(',');
-                    core::append_json_string(json, (*e->recurrence)[i]);
-                }
-                json.push_back(']');
-                recurrence_json.push_back(std::move(json));
-                recurrence.push_back(&recurrence_json.back());
-            } else {
-                recurrence.push_back(nullptr);
-            }
-            recurring_event_id.push_back(opt(e->recurring_event_id));
-            original_start_at.push_back(e->original_start_at);
-            original_start_date.push_back(e->original_start_date);
-            ical_uid.push_back(opt(e->ical_uid));
-            sequence.push_back(e->sequence);
-            event_type.push_back(opt(e->event_type));
-            transparency.push_back(opt(e->transparency));
-            visibility.push_back(opt(e->visibility));
-            organizer_email.push_back(opt(e->organizer_email));
-            creator_email.push_back(opt(e->creator_email));
-            html_link.push_back(opt(e->html_link));
-            created.push_back(e->created);
-            updated.push_back(e->updated);
-            data.push_back(&e->data);
-            self_response.push_back(opt(e->self_response));
-            (e->status == "cancelled" ? cancelled : upserted).push_back(e->event_id);
-        }
-        std::vector<SqlArg> args = {
-            link.owner, calendar_id, arg(id), arg(status), arg(summary), arg(description), arg(location),
-            arg(start_at), arg(end_at), date_arg(start_date), date_arg(end_date), arg(time_zone), arg(recurrence),
-            arg(recurring_event_id), arg(original_start_at), date_arg(original_start_date), arg(ical_uid),
-            arg(sequence), arg(event_type), arg(transparency), arg(visibility), arg(organizer_email),
-            arg(creator_email), arg(html_link), arg(created), arg(updated), arg(data), arg(self_response)};
-        if (schema_1_0_)
-            args.pop_back();  // a schema still at 1.0 has no self_response
-        // A full listing usually brings rows the table does not have yet (a
-        // first sync): a plain INSERT saves ON CONFLICT's speculative
-        // insertion (a unique-index probe and an extra WAL record per row).
-        // If a row exists after all (a resync, an event that moved between
-        // pages), the savepoint undoes it and the upsert below runs.
-        // (After a conflict, the rest of that listing goes straight to the upsert.)
-        std::string listing = link.owner + '\x1f' + calendar_id;
-        if (step.first)
-            upsert_listings_.erase(listing);
-        if (step.first && step.full && spi.run(sql::kCalendarBack, {link.owner, calendar_id}) > 0)
-            record_ids(link.owner, "calendar_list", "", "upsert", {calendar_id});
-        bool inserted = false;
-        if (n > 0 && step.full && !upsert_listings_.count(listing)) {
-            try {
-                Subtransaction sub;
-                spi.run(schema_1_0_ ? sql::kInsertEventsV10 : sql::kInsertEvents, args);
-                sub.commit();
-                inserted = true;
-            } catch (const PgError &e) {
-                if (e.sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
-                    throw;
-                upsert_listings_.insert(listing);
-            }
-        }
-        if (!step.next_sync_token.empty())
-            upsert_listings_.erase(listing);
-        if (n > 0 && !inserted)
-            spi.run(schema_1_0_ ? sql::kUpsertEventsV10 : sql::kUpsertEvents, args);
-        if (step.full && !step.next_sync_token.empty()) {
-            uint64_t swept =
-                schema_1_0_ ? spi.run(sql::kSweepEventsV10, {link.owner, calendar_id, params_of(core::Resource::Events)})
-                            : spi.run(sql::kSweepEvents,
-                                      {link.owner, calendar_id, params_of(core::Resource::Events), step.first});
-            auto gone = column_texts(spi, swept);
-            cancelled.insert(cancelled.end(), gone.begin(), gone.end());
-        }
-        save_step(spi, link, core::Resource::Events, calendar_id, step, schema_1_0_);
-        if (metrics_ && step.full && !schema_1_0_)
-            record_full_sync_progress(spi, link, step, static_cast<int64_t>(n));
-        upserts = upserted.size();
-        tombstones = cancelled.size();
-        record_ids(link.owner, "event", calendar_id, "upsert", std::move(upserted));
-        record_ids(link.owner, "event", calendar_id, "delete", std::move(cancelled));
+        std::tie(upserts, tombstones) = store_event_rows(spi, link, calendar_id, page, &step);
     }
     xact.commit();
     count_rows(upserts, tombstones);
     return true;
+}
+
+// store_event_rows writes events of a page (step) or of an outbox write's
+// answer (step null: no listing progress, no sweep) and records their
+// announcements; returns the rows upserted and marked deleted. Ids of an
+// incremental page whose mirrored row already has the same etag (written by
+// an outbox write) are not announced again.
+std::pair<std::size_t, std::size_t> SpiStore::store_event_rows(Spi &spi, const core::OwnerLink &link,
+                                                               const std::string &calendar_id,
+                                                               const core::EventsPage &page,
+                                                               const core::PageStep *listing)
+{
+    static const core::PageStep kNoListing;
+    const core::PageStep &step = listing ? *listing : kNoListing;
+    std::size_t upserts = 0, tombstones = 0;
+    if (!schema_1_0_)
+        spi.run(sql::kTickClock);  // the sweep's clock (kSweepEvents)
+    auto rows = last_of_each(page.items, [](const core::EventRow &e) -> std::string_view { return e.event_id; });
+    const std::size_t n = rows.size();
+    TextColumn id, status, summary, description, location, time_zone, recurrence, recurring_event_id, ical_uid,
+        event_type, transparency, visibility, organizer_email, creator_email, html_link, data, self_response;
+    TimeColumn start_at, end_at, original_start_at, created, updated;
+    DateColumn start_date, end_date, original_start_date;
+    IntColumn sequence;
+    std::vector<std::string> recurrence_json;
+    recurrence_json.reserve(n);
+    for (auto *c : {&id, &status, &summary, &description, &location, &time_zone, &recurrence,
+                    &recurring_event_id, &ical_uid, &event_type, &transparency, &visibility,
+                    &organizer_email, &creator_email, &html_link, &data, &self_response})
+        c->reserve(n);
+    std::vector<std::string> upserted, cancelled;
+    for (const auto *e : rows) {
+        id.push_back(&e->event_id);
+        status.push_back(&e->status);
+        summary.push_back(opt(e->summary));
+        description.push_back(opt(e->description));
+        location.push_back(opt(e->location));
+        start_at.push_back(e->start_at);
+        end_at.push_back(e->end_at);
+        start_date.push_back(e->start_date);
+        end_date.push_back(e->end_date);
+        time_zone.push_back(opt(e->time_zone));
+        if (e->recurrence) {
+            std::string json = "[";
+            for (std::size_t i = 0; i < e->recurrence->size(); i++) {
+                if (i)
+                    json.push_back(',');
+                core::append_json_string(json, (*e->recurrence)[i]);
+            }
+            json.push_back(']');
+            recurrence_json.push_back(std::move(json));
+            recurrence.push_back(&recurrence_json.back());
+        } else {
+            recurrence.push_back(nullptr);
+        }
+        recurring_event_id.push_back(opt(e->recurring_event_id));
+        original_start_at.push_back(e->original_start_at);
+        original_start_date.push_back(e->original_start_date);
+        ical_uid.push_back(opt(e->ical_uid));
+        sequence.push_back(e->sequence);
+        event_type.push_back(opt(e->event_type));
+        transparency.push_back(opt(e->transparency));
+        visibility.push_back(opt(e->visibility));
+        organizer_email.push_back(opt(e->organizer_email));
+        creator_email.push_back(opt(e->creator_email));
+        html_link.push_back(opt(e->html_link));
+        created.push_back(e->created);
+        updated.push_back(e->updated);
+        data.push_back(&e->data);
+        self_response.push_back(opt(e->self_response));
+        (e->status == "cancelled" ? cancelled : upserted).push_back(e->event_id);
+    }
+    std::vector<SqlArg> args = {
+        link.owner, calendar_id, arg(id), arg(status), arg(summary), arg(description), arg(location),
+        arg(start_at), arg(end_at), date_arg(start_date), date_arg(end_date), arg(time_zone), arg(recurrence),
+        arg(recurring_event_id), arg(original_start_at), date_arg(original_start_date), arg(ical_uid),
+        arg(sequence), arg(event_type), arg(transparency), arg(visibility), arg(organizer_email),
+        arg(creator_email), arg(html_link), arg(created), arg(updated), arg(data), arg(self_response)};
+    if (schema_1_0_)
+        args.pop_back();  // a schema still at 1.0 has no self_response
+    // The worker's own outbox writes come back in the next incremental
+    // listing with the etag it stored: not a change (read before the rows
+    // are written over).
+    std::unordered_set<std::string> unchanged;
+    if (listing && !step.full && n > 0 && !schema_1_0_) {
+        uint64_t same = spi.run(sql::kUnchangedEvents, {link.owner, calendar_id, arg(id), arg(data)});
+        for (auto &i : column_texts(spi, same))
+            unchanged.insert(std::move(i));
+    }
+    // A full listing usually brings rows the table does not have yet (a
+    // first sync): a plain INSERT saves ON CONFLICT's speculative
+    // insertion (a unique-index probe and an extra WAL record per row).
+    // If a row exists after all (a resync, an event that moved between
+    // pages), the savepoint undoes it and the upsert below runs.
+    // (After a conflict, the rest of that listing goes straight to the upsert.)
+    std::string listing_key = link.owner + '\x1f' + calendar_id;
+    if (step.first)
+        upsert_listings_.erase(listing_key);
+    if (step.first && step.full && spi.run(sql::kCalendarBack, {link.owner, calendar_id}) > 0)
+        record_ids(link.owner, "calendar_list", "", "upsert", {calendar_id});
+    bool inserted = false;
+    if (n > 0 && step.full && !upsert_listings_.count(listing_key)) {
+        try {
+            Subtransaction sub;
+            spi.run(schema_1_0_ ? sql::kInsertEventsV10 : sql::kInsertEvents, args);
+            sub.commit();
+            inserted = true;
+        } catch (const PgError &e) {
+            if (e.sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
+                throw;
+            upsert_listings_.insert(listing_key);
+        }
+    }
+    if (!step.next_sync_token.empty())
+        upsert_listings_.erase(listing_key);
+    if (n > 0 && !inserted)
+        spi.run(schema_1_0_ ? sql::kUpsertEventsV10 : sql::kUpsertEvents, args);
+    if (step.full && !step.next_sync_token.empty()) {
+        uint64_t swept =
+            schema_1_0_ ? spi.run(sql::kSweepEventsV10, {link.owner, calendar_id, params_of(core::Resource::Events)})
+                        : spi.run(sql::kSweepEvents,
+                                  {link.owner, calendar_id, params_of(core::Resource::Events), step.first});
+        auto gone = column_texts(spi, swept);
+        cancelled.insert(cancelled.end(), gone.begin(), gone.end());
+    }
+    if (listing)
+        save_step(spi, link, core::Resource::Events, calendar_id, step, schema_1_0_);
+    if (listing && metrics_ && step.full && !schema_1_0_)
+        record_full_sync_progress(spi, link, step, static_cast<int64_t>(n));
+    upserts = upserted.size();
+    tombstones = cancelled.size();
+    if (!unchanged.empty()) {
+        auto drop = [&](std::vector<std::string> &ids) {
+            ids.erase(std::remove_if(ids.begin(), ids.end(), [&](const std::string &i) { return unchanged.count(i) > 0; }),
+                      ids.end());
+        };
+        drop(upserted);
+        drop(cancelled);
+    }
+    record_ids(link.owner, "event", calendar_id, "upsert", std::move(upserted));
+    record_ids(link.owner, "event", calendar_id, "delete", std::move(cancelled));
+    return {upserts, tombstones};
 }
 
 void SpiStore::calendars_synced(const core::OwnerLink &link, const std::vector<core::CalendarDone> &calendars)
@@ -779,6 +821,8 @@ uint64_t SpiStore::prune_changes(int retention_s)
         Spi spi;
         if (spi.run(sql::kPruneChanges, {static_cast<int64_t>(retention_s)}) > 0)
             pruned = static_cast<uint64_t>(spi.get_int64(0, 0).value_or(0));
+        if (!schema_1_0_)
+            spi.run(sql::kPruneOutbox, {static_cast<int64_t>(retention_s)});  // finished writes, as old
     }
     xact.commit();
     return pruned;
@@ -886,6 +930,101 @@ std::vector<core::ChannelStop> SpiStore::channels_to_stop(std::size_t limit)
 void SpiStore::channel_stopped(const std::string &channel_id)
 {
     run_alone("gcalsync: channel stopped", sql::kChannelStopped, {channel_id});
+}
+
+// ---- the outbox (core/outbox.hpp) ------------------------------------------------------------
+
+std::vector<core::OutboxWrite> SpiStore::due_writes(std::size_t limit,
+                                                    const std::function<bool(const std::string &)> &busy)
+{
+    std::vector<core::OutboxWrite> out;
+    if (schema_1_0_)
+        return out;  // no outbox before ALTER EXTENSION UPDATE
+    Transaction xact("gcalsync: reading the outbox");
+    {
+        Spi spi;
+        spi.run(sql::kFailStrandedWrites);
+        uint64_t n = spi.run(sql::kDueWrites, {static_cast<int64_t>(limit)});
+        out.reserve(n);
+        for (uint64_t i = 0; i < n; i++) {
+            core::OutboxWrite w;
+            w.owner = spi.get_text(i, 1).value_or("");
+            if (busy && busy(w.owner))
+                continue;
+            w.id = spi.get_int64(i, 0).value_or(0);
+            w.calendar_id = spi.get_text(i, 2).value_or("");
+            w.event_id = spi.get_text(i, 3).value_or("");
+            w.op = core::write_op_from(spi.get_text(i, 4).value_or("")).value_or(core::WriteOp::Update);
+            w.payload = spi.get_text(i, 5).value_or("");
+            w.etag = spi.get_text(i, 6);
+            w.send_updates = spi.get_text(i, 7).value_or("none");
+            w.attempts = static_cast<int>(spi.get_int64(i, 8).value_or(0));
+            out.push_back(std::move(w));
+        }
+    }
+    xact.commit();
+    return out;
+}
+
+std::optional<core::OwnerLink> SpiStore::write_link(const std::string &owner)
+{
+    std::optional<core::OwnerLink> out;
+    std::optional<std::string> unreadable;
+    core::OwnerLink l;
+    Transaction xact("gcalsync: reading a link for writes");
+    {
+        Spi spi;
+        if (spi.run(sql::kOwnerLinkForWrites, {owner}) > 0) {
+            l.owner = owner;
+            l.generation = spi.get_int64(0, 1).value_or(0);
+            std::string why;
+            auto token = open_secret(spi.get_text(0, 2).value_or(""), core::refresh_token_aad(owner), &why);
+            l.state = core::owner_state_from(spi.get_text(0, 3).value_or("")).value_or(core::OwnerState::Error);
+            l.failures = static_cast<int>(spi.get_int64(0, 4).value_or(0));
+            l.requested_seq = spi.get_int64(0, 5).value_or(0);
+            l.resync_mark = spi.get_int64(0, 6).value_or(0);
+            if (token) {
+                l.refresh_token = std::move(*token);
+                out = l;
+            } else {
+                unreadable = "cannot decrypt the refresh token: " + why;
+            }
+        }
+    }
+    xact.commit();
+    if (unreadable)
+        owner_failed(l, core::OwnerState::Error, *unreadable, now_micros());
+    return out;
+}
+
+void SpiStore::write_finished(const core::OwnerLink &link, const core::OutboxWrite &w, core::WriteState state,
+                              const std::string &error, const core::EventsPage *mirror)
+{
+    Transaction xact("gcalsync: finishing a write to Google");
+    std::size_t upserts = 0, tombstones = 0;
+    {
+        Spi spi;
+        // The owner's row first (lock order); a relinked or unlinked owner
+        // gets no rows written (unlinking already failed its queued writes).
+        if (lock_link(spi, link) && mirror)
+            std::tie(upserts, tombstones) = store_event_rows(spi, link, w.calendar_id, *mirror, nullptr);
+        std::optional<std::string> last_error;
+        if (!error.empty())
+            last_error = core::log_safe(error);
+        spi.run(sql::kFinishWrite, {w.id, std::string(core::to_string(state)), last_error});
+    }
+    xact.commit();
+    count_rows(upserts, tombstones);
+}
+
+void SpiStore::write_retry(const core::OutboxWrite &w, const std::string &error, Micros retry_at)
+{
+    Transaction xact("gcalsync: rescheduling a write to Google");
+    {
+        Spi spi;
+        spi.run(sql::kRetryWrite, {w.id, core::log_safe(error), time_arg(retry_at)});
+    }
+    xact.commit_schedule();
 }
 
 }  // namespace gcal::pg

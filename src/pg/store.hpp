@@ -46,6 +46,14 @@ public:
     std::vector<core::ChannelStop> channels_to_stop(std::size_t limit) override;
     void channel_stopped(const std::string &channel_id) override;
 
+    // The outbox (core/outbox.hpp).
+    std::vector<core::OutboxWrite> due_writes(std::size_t limit,
+                                              const std::function<bool(const std::string &)> &busy) override;
+    std::optional<core::OwnerLink> write_link(const std::string &owner) override;
+    void write_finished(const core::OwnerLink &link, const core::OutboxWrite &w, core::WriteState state,
+                        const std::string &error, const core::EventsPage *mirror) override;
+    void write_retry(const core::OutboxWrite &w, const std::string &error, core::Micros retry_at) override;
+
     // prune_changes deletes change-feed entries older than the retention and
     // records the highest pruned sequence number; returns the count.
     uint64_t prune_changes(int retention_s);
@@ -55,6 +63,10 @@ public:
     void set_metrics(core::Metrics *metrics) { metrics_ = metrics && metrics->enabled() ? metrics : nullptr; }
 
 private:
+    // store_event_rows writes events and records their announcements (see store.cpp).
+    std::pair<std::size_t, std::size_t> store_event_rows(Spi &spi, const core::OwnerLink &link,
+                                                         const std::string &calendar_id, const core::EventsPage &page,
+                                                         const core::PageStep *listing);
     // count_rows counts the rows a committed write upserted and marked deleted.
     void count_rows(uint64_t rows, uint64_t tombstones)
     {

@@ -40,7 +40,7 @@ from gcal_store import ByteCache, ControlError, Store  # noqa: E402
 
 CONTROL_PREFIX = "/_emulator"
 API_PREFIX = ("", "calendar", "v3")
-LOGGED_HEADERS = ("user-agent", "accept", "accept-encoding", "content-type", "if-none-match",
+LOGGED_HEADERS = ("user-agent", "accept", "accept-encoding", "content-type", "if-none-match", "if-match",
                   "x-goog-api-client", "connection")
 MALFORMED_BODY = b'{"kind":"calendar#events","items":[{"id":"broken","summary":"unterminated'
 
@@ -66,7 +66,12 @@ def identify(method, segs):
         if len(rest) == 2:
             return "calendars.get", "GET", rest[1]
         if rest[2:] == ["events"]:
+            if method == "POST":
+                return "events.insert", "POST", rest[1]
             return "events.list", "GET", rest[1]
+        if len(rest) == 4 and rest[2] == "events" and rest[3] and rest[3] != "watch":
+            api = {"PATCH": "events.patch", "DELETE": "events.delete"}.get(method, "events.get")
+            return api, method if api != "events.get" else "GET", (rest[1], rest[3])
         if rest[2:] == ["events", "watch"]:
             return "events.watch", "POST", rest[1]
         if len(rest) == 5 and rest[2] == "events" and rest[3] and rest[4] == "instances":
@@ -349,7 +354,8 @@ class Handler(BaseHTTPRequestHandler):
         if api == "token":
             entry["form"] = {k: ("<redacted>" if k == "client_secret" else v) for k, v in form.items()}
             entry["client_auth"] = "basic" if basic_credentials(auth) else "form"
-        elif body and api in ("events.watch", "calendarList.watch", "channels.stop"):
+        elif body and api in ("events.watch", "calendarList.watch", "channels.stop", "events.insert",
+                              "events.patch"):
             try:
                 entry["body"] = json.loads(body)
             except ValueError:
@@ -386,6 +392,16 @@ class Handler(BaseHTTPRequestHandler):
                 return 200, page, E.JSON, None, None, count
             if api == "calendars.get":
                 return 200, store.calendar_get(uid, cal_ref), E.JSON, None, None, None
+            if api == "events.get":
+                return 200, store.event_get(uid, *cal_ref), E.JSON, None, None, None
+            if api == "events.insert":
+                return 200, store.event_insert(uid, cal_ref, query, self.json_body(body)), E.JSON, None, None, None
+            if api == "events.patch":
+                return (200, store.event_patch(uid, cal_ref[0], cal_ref[1], query, self.json_body(body),
+                                               self.headers.get("If-Match")), E.JSON, None, None, None)
+            if api == "events.delete":
+                store.event_delete(uid, cal_ref[0], cal_ref[1], query, self.headers.get("If-Match"))
+                return 204, b"", E.JSON, None, None, None
             if api == "freebusy.query":
                 return 200, store.freebusy(uid, self.json_body(body)), E.JSON, None, None, None
             if api in ("events.watch", "calendarList.watch"):
@@ -409,6 +425,11 @@ class Handler(BaseHTTPRequestHandler):
         """Answer a request the way an injected fault says (or not at all); log it first."""
         entry["fault_action"] = fault.action
         if fault.action == "drop":
+            self.finish_entry(entry, started)
+            self.drop_connection()
+            return
+        if fault.action == "apply_drop":     # the call takes effect, its answer is lost
+            entry["status"] = real_call()[0]
             self.finish_entry(entry, started)
             self.drop_connection()
             return

@@ -46,7 +46,7 @@ class RequestLog:
 class Fault:
     """One injected fault: which requests it matches and what it does to them."""
 
-    ACTIONS = ("respond", "malformed", "truncated", "drop", "pass", "endless")
+    ACTIONS = ("respond", "malformed", "truncated", "drop", "pass", "endless", "apply_drop")
     FIELDS = ("method", "path", "user", "count", "skip", "preset", "status", "body", "body_text",
               "content_type", "headers", "delay", "action")
 

@@ -37,6 +37,10 @@ BASE32HEX = "0123456789abcdefghijklmnopqrstuv"
 ROLE_RANK = {"freeBusyReader": 1, "reader": 2, "writerWithoutPrivateAccess": 3, "writer": 4,
              "owner": 5}
 SCOPE = "https://www.googleapis.com/auth/calendar.readonly"
+# What a user created with "read_only": false (the default) grants: the
+# Calendar scope that allows writes (events.insert, patch, delete).
+WRITE_SCOPE = "https://www.googleapis.com/auth/calendar"
+SEND_UPDATES = ("all", "externalOnly", "none")
 CALENDAR_LIST = "calendarList"          # resource name of a user's calendar list (sync tokens)
 
 # Item state of an event record, decides how it is rendered and filtered.
@@ -370,10 +374,11 @@ class Entry:
 
 class User:
     """A Google account: email and calendar-list entries in change order."""
-    __slots__ = ("id", "email", "entries", "mutation")
+    __slots__ = ("id", "email", "entries", "mutation", "read_only")
 
     def __init__(self, user_id, email):
         self.id, self.email, self.entries, self.mutation = user_id, email, OrderedDict(), 0
+        self.read_only = False      # the grant holds only calendar.readonly: writes get 403
 
 
 class RefreshToken:
@@ -563,6 +568,7 @@ class Store:
             if uid in self.users:
                 raise ControlError(409, "user %r exists" % uid)
             user = User(uid, spec.get("email") or "%s@example.com" % uid)
+            user.read_only = bool(spec.get("read_only", False))
             self.users[uid] = user
             for token in spec.get("refresh_tokens", []):
                 self._add_refresh_token(uid, token)
@@ -578,20 +584,22 @@ class Store:
     def user_view(self, uid):
         """Control view of a user."""
         user = self._user(uid)
-        return {"id": uid, "email": user.email,
+        return {"id": uid, "email": user.email, "read_only": user.read_only,
                 "refresh_tokens": [{"token": t.token, "state": t.state}
                                    for t in self.refresh_tokens.values() if t.user == uid],
                 "calendars": list(user.entries)}
 
     def update_user(self, uid, spec):
         """Change a user's email and/or add refresh tokens (active or already revoked)."""
-        unknown = set(spec) - {"email", "refresh_tokens", "revoked_refresh_tokens"}
+        unknown = set(spec) - {"email", "refresh_tokens", "revoked_refresh_tokens", "read_only"}
         if unknown:
             raise ControlError(400, "unknown user fields: %s" % ", ".join(sorted(unknown)))
         with self.lock:
             user = self._user(uid)
             if spec.get("email"):
                 user.email = spec["email"]
+            if "read_only" in spec:
+                user.read_only = bool(spec["read_only"])
             for token in spec.get("refresh_tokens", []):
                 self._add_refresh_token(uid, token)
             for token in spec.get("revoked_refresh_tokens", []):
@@ -701,8 +709,9 @@ class Store:
             access = AccessToken("ya29.emu-" + secrets.token_urlsafe(36), rec.user, token,
                                  time.time() + lifetime)
             self.access_tokens[access.token] = access
+            read_only = self.users[rec.user].read_only if rec.user in self.users else True
             return 200, {"access_token": access.token, "expires_in": int(lifetime),
-                         "scope": SCOPE, "token_type": "Bearer"}
+                         "scope": SCOPE if read_only else WRITE_SCOPE, "token_type": "Bearer"}
 
     def peek_user(self, authorization=None, refresh_token=None):
         """The user behind a bearer or refresh token, valid or not (for logs and fault matching)."""
@@ -1261,6 +1270,117 @@ class Store:
         with self.lock:
             cal, _ = self._accessible(self.users[uid], cal_ref)
             return cal.data
+
+    # ---- API: events.get, insert, patch, delete (writes) ----
+
+    def _writable(self, uid, cal_ref, query):
+        """(user, calendar) for a write: sendUpdates valid, a token with the write scope,
+        writer access to the calendar; Google's errors otherwise."""
+        send = query.get("sendUpdates")
+        if send is not None and (len(send) != 1 or send[0] not in SEND_UPDATES):
+            raise E.invalid_parameter("sendUpdates", "Invalid value for: %s is not a valid value"
+                                      % (send[0] if send else ""))
+        user = self.users[uid]
+        cal, entry = self._accessible(user, cal_ref)
+        if user.read_only:
+            raise ApiError(403, E.INSUFFICIENT_PERMISSIONS)
+        if ROLE_RANK.get(entry.fields.get("accessRole"), 0) < ROLE_RANK["writer"]:
+            raise ApiError(403, E.google_error(403, "requiredAccessLevel",
+                                               "You need to have writer access to this calendar."))
+        return user, cal
+
+    @staticmethod
+    def _if_match(rec, if_match):
+        """412 when If-Match names another etag than the event's."""
+        if if_match is not None and if_match.strip() != "*" and if_match.strip() != rec.resource.get("etag"):
+            raise ApiError(412, E.google_error(412, "conditionNotMet", "Precondition Failed",
+                                               location="If-Match", location_type="header"))
+
+    def event_get(self, uid, cal_ref, event_id):
+        """GET /calendars/{id}/events/{eventId} → bytes (a deleted event too, as Google)."""
+        with self.lock:
+            cal, _ = self._accessible(self.users[uid], cal_ref)
+            rec = cal.events.get(event_id)
+            if rec is None:
+                raise E.not_found()
+            return dumps(rec.resource)
+
+    def event_insert(self, uid, cal_ref, query, body):
+        """POST /calendars/{id}/events → bytes: client ids checked, 409 for one that exists."""
+        if not isinstance(body, dict):
+            raise E.bad_request("Parse Error", reason="parseError")
+        with self.lock:
+            _, cal = self._writable(uid, cal_ref, query)
+            ev = {k: v for k, v in body.items() if v is not None}
+            for k in ("etag", "kind", "created", "updated", "htmlLink", "iCalUID", "sequence"):
+                ev.pop(k, None)
+            eid = ev.get("id")
+            if eid is not None:
+                if not isinstance(eid, str) or not re.fullmatch("[a-v0-9]{5,1024}", eid or "x"):
+                    raise E.bad_request("Invalid resource id value.", reason="invalid")
+                if eid in cal.events:
+                    raise ApiError(409, E.google_error(409, "duplicate", "The requested identifier already exists."))
+            if "start" not in ev:
+                raise E.bad_request("Missing start time.", reason="required")
+            if "end" not in ev:
+                raise E.bad_request("Missing end time.", reason="required")
+            try:
+                validate_event(ev)
+            except ControlError as err:
+                raise E.bad_request(err.message, reason="invalid")
+            rec = self._store_event(cal, ev, None, explicit=set(ev) - {"id"}, options=None)
+            self._notify_events(cal.id)
+            return dumps(rec.resource)
+
+    def event_patch(self, uid, cal_ref, event_id, query, body, if_match):
+        """PATCH /calendars/{id}/events/{eventId} → bytes: patch semantics (members given
+        replace, null removes), If-Match → 412, an attendee may only answer for itself."""
+        if not isinstance(body, dict):
+            raise E.bad_request("Parse Error", reason="parseError")
+        with self.lock:
+            user, cal = self._writable(uid, cal_ref, query)
+            rec = cal.events.get(event_id)
+            if rec is None or rec.state == DELETED:
+                raise E.not_found() if rec is None else ApiError(410, E.google_error(410, "deleted", "Resource has been deleted"))
+            self._if_match(rec, if_match)
+            old = rec.resource
+            if "id" in body and body["id"] != event_id:
+                raise E.bad_request("Invalid resource id value.", reason="invalid")
+            organizer = (old.get("organizer") or {}).get("email")
+            if organizer not in (cal.id, user.email):
+                # Not the organizer's copy: only the own attendee entry's answer may change.
+                own = lambda a: a.get("self") or a.get("email") in (cal.id, user.email)
+                before = [a for a in old.get("attendees") or [] if not own(a)]
+                after = [a for a in body.get("attendees") or [] if not own(a)]
+                if set(body) - {"attendees"} or before != after:
+                    raise ApiError(403, E.google_error(403, "forbiddenForNonOrganizer",
+                                                       "Shared properties can only be changed by the organizer of the event."))
+            ev = dict(old)
+            for k, v in body.items():
+                if v is None:
+                    ev.pop(k, None)
+                else:
+                    ev[k] = v
+            try:
+                validate_event(ev)
+            except ControlError as err:
+                raise E.bad_request(err.message, reason="invalid")
+            rec = self._store_event(cal, ev, rec, explicit=set(body) - {"id"}, options=None)
+            self._rerender_exceptions(cal, rec)
+            self._notify_events(cal.id)
+            return dumps(rec.resource)
+
+    def event_delete(self, uid, cal_ref, event_id, query, if_match):
+        """DELETE /calendars/{id}/events/{eventId}: If-Match → 412, 410 when already deleted."""
+        with self.lock:
+            _, cal = self._writable(uid, cal_ref, query)
+            rec = cal.events.get(event_id)
+            if rec is None:
+                raise E.not_found()
+            if rec.state == DELETED:
+                raise ApiError(410, E.google_error(410, "deleted", "Resource has been deleted"))
+            self._if_match(rec, if_match)
+        self.delete_event(cal.id, event_id)
 
     # ---- API: events.list ----
 

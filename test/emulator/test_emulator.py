@@ -892,6 +892,118 @@ class EventsListTest(EmulatorTest):
         self.assertEqual(len(sock_ids), 1)          # one connection served all requests
 
 
+# ============================== Writes (events.insert, patch, delete) ==============================
+
+def event_path(cal, event_id):
+    return events_path(cal) + "/" + quote(event_id, safe="")
+
+
+class WriteTest(EmulatorTest):
+    """events.insert with client ids, events.patch/delete with If-Match, attendee answers,
+    sendUpdates, scopes, and a fault that applies a write but loses its answer."""
+
+    def test_insert_with_client_id_then_duplicate(self):
+        tok = self.token("alice")
+        ev = timed_event("Booked", id="client0id0001")
+        resp = self.api.call("POST", events_path(ALICE), tok, {"sendUpdates": "none"}, ev)
+        self.assertEqual(resp.status, 200, resp.body)
+        made = resp.json
+        self.assertEqual(made["id"], "client0id0001")
+        self.assertTrue(made["etag"])
+        got = self.api.call("GET", event_path(ALICE, "client0id0001"), tok)
+        self.assertEqual(got.status, 200)
+        self.assertEqual(got.json["etag"], made["etag"])
+        # A retry of the same insert: 409 duplicate, nothing created twice.
+        again = self.api.call("POST", events_path(ALICE), tok, None, ev)
+        self.assertGoogleError(again, 409, "duplicate")
+        items, _, _ = self.sync(tok, events_path(ALICE), GCALSYNC_PARAMS)
+        self.assertEqual(sum(1 for i in items if i["id"] == "client0id0001"), 1)
+
+    def test_insert_validation(self):
+        tok = self.token("alice")
+        for bad_id in ("UPPER0", "abc", "has-dash0", "w0000"):
+            resp = self.api.call("POST", events_path(ALICE), tok, None, timed_event("x", id=bad_id))
+            self.assertGoogleError(resp, 400, "invalid")
+        resp = self.api.call("POST", events_path(ALICE), tok, None, {"summary": "no times"})
+        self.assertGoogleError(resp, 400, "required")
+        resp = self.api.call("POST", events_path(ALICE), tok, {"sendUpdates": "everyone"}, timed_event("x"))
+        self.assertGoogleError(resp, 400, "invalid")
+        # Without a client id Google picks one.
+        resp = self.api.call("POST", events_path(ALICE), tok, {"sendUpdates": "all"}, timed_event("x"))
+        self.assertEqual(resp.status, 200, resp.body)
+        self.assertRegex(resp.json["id"], "^[a-v0-9]{5,}$")
+
+    def test_patch_and_delete_with_if_match(self):
+        tok = self.token("alice")
+        made = self.api.call("POST", events_path(ALICE), tok, None, timed_event("v1", id="patch0me0001")).json
+        stale = made["etag"]
+        resp = self.api.call("PATCH", event_path(ALICE, "patch0me0001"), tok, {"sendUpdates": "externalOnly"},
+                             {"summary": "v2", "location": "Room 1"}, headers={"If-Match": stale})
+        self.assertEqual(resp.status, 200, resp.body)
+        self.assertEqual(resp.json["summary"], "v2")
+        self.assertNotEqual(resp.json["etag"], stale)
+        # null removes a member
+        resp2 = self.api.call("PATCH", event_path(ALICE, "patch0me0001"), tok, None, {"location": None},
+                              headers={"If-Match": resp.json["etag"]})
+        self.assertEqual(resp2.status, 200, resp2.body)
+        self.assertNotIn("location", resp2.json)
+        # The old etag no longer matches: 412 for patch and delete, nothing changed.
+        resp = self.api.call("PATCH", event_path(ALICE, "patch0me0001"), tok, None, {"summary": "v3"},
+                             headers={"If-Match": stale})
+        self.assertGoogleError(resp, 412, "conditionNotMet")
+        resp = self.api.call("DELETE", event_path(ALICE, "patch0me0001"), tok, headers={"If-Match": stale})
+        self.assertGoogleError(resp, 412, "conditionNotMet")
+        self.assertEqual(self.api.call("GET", event_path(ALICE, "patch0me0001"), tok).json["summary"], "v2")
+        # The current etag: deleted (a cancelled stub), then 410 for a second delete.
+        resp = self.api.call("DELETE", event_path(ALICE, "patch0me0001"), tok,
+                             headers={"If-Match": resp2.json["etag"]})
+        self.assertEqual(resp.status, 204, resp.body)
+        self.assertEqual(self.api.call("GET", event_path(ALICE, "patch0me0001"), tok).json["status"], "cancelled")
+        self.assertGoogleError(self.api.call("DELETE", event_path(ALICE, "patch0me0001"), tok), 410, "deleted")
+        self.assertGoogleError(self.api.call("PATCH", event_path(ALICE, "nosuchevent0"), tok, None, {}), 404)
+
+    def test_attendee_answers_only_for_itself(self):
+        tok = self.token("alice")
+        path = event_path(ALICE, "b1hidden0invitation0000000")
+        ev = self.api.call("GET", path, tok).json
+        answered = [dict(a, responseStatus="accepted") if a.get("self") else a for a in ev["attendees"]]
+        resp = self.api.call("PATCH", path, tok, None, {"attendees": answered}, headers={"If-Match": ev["etag"]})
+        self.assertEqual(resp.status, 200, resp.body)
+        self.assertEqual([a["responseStatus"] for a in resp.json["attendees"] if a.get("self")], ["accepted"])
+        resp = self.api.call("PATCH", path, tok, None, {"summary": "mine now"})
+        self.assertGoogleError(resp, 403, "forbiddenForNonOrganizer")
+
+    def test_scopes_and_access(self):
+        self.c.update_user("alice", read_only=True)
+        grant = self.api.token({"grant_type": "refresh_token", "refresh_token": "demo-refresh-alice",
+                                "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}).json
+        self.assertTrue(grant["scope"].endswith("calendar.readonly"))
+        resp = self.api.call("POST", events_path(ALICE), grant["access_token"], None, timed_event("x"))
+        self.assertGoogleError(resp, 403, "insufficientPermissions")
+        self.assertEqual(self.events(grant["access_token"], ALICE).status, 200)   # reads still work
+        # carol only reads the team calendar
+        resp = self.api.call("POST", events_path(TEAM), self.token("carol"), None, timed_event("x"))
+        self.assertGoogleError(resp, 403, "requiredAccessLevel")
+        # bob writes to it
+        resp = self.api.call("POST", events_path(TEAM), self.token("bob"), None, timed_event("x"))
+        self.assertEqual(resp.status, 200, resp.body)
+
+    def test_fault_applies_the_write_and_drops_the_answer(self):
+        tok = self.token("alice")
+        self.c.add_fault(method="POST", path="/events$", action="apply_drop", count=1)
+        with self.assertRaises((http.client.HTTPException, ConnectionError, OSError)):
+            self.api.call("POST", events_path(ALICE), tok, None, timed_event("lost", id="lost0rep0001"))
+        self.api.close()
+        self.api = Api(EMU.port)
+        # The write happened: a retry gets 409, and the event is there once.
+        resp = self.api.call("POST", events_path(ALICE), tok, None, timed_event("lost", id="lost0rep0001"))
+        self.assertGoogleError(resp, 409, "duplicate")
+        self.assertEqual(self.api.call("GET", event_path(ALICE, "lost0rep0001"), tok).json["summary"], "lost")
+        logged = self.c.log(api="events.insert")
+        self.assertEqual(len(logged), 2)
+        self.assertEqual(logged[0]["fault_action"], "apply_drop")
+
+
 # ============================== push channels ==============================
 
 class PushTest(EmulatorTest):

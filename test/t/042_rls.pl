@@ -238,6 +238,24 @@ as('app_a', q{SELECT gcal_sync_now('alice')});
 is(as('app_a', q{SELECT gcal_wait('alice', '60s')}), 't', 'fix: the worker and gcal_wait work as before');
 is(as('app_a', q{SELECT state FROM gcal_status('alice')}), 'active', 'fix: gcal_status works as before');
 
+# ---- the outbox (issue 16): the same policy covers gcalsync.outbox ------------------------------
+sql(q{
+	GRANT SELECT ON gcalsync.outbox TO app_a, app_b, app_none;
+	GRANT EXECUTE ON FUNCTION gcal_insert_event(text, text, jsonb, text), gcal_wait_write(bigint, interval)
+		TO app_a, app_b;
+	ALTER TABLE gcalsync.outbox ENABLE ROW LEVEL SECURITY;
+	CREATE POLICY by_owner ON gcalsync.outbox FOR SELECT
+		USING (owner IN (SELECT owner FROM app.allowed_owner WHERE role_name = current_user));
+});
+my $wid = as('app_a', q{SELECT gcal_insert_event('alice', 'primary', '{"summary": "RLS write",
+	"start": {"dateTime": "2030-05-01T10:00:00Z"}, "end": {"dateTime": "2030-05-01T11:00:00Z"}}')});
+is(as('app_a', qq{SELECT gcal_wait_write($wid, '60s')}), 'done', 'outbox: app_a\'s write for alice is done with RLS on');
+is(as('app_a', q{SELECT string_agg(DISTINCT owner, ',') FROM gcalsync.outbox}), 'alice', 'outbox: app_a sees alice\'s writes');
+is(as('app_b', q{SELECT count(*) FROM gcalsync.outbox WHERE owner = 'alice'}), '0', 'outbox: app_b sees none of alice\'s writes');
+is(as('app_none', q{SELECT count(*) FROM gcalsync.outbox}), '0', 'outbox: app_none sees no write');
+is(as('app_a', qq{SELECT e.summary FROM gcalsync.outbox o JOIN gcalsync.event e USING (owner, calendar_id, event_id) WHERE o.id = $wid}),
+	'RLS write', 'outbox: app_a reads the mirrored event of its write');
+
 GcalTest::no_secrets_in_log($node);
 
 $node->stop;

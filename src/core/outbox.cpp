@@ -1,0 +1,151 @@
+// outbox.cpp — see outbox.hpp: the write's request and the verdict on its answer.
+#include "core/outbox.hpp"
+
+#include "core/json.hpp"
+
+namespace gcal::core {
+
+const char *to_string(WriteOp op)
+{
+    switch (op) {
+    case WriteOp::Insert:
+        return "insert";
+    case WriteOp::Update:
+        return "update";
+    case WriteOp::Delete:
+        return "delete";
+    case WriteOp::Respond:
+        return "respond";
+    }
+    return "insert";
+}
+
+const char *to_string(WriteState s)
+{
+    switch (s) {
+    case WriteState::Queued:
+        return "queued";
+    case WriteState::Done:
+        return "done";
+    case WriteState::Conflict:
+        return "conflict";
+    case WriteState::Failed:
+        return "failed";
+    }
+    return "queued";
+}
+
+std::optional<WriteOp> write_op_from(std::string_view s)
+{
+    for (WriteOp op : {WriteOp::Insert, WriteOp::Update, WriteOp::Delete, WriteOp::Respond})
+        if (s == to_string(op))
+            return op;
+    return std::nullopt;
+}
+
+std::string event_get_url(std::string_view api_base, const OutboxWrite &w)
+{
+    return calendar_url(api_base, w.calendar_id) + "/events/" + percent_encode(w.event_id);
+}
+
+WriteRequest write_request(std::string_view api_base, const OutboxWrite &w)
+{
+    WriteRequest r;
+    std::string query = "?sendUpdates=" + percent_encode(w.send_updates);
+    if (w.op == WriteOp::Insert) {
+        r.method = "POST";
+        r.url = calendar_url(api_base, w.calendar_id) + "/events" + query;
+        r.body = w.payload;
+    } else {
+        r.method = w.op == WriteOp::Delete ? "DELETE" : "PATCH";
+        r.url = event_get_url(api_base, w) + query;
+        if (w.op != WriteOp::Delete)
+            r.body = w.payload;
+        if (w.etag)
+            r.headers.push_back("If-Match: " + *w.etag);
+    }
+    if (!r.body.empty())
+        r.headers.push_back("Content-Type: application/json");
+    return r;
+}
+
+WriteVerdict judge_write(const OutboxWrite &w, long status, const ApiError *e, const std::string &transport_error)
+{
+    WriteVerdict v;
+    if (status == 0) {
+        v.error = transport_error.empty() ? "request failed: no response" : "request failed: " + transport_error;
+        return v;  // queued: retried
+    }
+    if (status >= 200 && status < 300) {
+        v.state = WriteState::Done;
+        if (w.op == WriteOp::Delete)
+            v.fetch = true;  // 204 has no body: the mirror gets Google's cancelled event
+        else
+            v.store_answer = true;
+        return v;
+    }
+    std::string google = "Google answered HTTP " + std::to_string(status);
+    if (e && !e->reason.empty())
+        google += " " + e->reason;
+    if (e && !e->message.empty())
+        google += ": " + e->message;
+    if (status == 409 && w.op == WriteOp::Insert) {
+        v.state = WriteState::Done;  // our client id: an earlier attempt got through
+        v.fetch = true;
+        return v;
+    }
+    if (status == 410 && w.op == WriteOp::Delete) {
+        v.state = WriteState::Done;
+        v.fetch = true;
+        return v;
+    }
+    if (status == 412) {
+        v.state = WriteState::Conflict;
+        v.fetch = true;
+        v.check_applied = w.op != WriteOp::Delete;
+        v.error = "the event was changed at Google since gcalsync mirrored it (" + google + ")";
+        return v;
+    }
+    if (e && (e->retryable || e->rate_limited) && !e->daily_limit) {
+        v.error = google;
+        return v;  // queued: retried with backoff
+    }
+    if (e && e->daily_limit) {
+        v.error = google;
+        return v;
+    }
+    v.state = WriteState::Failed;
+    v.error = google;
+    return v;
+}
+
+bool patch_applied(std::string_view patch, std::string_view event)
+{
+    Json p = parse_json(patch);
+    Json ev = parse_json(event);
+    if (!p || !ev || !json_is_object(p.get()) || !json_is_object(ev.get()))
+        return false;
+    const char *key;
+    json_t *value;
+    json_object_foreach(p.get(), key, value)
+    {
+        json_t *have = json_object_get(ev.get(), key);
+        if (json_is_null(value)) {
+            if (have && !json_is_null(have))
+                return false;
+        } else if (!have || !json_equal(have, value)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::optional<EventsPage> single_event_page(std::string_view event, std::string *error)
+{
+    std::string page = "{\"items\":[";
+    page.append(event);
+    page += "]}";
+    return parse_events_page(page, error);
+}
+
+}  // namespace gcal::core

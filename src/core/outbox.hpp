@@ -1,0 +1,79 @@
+// outbox.hpp — the life cycle of a write to Google (gcalsync.outbox), in one
+// place: what each write sends, and what each answer makes of it.
+//
+//   queued --2xx--------------------------------------------> done
+//          --409 on insert (our client id exists: a retry) --> fetch, done
+//          --410 on delete (already deleted) ---------------> fetch, done
+//          --412 (If-Match: someone changed the event) -----> fetch; done if the
+//                     event already shows our patch (a resend after a crash
+//                     between send and commit), else conflict
+//          --429, 403 rate/quota, 5xx, timeout, network ----> queued (attempts+1,
+//                     retried after the same backoff as reads)
+//          --403 insufficientPermissions, forbiddenForNonOrganizer,
+//            requiredAccessLevel, 400, 404, other 4xx ------> failed (last_error)
+//          --owner revoked, in error or unlinked -----------> failed (the reason)
+//
+// "fetch" is events.get of the event: its answer is stored in gcalsync.event
+// in the transaction that finishes the write, like a 2xx answer is, so the
+// mirror shows Google's event when the write is done (and its etag, so the
+// next incremental sync does not announce it again).
+#pragma once
+#include "core/pure.hpp"
+
+#include "core/google.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace gcal::core {
+
+enum class WriteOp { Insert, Update, Delete, Respond };
+enum class WriteState { Queued, Done, Conflict, Failed };
+const char *to_string(WriteOp op);
+const char *to_string(WriteState s);
+std::optional<WriteOp> write_op_from(std::string_view s);
+
+// OutboxWrite is one queued row of gcalsync.outbox.
+struct OutboxWrite {
+    int64_t id = 0;
+    std::string owner, calendar_id, event_id;
+    WriteOp op = WriteOp::Insert;
+    std::string payload;              // JSON: the event (insert), the patch (update, respond), "" (delete)
+    std::optional<std::string> etag;  // If-Match (update, delete, respond), when the mirror had the event
+    std::string send_updates = "none";
+    int attempts = 0;
+};
+
+// WriteRequest is the HTTP request of a write (without the Authorization header).
+struct WriteRequest {
+    std::string method, url, body;
+    std::vector<std::string> headers;
+};
+WriteRequest write_request(std::string_view api_base, const OutboxWrite &w);
+// event_get_url is events.get of the write's event (the "fetch" above).
+std::string event_get_url(std::string_view api_base, const OutboxWrite &w);
+
+// WriteVerdict is what an answer makes of a write.
+struct WriteVerdict {
+    WriteState state = WriteState::Queued;
+    bool store_answer = false;  // the answer's body is the event: store it
+    bool fetch = false;         // events.get the event, store it, then `state`
+    bool check_applied = false; // (412) after the fetch: done if the event already shows the patch
+    std::string error;          // last_error (failed, or queued for a retry)
+};
+// judge_write: status 0 is a transport failure (`transport_error` says why);
+// `e` is the parsed error of a non-2xx answer.
+WriteVerdict judge_write(const OutboxWrite &w, long status, const ApiError *e,
+                         const std::string &transport_error = {});
+
+// patch_applied: every member of the merge patch `patch` already has that
+// value in `event` (a null member: absent). How a resend after a crash
+// between send and commit recognises its own update behind a 412.
+bool patch_applied(std::string_view patch, std::string_view event);
+
+// single_event_page wraps one event resource (events.get/insert/patch
+// answer) as a page of one, parsed like a listing's items.
+std::optional<EventsPage> single_event_page(std::string_view event, std::string *error);
+
+}  // namespace gcal::core

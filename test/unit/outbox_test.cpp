@@ -1,0 +1,119 @@
+// outbox_test.cpp — the outbox's state machine (core/outbox.hpp): each answer
+// to each kind of write, the requests, and how a resend is recognised.
+#include "core/outbox.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+using namespace gcal::core;
+
+namespace {
+
+OutboxWrite write_of(WriteOp op, std::optional<std::string> etag = std::string("\"1\""))
+{
+    OutboxWrite w;
+    w.id = 7;
+    w.owner = "alice";
+    w.calendar_id = "alice@example.com";
+    w.event_id = "abc0123456";
+    w.op = op;
+    w.payload = op == WriteOp::Delete ? "" : R"({"summary":"x"})";
+    w.etag = std::move(etag);
+    w.send_updates = "externalOnly";
+    return w;
+}
+
+ApiError error_of(long status, const std::string &body)
+{
+    return parse_api_error(status, body);
+}
+
+std::string google_error(int code, const std::string &reason)
+{
+    return R"({"error":{"errors":[{"domain":"global","reason":")" + reason + R"(","message":"m"}],"code":)" +
+           std::to_string(code) + R"(,"message":"m"}})";
+}
+
+}  // namespace
+
+TEST(Outbox, Requests)
+{
+    WriteRequest ins = write_request("http://h/calendar/v3", write_of(WriteOp::Insert, std::nullopt));
+    EXPECT_EQ(ins.method, "POST");
+    EXPECT_EQ(ins.url, "http://h/calendar/v3/calendars/alice%40example.com/events?sendUpdates=externalOnly");
+    EXPECT_EQ(ins.body, R"({"summary":"x"})");
+    WriteRequest upd = write_request("http://h/calendar/v3", write_of(WriteOp::Update));
+    EXPECT_EQ(upd.method, "PATCH");
+    EXPECT_EQ(upd.url, "http://h/calendar/v3/calendars/alice%40example.com/events/abc0123456?sendUpdates=externalOnly");
+    EXPECT_NE(std::find(upd.headers.begin(), upd.headers.end(), "If-Match: \"1\""), upd.headers.end());
+    WriteRequest del = write_request("http://h/calendar/v3", write_of(WriteOp::Delete));
+    EXPECT_EQ(del.method, "DELETE");
+    EXPECT_TRUE(del.body.empty());
+    // No etag (an event only queued for insertion): no If-Match.
+    WriteRequest plain = write_request("http://h/calendar/v3", write_of(WriteOp::Update, std::nullopt));
+    for (const auto &h : plain.headers)
+        EXPECT_EQ(h.rfind("If-Match", 0), std::string::npos);
+}
+
+TEST(Outbox, Verdicts)
+{
+    auto ins = write_of(WriteOp::Insert), upd = write_of(WriteOp::Update), del = write_of(WriteOp::Delete);
+    WriteVerdict v = judge_write(ins, 200, nullptr);
+    EXPECT_EQ(v.state, WriteState::Done);
+    EXPECT_TRUE(v.store_answer);
+    v = judge_write(del, 204, nullptr);
+    EXPECT_EQ(v.state, WriteState::Done);
+    EXPECT_TRUE(v.fetch);
+    // 409 to an insert: our client id, an earlier attempt got through.
+    ApiError dup = error_of(409, google_error(409, "duplicate"));
+    v = judge_write(ins, 409, &dup);
+    EXPECT_EQ(v.state, WriteState::Done);
+    EXPECT_TRUE(v.fetch);
+    ApiError gone = error_of(410, google_error(410, "deleted"));
+    EXPECT_EQ(judge_write(del, 410, &gone).state, WriteState::Done);
+    EXPECT_EQ(judge_write(upd, 410, &gone).state, WriteState::Failed);
+    ApiError pre = error_of(412, google_error(412, "conditionNotMet"));
+    v = judge_write(upd, 412, &pre);
+    EXPECT_EQ(v.state, WriteState::Conflict);
+    EXPECT_TRUE(v.fetch);
+    EXPECT_TRUE(v.check_applied);
+    EXPECT_FALSE(judge_write(del, 412, &pre).check_applied);
+    // Transient: stays queued.
+    for (auto [status, reason] : {std::pair<long, const char *>{503, "backendError"}, {429, "rateLimitExceeded"},
+                                  {403, "userRateLimitExceeded"}}) {
+        ApiError e = error_of(status, google_error(int(status), reason));
+        EXPECT_EQ(judge_write(upd, status, &e).state, WriteState::Queued) << reason;
+    }
+    EXPECT_EQ(judge_write(upd, 0, nullptr, "timeout").state, WriteState::Queued);
+    // Permanent: failed, with Google's reason.
+    for (auto [status, reason] : {std::pair<long, const char *>{403, "insufficientPermissions"},
+                                  {403, "forbiddenForNonOrganizer"}, {400, "invalid"}, {404, "notFound"}}) {
+        ApiError e = error_of(status, google_error(int(status), reason));
+        v = judge_write(ins, status, &e);
+        EXPECT_EQ(v.state, WriteState::Failed) << reason;
+        EXPECT_NE(v.error.find(reason), std::string::npos) << v.error;
+    }
+}
+
+TEST(Outbox, PatchApplied)
+{
+    EXPECT_TRUE(patch_applied(R"({"summary":"a","location":null})", R"({"id":"x","summary":"a"})"));
+    EXPECT_FALSE(patch_applied(R"({"summary":"a","location":null})", R"({"summary":"a","location":"b"})"));
+    EXPECT_FALSE(patch_applied(R"({"summary":"a"})", R"({"summary":"b"})"));
+    EXPECT_TRUE(patch_applied(R"({"attendees":[{"email":"a","responseStatus":"accepted"}]})",
+                              R"({"attendees":[{"responseStatus":"accepted","email":"a"}]})"));
+    EXPECT_FALSE(patch_applied("not json", "{}"));
+}
+
+TEST(Outbox, SingleEventPage)
+{
+    std::string why;
+    auto page = single_event_page(R"({"id":"abc0123456","etag":"\"2\"","status":"confirmed","summary":"s",
+        "start":{"dateTime":"2030-01-01T10:00:00Z"},"end":{"dateTime":"2030-01-01T11:00:00Z"}})", &why);
+    ASSERT_TRUE(page) << why;
+    ASSERT_EQ(page->items.size(), 1u);
+    EXPECT_EQ(page->items[0].event_id, "abc0123456");
+    auto bad = single_event_page("[1]", &why);
+    EXPECT_TRUE(!bad || bad->items.empty());
+}
