@@ -41,16 +41,21 @@ is(sql(q{SELECT count(*) FROM gcalsync.event WHERE owner = 'alice' AND summary L
 my @inserts = @{ $emu->control('GET', '/log?api=events.insert') };
 is(scalar(@inserts), $writes, 'each sent once');
 
-# The ceiling: every request of the owner (token, listings, writes) in any 60 s window.
+# The ceiling: every request of the owner (listings, writes, read-backs) in any
+# window. The emulator stamps a request when it arrives, gcalsync counts it when
+# it starts: as in 027, windows are measured 1 s shorter than a minute to absorb
+# the time in between (on a loaded machine, requests that left a minute apart
+# can arrive less than a minute apart).
+my $width = 59;
 my @times = sort { $a <=> $b } map { $_->{time} } grep { ($_->{user} // '') eq 'alice' && ($_->{api} // '') ne 'token' }
   @{ $emu->control('GET', '/log?kind=request') };
 my ($max, $j) = (0, 0);
 for my $i (0 .. $#times)
 {
-	$j++ while $times[$i] - $times[$j] >= 60;
+	$j++ while $times[$i] - $times[$j] >= $width;
 	$max = $i - $j + 1 if $i - $j + 1 > $max;
 }
-cmp_ok($max, '<=', $ceiling, "at most $ceiling requests of the owner in any 60 s window (max $max)");
+cmp_ok($max, '<=', $ceiling, "at most $ceiling requests of the owner in any $width s window (max $max)");
 
 my $stats = sql(q{
 	SELECT round(count(*) / extract(epoch FROM max(done_at) - min(created_at))::numeric, 1),
