@@ -6,11 +6,10 @@
 // SECURITY INVOKER: every read is the caller's, under row-level security.
 #include "pg/spi.hpp"
 #include "pg/statements.hpp"
+#include "pg/zones.hpp"
 
 extern "C" {
 #include "catalog/namespace.h"
-#include "pgtime.h"
-#include "utils/datetime.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/rangetypes.h"
@@ -33,77 +32,39 @@ constexpr Micros kPgEpochMicros = INT64_C(946684800) * 1000000;
 Micros unix_micros(TimestampTz t) { return t + kPgEpochMicros; }
 TimestampTz pg_timestamptz(Micros t) { return t - kPgEpochMicros; }
 
-// PgClock converts with PostgreSQL's own time zone code, as
-// `timestamp AT TIME ZONE zone` (DetermineTimeZoneOffset: a time in a gap
-// takes the offset before the transition, one in a fold the offset after)
-// and `timestamptz AT TIME ZONE zone` (pg_localtime) do.
+// PgClock is core::WallClock over the zones gcal_instances uses (zones.hpp):
+// PostgreSQL's own time zone code, read as `AT TIME ZONE` reads it (a time in a
+// gap takes the offset before the transition, one in a fold the offset after).
+// Open hours are whole minutes, so seconds carry all of a local time.
 class PgClock : public core::WallClock {
 public:
     // known: whether PostgreSQL knows the zone name.
-    bool known(const std::string &zone) { return find(zone) != nullptr; }
+    bool known(const std::string &zone) { return zones_.find(zone) != nullptr; }
 
     Micros to_instant(const std::string &zone, Micros local) override
     {
-        pg_tz *tz = need(zone);
-        int offset = 0;
-        const Timestamp ts = local - kPgEpochMicros;
-        pg_guard([&]() {
-            struct pg_tm tm;
-            fsec_t fsec;
-            if (timestamp2tm(ts, nullptr, &tm, &fsec, nullptr, nullptr) != 0)
-                ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE), errmsg("timestamp out of range")));
-            offset = DetermineTimeZoneOffset(&tm, tz);  // seconds west of UTC
-        });
-        return local + static_cast<Micros>(offset) * 1000000;
+        const Micros s = floor_div(local, kMicrosPerSecond);
+        return need(zone)->to_instant(core::rec::civil_from_seconds(s)) * kMicrosPerSecond + (local - s * kMicrosPerSecond);
     }
 
     Micros to_local(const std::string &zone, Micros instant) override
     {
-        pg_tz *tz = need(zone);
-        long gmtoff = 0;
-        pg_time_t t = static_cast<pg_time_t>(instant / 1000000 - (instant % 1000000 < 0 ? 1 : 0));
-        pg_guard([&]() {
-            struct pg_tm *tm = pg_localtime(&t, tz);
-            gmtoff = tm ? tm->tm_gmtoff : 0;
-        });
-        return instant + static_cast<Micros>(gmtoff) * 1000000;
+        const Micros s = floor_div(instant, kMicrosPerSecond);
+        return core::rec::seconds_from_civil(need(zone)->to_local(s)) * kMicrosPerSecond + (instant - s * kMicrosPerSecond);
     }
 
 private:
-    pg_tz *find(const std::string &zone)
+    static constexpr Micros kMicrosPerSecond = 1000000;
+    static Micros floor_div(Micros a, Micros b) { return a / b - ((a % b != 0) && (a < 0)); }
+    const core::rec::Zone *need(const std::string &zone)
     {
-        auto it = zones_.find(zone);
-        if (it != zones_.end())
-            return it->second;
-        pg_tz *tz = nullptr;
-        if (!zone.empty() && zone.size() < TZ_STRLEN_MAX) {
-            const char *name = zone.c_str();
-            tz = pg_guard([=]() { return pg_tzset(name); });
-        }
-        zones_.emplace(zone, tz);
-        return tz;
-    }
-    pg_tz *need(const std::string &zone)
-    {
-        pg_tz *tz = find(zone);
-        if (!tz)
+        const core::rec::Zone *z = zones_.find(zone);
+        if (!z)
             throw std::logic_error("time zone \"" + zone + "\" was not checked before use");
-        return tz;
+        return z;
     }
-    std::unordered_map<std::string, pg_tz *> zones_;
+    Zones zones_;
 };
-
-std::string text_of(Datum d)
-{
-    const char *data = nullptr;
-    int len = 0;
-    pg_guard([&]() {
-        text *t = DatumGetTextPP(d);
-        data = VARDATA_ANY(t);
-        len = VARSIZE_ANY_EXHDR(t);
-    });
-    return std::string(data, static_cast<std::size_t>(len));
-}
 
 // The owners of the call, distinct, in the order given.
 std::vector<std::string> owners_of(Datum d)
@@ -122,7 +83,7 @@ std::vector<std::string> owners_of(Datum d)
     for (int i = 0; i < n; i++) {
         if (nulls[i])
             throw UserError(ERRCODE_NULL_VALUE_NOT_ALLOWED, "owners must not contain NULL");
-        std::string o = text_of(elems[i]);
+        std::string o = text_of_datum(elems[i]);
         if (auto bad = core::check_owner(o))
             throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, bad->message, bad->detail);
         if (seen.insert(o).second)

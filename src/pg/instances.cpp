@@ -6,6 +6,7 @@
 // in a tuplestore (materialize mode).
 #include "pg/spi.hpp"
 #include "pg/statements.hpp"
+#include "pg/zones.hpp"
 
 extern "C" {
 #include "pgtime.h"
@@ -50,73 +51,6 @@ TimestampTz to_timestamptz(std::int64_t unix_seconds)
     return static_cast<TimestampTz>((unix_seconds - kPgEpochSeconds) * kUsec);
 }
 std::int64_t unix_micros(TimestampTz t) { return t + kPgEpochSeconds * kUsec; }
-
-// PgZone converts with PostgreSQL's own tz code: DetermineTimeZoneOffset is
-// what `timestamp AT TIME ZONE 'Area/City'` uses (a gap time takes the offset
-// before the transition, a fold time the offset after), pg_localtime what
-// `timestamptz AT TIME ZONE` uses.
-class PgZone : public rec::Zone {
-public:
-    explicit PgZone(pg_tz *tz) : tz_(tz) {}
-
-    std::int64_t to_instant(const rec::Civil &c) const override
-    {
-        pg_tz *tz = tz_;
-        int offset = 0;
-        rec::Civil local = c;
-        pg_guard([&]() {
-            struct pg_tm tm;
-            memset(&tm, 0, sizeof tm);
-            tm.tm_year = local.year;
-            tm.tm_mon = local.month;
-            tm.tm_mday = local.day;
-            tm.tm_hour = local.hour;
-            tm.tm_min = local.minute;
-            tm.tm_sec = local.second;
-            offset = DetermineTimeZoneOffset(&tm, tz);  // seconds west of UTC
-        });
-        return rec::seconds_from_civil(c) + offset;
-    }
-
-    rec::Civil to_local(std::int64_t instant) const override
-    {
-        pg_tz *tz = tz_;
-        long gmtoff = 0;
-        pg_guard([&]() {
-            pg_time_t t = static_cast<pg_time_t>(instant);
-            struct pg_tm *tm = pg_localtime(&t, tz);
-            gmtoff = tm ? tm->tm_gmtoff : 0;
-        });
-        return rec::civil_from_seconds(instant + gmtoff);
-    }
-
-private:
-    pg_tz *tz_;
-};
-
-// Zones of one call, by name (pg_tzset caches the rules themselves).
-class Zones {
-public:
-    // find returns the zone, or nullptr if PostgreSQL does not know the name.
-    const rec::Zone *find(const std::string &name)
-    {
-        auto it = zones_.find(name);
-        if (it != zones_.end())
-            return it->second.get();
-        pg_tz *tz = nullptr;
-        if (!name.empty() && name.size() < TZ_STRLEN_MAX) {
-            const char *n = name.c_str();
-            tz = pg_guard([=]() { return pg_tzset(n); });
-        }
-        auto &slot = zones_[name];
-        if (tz)
-            slot = std::make_unique<PgZone>(tz);
-        return slot.get();
-    }
-
-private:
-    std::unordered_map<std::string, std::unique_ptr<PgZone>> zones_;
-};
 
 // Columns of sql::kInstanceRows.
 enum Col {
