@@ -434,6 +434,21 @@ UPDATE gcalsync.event e
     OR e.data OPERATOR(pg_catalog.?) 'attendees';
 
 -------------------------------------------------------------------------------
+-- Waiting without a snapshot (issue 13, item 6): gcal_await is gcal_wait as
+-- a procedure that commits between its looks at the owner, so a long wait
+-- holds no snapshot and does not hold back VACUUM (README: Waiting for a
+-- sync). Not SECURITY DEFINER and no SET clause: PostgreSQL runs such a
+-- procedure atomically, and then it could not commit. The C code reads the
+-- owner's progress as the procedure's owner, with search_path pinned to
+-- pg_catalog, pg_temp, as SECURITY DEFINER would; EXECUTE is granted as for
+-- gcal_wait (README: Privileges).
+-------------------------------------------------------------------------------
+CREATE PROCEDURE @extschema@.gcal_await(owner text, timeout interval DEFAULT '30s',
+                                        INOUT done boolean DEFAULT NULL)
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'gcal_await';
+COMMENT ON PROCEDURE @extschema@.gcal_await(text, interval, boolean) IS 'gcal_wait as a procedure that holds no snapshot while it waits (CALL outside a transaction block); done: true if done and healthy';
+REVOKE ALL ON PROCEDURE @extschema@.gcal_await(text, interval, boolean) FROM PUBLIC;
 -- Writes back to Google (issue 16, DESIGN §9): gcal_insert_event,
 -- gcal_update_event, gcal_delete_event and gcal_respond queue a row in
 -- gcalsync.outbox in the caller's transaction; the worker sends it after
@@ -987,7 +1002,7 @@ BEGIN
               JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
              WHERE m.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
             UNION ALL
-            SELECT m.created, NULL, 'FUNCTION',
+            SELECT m.created, NULL, 'ROUTINE',  -- (ROUTINE: functions and procedures)
                    pg_catalog.format('%I.%I(%s)', n.nspname, p.proname,
                                      pg_catalog.pg_get_function_identity_arguments(p.oid)),
                    p.proowner, COALESCE(p.proacl, pg_catalog.acldefault('f', p.proowner)),

@@ -5,10 +5,14 @@
 #include "pg/spi.hpp"
 
 extern "C" {
+#include "access/htup_details.h"
+#include "catalog/pg_proc.h"
 #include "commands/dbcommands.h"
+#include "nodes/parsenodes.h"
 #include "datatype/timestamp.h"
 #include "storage/condition_variable.h"
 #include "utils/elog.h"
+#include "utils/syscache.h"
 #include "utils/wait_event.h"
 }
 
@@ -263,6 +267,60 @@ long timeout_ms_arg(FunctionCallInfo fcinfo, int n)
 
 }  // namespace
 
+namespace {
+
+// look_at_owner is one look of gcal_wait / gcal_await at the owner's
+// progress: the result once the work requested before the first look is done
+// (true: the owner is healthy) or the owner is revoked, in error or unlinked
+// (false); nullopt to wait on. The first look sets target, or refuses an
+// owner that is not linked.
+std::optional<bool> look_at_owner(Spi &spi, const std::string &owner, std::optional<int64_t> &target)
+{
+    // Each statement of a volatile function sees what committed before it.
+    if (spi.run(sql::kOwnerProgress, {owner}) == 0) {
+        if (!target)
+            throw_not_linked(owner);
+        return false;  // unlinked while waiting
+    }
+    std::string state = spi.get_text(0, 0).value_or("");
+    int64_t requested = spi.get_int64(0, 1).value_or(0);
+    int64_t completed = spi.get_int64(0, 2).value_or(0);
+    if (!target)
+        target = requested;
+    // The result is copied out; free it now, or every wake-up of a
+    // long wait would keep another one until the function returns.
+    spi.free_result();
+    if (completed >= *target)
+        return state == "active";
+    if (state == "revoked" || state == "error")
+        return false;
+    return std::nullopt;
+}
+
+TimestampTz deadline_after(long timeout_ms)
+{
+    return pg_guard([=]() { return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms); });
+}
+
+// sleep_for_round sleeps until an owner's round ends on cv (or a second
+// passes, so a missed broadcast costs at most that); false if the deadline
+// has passed instead.
+bool sleep_for_round(ConditionVariable *cv, TimestampTz deadline)
+{
+    return pg_guard([=]() {
+        long secs;
+        int usecs;
+        TimestampDifference(GetCurrentTimestamp(), deadline, &secs, &usecs);
+        long left = secs * 1000 + usecs / 1000;
+        if (left <= 0)
+            return false;
+        ConditionVariableTimedSleep(cv, std::min(left, 1000L), PG_WAIT_EXTENSION);
+        return true;
+    });
+}
+
+}  // namespace
+
 // gcal_wait waits until the work requested for the owner before this call
 // (link, refresh, resync, sync_now) is done. True if it is done and the owner
 // is healthy; false on timeout, or once the owner is revoked or in error.
@@ -278,55 +336,95 @@ GCAL_FUNCTION(gcal_wait)
     if (pg_guard([]() { return IsolationUsesXactSnapshot(); }))
         throw UserError(ERRCODE_ACTIVE_SQL_TRANSACTION, "gcal_wait requires the READ COMMITTED isolation level",
                         "At REPEATABLE READ or SERIALIZABLE the worker's progress would stay invisible.");
-    const TimestampTz deadline = pg_guard([=]() { return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms); });
+    const TimestampTz deadline = deadline_after(timeout_ms);
 
     Spi spi;
     std::optional<int64_t> target;
-    bool result = false;
+    std::optional<bool> result;
     ConditionVariable *cv = owner_done_cv(owner);
     pg_guard([=]() { ConditionVariablePrepareToSleep(cv); });
     try {
-        for (;;) {
-            // Each statement of a volatile function sees what committed before it.
-            if (spi.run(sql::kOwnerProgress, {owner}) == 0) {
-                if (!target)
-                    throw_not_linked(owner);
-                break;  // unlinked while waiting
-            }
-            std::string state = spi.get_text(0, 0).value_or("");
-            int64_t requested = spi.get_int64(0, 1).value_or(0);
-            int64_t completed = spi.get_int64(0, 2).value_or(0);
-            if (!target)
-                target = requested;
-            // The result is copied out; free it now, or every wake-up of a
-            // long wait would keep another one until the function returns.
-            spi.free_result();
-            if (completed >= *target) {
-                result = state == "active";
-                break;
-            }
-            if (state == "revoked" || state == "error")
-                break;
-            long left = pg_guard([=]() {
-                long secs;
-                int usecs;
-                TimestampDifference(GetCurrentTimestamp(), deadline, &secs, &usecs);
-                return secs * 1000 + usecs / 1000;
-            });
-            if (left <= 0)
-                break;
-            // Sleep until an owner's round ends (or a second passes, so a
-            // missed broadcast costs at most that).
-            pg_guard([=]() {
-                ConditionVariableTimedSleep(cv, std::min(left, 1000L), PG_WAIT_EXTENSION);
-            });
+        while (!(result = look_at_owner(spi, owner, target)) && sleep_for_round(cv, deadline)) {
         }
     } catch (...) {
         pg_guard([]() { ConditionVariableCancelSleep(); });
         throw;
     }
     pg_guard([]() { ConditionVariableCancelSleep(); });
-    PG_RETURN_BOOL(result);
+    PG_RETURN_BOOL(result.value_or(false));
+}
+
+// gcal_await is gcal_wait as a procedure that holds no snapshot while it
+// sleeps (issue 13, item 6): each look at the owner's progress is a
+// transaction of its own, committed before the next sleep, so a long wait
+// neither pins the vacuum horizon (backend_xmin stays NULL) nor keeps memory
+// per wake-up (each look's SPI connection, and its memory, ends with it).
+// It commits, so it runs only in a non-atomic context: CALL outside a
+// transaction block (or from a procedure so called); elsewhere it refuses.
+// It is SECURITY INVOKER (a SECURITY DEFINER procedure, or one with a SET
+// clause, may not commit): each look reads the owner's progress as the
+// procedure's owner, as SECURITY DEFINER would, with Spi's pinned
+// search_path; EXECUTE on it is what gates callers, as for gcal_wait.
+GCAL_FUNCTION(gcal_await)
+{
+    auto *call = reinterpret_cast<CallContext *>(fcinfo->context);
+    if (!call || !IsA(call, CallContext) || call->atomic)
+        throw UserError(ERRCODE_INVALID_TRANSACTION_TERMINATION,
+                        "gcal_await cannot run inside a transaction block or a function",
+                        "It commits between looks at the owner, so that it holds no snapshot while it waits.",
+                        "CALL it outside BEGIN ... COMMIT, or use gcal_wait() there.");
+    std::string owner = owner_arg(fcinfo, 0);
+    long timeout_ms = timeout_ms_arg(fcinfo, 1);
+    const TimestampTz deadline = deadline_after(timeout_ms);
+    const Oid definer = pg_guard([&]() {
+        HeapTuple tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
+        if (!HeapTupleIsValid(tuple))
+            elog(ERROR, "cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
+        Oid proowner = reinterpret_cast<Form_pg_proc>(GETSTRUCT(tuple))->proowner;
+        ReleaseSysCache(tuple);
+        return proowner;
+    });
+
+    std::optional<int64_t> target;
+    std::optional<bool> result;
+    ConditionVariable *cv = owner_done_cv(owner);
+    try {
+        do {
+            // Prepared before the look: a round that ends after it wakes the sleep.
+            pg_guard([=]() { ConditionVariablePrepareToSleep(cv); });
+            Oid caller;
+            int context;
+            pg_guard([&]() {
+                GetUserIdAndSecContext(&caller, &context);
+                SetUserIdAndSecContext(definer, context | SECURITY_LOCAL_USERID_CHANGE);
+            });
+            {
+                Spi spi(Spi::kNonAtomic);
+                result = look_at_owner(spi, owner, target);
+                pg_guard([=]() { SetUserIdAndSecContext(caller, context); });
+                // The look's snapshot is gone; commit ends the transaction
+                // (and publishes whatever a calling procedure did before).
+                if (!result)
+                    spi.commit();
+            }
+        } while (!result && sleep_for_round(cv, deadline));
+    } catch (...) {
+        // (An ERROR's abort puts the caller's user id back.)
+        pg_guard([]() { ConditionVariableCancelSleep(); });
+        throw;
+    }
+    pg_guard([]() { ConditionVariableCancelSleep(); });
+
+    // A procedure with an output argument returns a record of them.
+    return pg_guard([&]() {
+        TupleDesc desc;
+        if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+            elog(ERROR, "gcal_await: return type must be a row type");
+        desc = BlessTupleDesc(desc);
+        Datum value = BoolGetDatum(result.value_or(false));
+        bool isnull = false;
+        return HeapTupleGetDatum(heap_form_tuple(desc, &value, &isnull));
+    });
 }
 
 namespace {

@@ -90,12 +90,17 @@ SqlArg text_array_arg(const TextColumn &c)
     return SqlArg(TEXTARRAYOID, text_array, &c);
 }
 
-Spi::Spi() : exceptions_at_start_(std::uncaught_exceptions())
+Spi::Spi(Mode mode) : exceptions_at_start_(std::uncaught_exceptions())
 {
-    pg_guard([]() {
-        if (SPI_connect() != SPI_OK_CONNECT)
+    pg_guard([=]() {
+        if (SPI_connect_ext(mode == kNonAtomic ? SPI_OPT_NONATOMIC : 0) != SPI_OK_CONNECT)
             elog(ERROR, "SPI_connect failed");
     });
+}
+
+void Spi::commit()
+{
+    pg_guard([]() { SPI_commit(); });
 }
 
 void Spi::finish()

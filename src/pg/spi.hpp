@@ -121,12 +121,19 @@ SqlArg bytea_arg(const std::string &bytes);
 // (finishing SPI after a caught ERROR, before rollback, is not safe).
 class Spi {
 public:
-    Spi();
+    // kNonAtomic: the connection of a procedure CALLed in a non-atomic
+    // context (CallContext::atomic false), which may commit().
+    enum Mode { kAtomic, kNonAtomic };
+    explicit Spi(Mode mode = kAtomic);
     ~Spi();
     Spi(const Spi &) = delete;
     Spi &operator=(const Spi &) = delete;
     // finish ends the connection now (the destructor does it otherwise).
     void finish();
+    // commit commits the transaction and starts a new one (SPI_commit: a
+    // kNonAtomic connection only); no snapshot is held after it until the
+    // next statement.
+    void commit();
 
     // run executes a statement of the statement table with its plan,
     // prepared on first use and kept for the process, and returns the number

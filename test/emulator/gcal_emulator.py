@@ -36,7 +36,7 @@ import gcal_errors as E  # noqa: E402
 from gcal_errors import ApiError, dumps  # noqa: E402
 from gcal_log import FaultTable, RequestLog  # noqa: E402
 from gcal_push import PushDeliverer  # noqa: E402
-from gcal_store import ByteCache, ControlError, Store  # noqa: E402
+from gcal_store import DEFAULT_SETTINGS, ByteCache, ControlError, Store  # noqa: E402
 
 CONTROL_PREFIX = "/_emulator"
 API_PREFIX = ("", "calendar", "v3")
@@ -768,6 +768,9 @@ def parse_args(argv):
     ap.add_argument("--client-secret", help="OAuth client secret accepted by /token")
     ap.add_argument("--tls-cert", help="serve HTTPS: certificate chain (PEM) of the server")
     ap.add_argument("--tls-key", help="serve HTTPS: private key (PEM) of --tls-cert")
+    ap.add_argument("--setting", action="append", default=[], metavar="KEY=JSON",
+                    help="default of a setting (as PATCH /_emulator/settings; reset returns to it), "
+                         "e.g. live_paging=true or page_token_lifetime=600; repeatable")
     return ap.parse_args(argv)
 
 
@@ -782,6 +785,14 @@ def settings_from_args(args):
         out["client_id"] = args.client_id
     if args.client_secret:
         out["client_secret"] = args.client_secret
+    for item in args.setting:
+        key, sep, value = item.partition("=")
+        if not sep or key not in DEFAULT_SETTINGS:
+            raise SystemExit("--setting %r: expected KEY=JSON with a known setting" % item)
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            raise SystemExit("--setting %r: the value is not JSON" % item)
     return out
 
 

@@ -20,6 +20,7 @@ immutable snapshot.
 
 import base64
 import hashlib
+import itertools
 import json
 import re
 import secrets
@@ -343,12 +344,20 @@ def time_overlaps(r, time_min, time_max):
 
 # --- records ----------------------------------------------------------------------------------
 
+# Creation order of events and calendar-list entries (`born`): with live_paging, listings
+# are in this order, which a change does not alter, so a page after the first starts where
+# the previous one ended: like Google's cursor-like page tokens, a listing may show an item
+# that changed while it paged on a later page too, but never skips one that did not change
+# (no client could converge if it did).
+_BORN = itertools.count()
+
+
 class EventRec:
     """One stored event: the full resource, its change seq, and its rendered bytes."""
-    __slots__ = ("id", "resource", "seq", "state", "master_id", "hidden_invitation", "data")
+    __slots__ = ("id", "resource", "seq", "state", "master_id", "hidden_invitation", "data", "born")
 
     def __init__(self, event_id):
-        self.id = event_id
+        self.id, self.born = event_id, next(_BORN)
         self.resource, self.seq, self.state, self.data = None, 0, LIVE, b""
         self.master_id, self.hidden_invitation = None, False
 
@@ -366,10 +375,11 @@ class Calendar:
 
 class Entry:
     """A user's calendar-list entry: per-user fields, change seq and rendered bytes."""
-    __slots__ = ("calendar_id", "fields", "seq", "etag", "data")
+    __slots__ = ("calendar_id", "fields", "seq", "etag", "data", "born")
 
     def __init__(self, cal_id):
         self.calendar_id, self.fields, self.seq, self.etag, self.data = cal_id, {}, 0, "", b""
+        self.born = next(_BORN)
 
 
 class User:
@@ -1233,23 +1243,27 @@ class Store:
 
     def _list_snapshot(self, user, p, since):
         """Entries of a full listing (filtered) or of an incremental one (all changed)."""
-        key = (CALENDAR_LIST, user.id, user.mutation, self.generation, p.filter_key, since)
+        key = (CALENDAR_LIST, user.id, user.mutation, self.generation, self.settings["live_paging"],
+               p.filter_key, since)
         snap = self._cached_snapshot(key)
         if snap is not None:
             return snap
         if since is None:
             rank = ROLE_RANK.get(p.min_role, 0)
-            items = [e.data for e in user.entries.values()
-                     if (p.show_deleted or not e.fields.get("deleted"))
-                     and (p.show_hidden or not e.fields.get("hidden"))
-                     and ROLE_RANK[e.fields["accessRole"]] >= rank]
+            entries = [e for e in user.entries.values()
+                       if (p.show_deleted or not e.fields.get("deleted"))
+                       and (p.show_hidden or not e.fields.get("hidden"))
+                       and ROLE_RANK[e.fields["accessRole"]] >= rank]
         else:
-            items = []
+            entries = []
             for e in reversed(user.entries.values()):
                 if e.seq <= since:
                     break
-                items.append(e.data)
-            items.reverse()
+                entries.append(e)
+            entries.reverse()
+        if self.settings["live_paging"]:
+            entries.sort(key=lambda e: e.born)
+        items = [e.data for e in entries]
         return self._remember_snapshot(key, (CALENDAR_LIST, user.id), p.filter_key, items, None)
 
     # ---- API: calendars.get ----
@@ -1432,7 +1446,8 @@ class Store:
 
     def _events_snapshot(self, cal, p, since):
         """Event items of a full listing (Google's filters) or of an incremental one."""
-        key = ("events", cal.id, cal.mutation, self.generation, p.filter_key, since)
+        key = ("events", cal.id, cal.mutation, self.generation, self.settings["live_paging"],
+               p.filter_key, since)
         snap = self._cached_snapshot(key)
         if snap is not None:
             return snap
@@ -1450,6 +1465,8 @@ class Store:
                         not p.event_types or r.resource.get("eventType", "default") in p.event_types):
                     recs.append(r)
             recs.reverse()
+        if self.settings["live_paging"] and not (since is None and p.order_by == "updated"):
+            recs.sort(key=lambda r: r.born)
         return self._remember_snapshot(key, ("events", cal.id), p.filter_key,
                                        [r.data for r in recs], cal.updated)
 

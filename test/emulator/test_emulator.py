@@ -760,6 +760,21 @@ class EventsListTest(EmulatorTest):
         changes, _, _ = self.sync(token, events_path(cal), {"maxResults": 10, "syncToken": sync})
         self.assertTrue({pending, added["id"]} <= {e["id"] for e in changes})
 
+    def test_live_paging_skips_no_unchanged_item(self):
+        # A change moves nothing: a page after the first starts where the previous one
+        # ended, so every item that did not change is listed (issue 13, item 13).
+        self.c.settings(live_paging=True)
+        self.c.load("generate", users=1, calendars=1, events=30, seed=3)
+        token, cal = self.c.token("gen-refresh-user0001"), "user0001@example.com"
+        params = {"maxResults": 10, "showDeleted": "true"}
+        before = {v["event"]["id"] for v in self.c.events(cal)}
+        first = self.events(token, cal, **params).json
+        for e in first["items"][:3]:      # changed after they were listed
+            self.c.patch_event(cal, e["id"], summary="changed after its page")
+        self.c.delete_event(cal, first["items"][3]["id"])
+        rest, sync, _ = self.sync(token, events_path(cal), dict(params, pageToken=first["nextPageToken"]))
+        self.assertEqual(before, {e["id"] for e in first["items"] + rest})
+
     def test_page_tokens_expire(self):
         self.c.settings(page_pattern=[1], page_token_lifetime=0.2)
         token = self.token("alice")

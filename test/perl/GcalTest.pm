@@ -23,6 +23,15 @@ my $root = abs_path(dirname(__FILE__) . '/../..');
 # https://127.0.0.1:PORT and the handle's own HTTP client trusts ca (and checks
 # the certificate against the host name tls->{name}, if given, instead of the
 # URL's: for a certificate made for another name on purpose).
+#
+# The emulator is as strict as Google about paging (issue 13, item 13): by
+# default its listings page live (live_paging: changes made while the worker
+# pages show up in later pages, items shift or are skipped; the listing's sync
+# token is that of its first page) and page tokens expire after
+# page_token_lifetime seconds (default 600). live_paging => 0 gives snapshot
+# listings, page_token_lifetime => undef tokens that live while their listing is
+# cached. These are the emulator's defaults for the run: /_emulator/reset comes
+# back to them.
 sub start_emulator
 {
 	my (%opt) = @_;
@@ -30,8 +39,12 @@ sub start_emulator
 	my $tls = $opt{tls};
 	my $dir = PostgreSQL::Test::Utils::tempdir();
 	my $port_file = "$dir/port";
+	my $live = exists $opt{live_paging} ? $opt{live_paging} : 1;
+	my $lifetime = exists $opt{page_token_lifetime} ? $opt{page_token_lifetime} : 600;
+	my @strict = ('--setting', 'live_paging=' . ($live ? 'true' : 'false'),
+		'--setting', 'page_token_lifetime=' . ($lifetime // 'null'));
 	my @cmd = ('/usr/bin/python3', "$root/test/emulator/gcal_emulator.py", '--data', $data,
-		'--port-file', $port_file, @{ $opt{args} // [] },
+		'--port-file', $port_file, @strict, @{ $opt{args} // [] },
 		$tls ? ('--tls-cert', $tls->{cert}, '--tls-key', $tls->{key}) : ());
 	my ($out, $err) = ('', '');
 	my $h = IPC::Run::start(\@cmd, '>', \$out, '2>', \$err);

@@ -143,12 +143,27 @@ ROLLBACK;
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT gcal_wait('alice', '1s');
 ROLLBACK;
+-- gcal_await, the procedure: the same checks and answers (done); it commits
+-- between looks, so it refuses a transaction block or a function.
+CALL gcal_await(NULL);
+CALL gcal_await('', '1s');
+CALL gcal_await('alice', NULL);
+CALL gcal_await('alice', '-1s');
+CALL gcal_await('nobody', '1s');
+CALL gcal_await('alice', '0');
+CALL gcal_await('alice', '50ms', NULL);
+BEGIN;
+CALL gcal_await('alice', '1s');
+ROLLBACK;
+SELECT try($$CALL gcal_await('alice', '1s')$$);
 -- Revoked: false at once, whatever the timeout.
 UPDATE gcalsync.owner SET state = 'revoked' WHERE owner = 'alice';
 SELECT gcal_wait('alice', '1h');
+CALL gcal_await('alice', '1h');
 -- Done and healthy: true at once.
 UPDATE gcalsync.owner SET state = 'active', completed_seq = requested_seq WHERE owner = 'alice';
 SELECT gcal_wait('alice');
+CALL gcal_await('alice');
 
 -- gcal_unlink: every row of the owner goes, others stay; idempotent.
 INSERT INTO gcalsync.event (owner, calendar_id, event_id, data) VALUES ('bob', 'primary', 'e1', '{}');
