@@ -452,7 +452,10 @@ REVOKE ALL ON PROCEDURE @extschema@.gcal_await(text, interval, boolean) FROM PUB
 -- Writes back to Google (issue 16, DESIGN §9): gcal_insert_event,
 -- gcal_update_event, gcal_delete_event and gcal_respond queue a row in
 -- gcalsync.outbox in the caller's transaction; the worker sends it after
--- commit and records Google's answer (README: Writing to Google).
+-- commit and records Google's answer (README: Writing to Google). Values
+-- from the caller appear in messages JSON-quoted (to_json): a control
+-- character in an owner or calendar id cannot end a log line and forge the
+-- next one (SECURITY.md, log forgery).
 -------------------------------------------------------------------------------
 CREATE SEQUENCE gcalsync.outbox_id_seq AS bigint;
 CREATE TABLE gcalsync.outbox (
@@ -518,13 +521,13 @@ BEGIN
     END IF;
     IF outbox_check.send_updates IS NULL
        OR NOT outbox_check.send_updates OPERATOR(pg_catalog.=) ANY (ARRAY['all', 'externalOnly', 'none']) THEN
-        RAISE EXCEPTION 'invalid send_updates value: "%"', outbox_check.send_updates
+        RAISE EXCEPTION 'invalid send_updates value: %', pg_catalog.to_json(outbox_check.send_updates)::text
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Use ''all'', ''externalOnly'' or ''none''.';
     END IF;
     PERFORM 1 FROM gcalsync.owner o WHERE o.owner OPERATOR(pg_catalog.=) outbox_check.owner FOR KEY SHARE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'owner "%" is not linked', outbox_check.owner
+        RAISE EXCEPTION 'owner % is not linked', pg_catalog.to_json(outbox_check.owner)::text
             USING ERRCODE = 'undefined_object', HINT = 'Link it first with gcal_link(owner, refresh_token).';
     END IF;
     SELECT l.calendar_id INTO cal
@@ -536,8 +539,8 @@ BEGIN
      ORDER BY l.calendar_id OPERATOR(pg_catalog.=) outbox_check.calendar_id DESC
      LIMIT 1;
     IF cal IS NULL THEN
-        RAISE EXCEPTION 'calendar "%" is not in the calendar list of owner "%"', outbox_check.calendar_id,
-                        outbox_check.owner
+        RAISE EXCEPTION 'calendar % is not in the calendar list of owner %',
+                        pg_catalog.to_json(outbox_check.calendar_id)::text, pg_catalog.to_json(outbox_check.owner)::text
             USING ERRCODE = 'undefined_object',
                   HINT = 'Wait for the owner''s first sync (gcal_wait), or check the calendar id.';
     END IF;
@@ -579,8 +582,8 @@ BEGIN
     IF FOUND THEN
         RETURN '{}'::jsonb;
     END IF;
-    RAISE EXCEPTION 'event "%" of calendar "%" is not known', outbox_known_event.event_id,
-                    outbox_known_event.calendar_id
+    RAISE EXCEPTION 'event % of calendar % is not known', pg_catalog.to_json(outbox_known_event.event_id)::text,
+                    pg_catalog.to_json(outbox_known_event.calendar_id)::text
         USING ERRCODE = 'undefined_object',
               DETAIL = 'Only events in gcalsync.event, or queued with gcal_insert_event, can be written.';
 END
@@ -654,7 +657,7 @@ BEGIN
            AND x.op OPERATOR(pg_catalog.=) 'insert';
     END IF;
     IF FOUND THEN
-        RAISE EXCEPTION 'event "%" already exists in calendar "%"', eid, cal
+        RAISE EXCEPTION 'event % already exists in calendar %', pg_catalog.to_json(eid)::text, pg_catalog.to_json(cal)::text
             USING ERRCODE = 'unique_violation', HINT = 'Update it with gcal_update_event.';
     END IF;
     RETURN gcalsync.outbox_queue(gcal_insert_event.owner, cal, eid, 'insert',
@@ -726,14 +729,15 @@ DECLARE
 BEGIN
     IF gcal_respond.response IS NULL
        OR NOT gcal_respond.response OPERATOR(pg_catalog.=) ANY (ARRAY['accepted', 'declined', 'tentative']) THEN
-        RAISE EXCEPTION 'invalid response: "%"', gcal_respond.response
+        RAISE EXCEPTION 'invalid response: %', pg_catalog.to_json(gcal_respond.response)::text
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Use ''accepted'', ''declined'' or ''tentative''.';
     END IF;
     cal := gcalsync.outbox_check(gcal_respond.owner, gcal_respond.calendar_id, gcal_respond.event_id,
                                  gcal_respond.send_updates);
     cur := gcalsync.outbox_known_event(gcal_respond.owner, cal, gcal_respond.event_id);
     IF NOT pg_catalog.jsonb_path_exists(cur, '$.attendees[*] ? (@.self == true)') THEN
-        RAISE EXCEPTION 'owner "%" is not an attendee of event "%"', gcal_respond.owner, gcal_respond.event_id
+        RAISE EXCEPTION 'owner % is not an attendee of event %', pg_catalog.to_json(gcal_respond.owner)::text,
+                        pg_catalog.to_json(gcal_respond.event_id)::text
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = 'Only an invited owner can answer; the mirrored event has no attendee entry of its own.';
     END IF;

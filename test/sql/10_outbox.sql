@@ -94,6 +94,9 @@ SELECT op, state, last_error, payload IS NULL AS no_payload, done_at IS NOT NULL
   FROM gcalsync.outbox ORDER BY id;
 SELECT gcal_wait_write(min(id), '0s') AS state FROM gcalsync.outbox;
 
+-- A hostile owner id cannot forge a log line: it appears JSON-quoted.
+SELECT gcal_insert_event(E'evil\nLOG:  forged', 'primary', '{}');
+
 -- Privileges: nothing granted to PUBLIC.
 SELECT p.oid::regprocedure AS function, has_function_privilege('public', p.oid, 'EXECUTE') AS public_execute
   FROM pg_proc p
