@@ -114,6 +114,7 @@ Micros micros_of(FunctionCallInfo fcinfo, int arg, const char *name, bool allow_
 
 struct OwnerRow {
     std::optional<std::string> state;  // NULL: not linked
+    bool has_primary = false;          // the owner's list has a primary calendar
     std::optional<std::string> zone;   // the primary calendar's time zone
 };
 
@@ -194,7 +195,7 @@ GCAL_FUNCTION(gcal_free_slots)
     std::unordered_map<std::string, OwnerRow> info;
     const uint64_t n = spi.run(sql::kSlotOwners, {SqlArg(TEXTARRAYOID, datum_maker, &owners_datum)});
     for (uint64_t i = 0; i < n; i++)
-        info[*spi.get_text(i, 0)] = OwnerRow{spi.get_text(i, 1), spi.get_text(i, 2)};
+        info[*spi.get_text(i, 0)] = OwnerRow{spi.get_text(i, 1), spi.get_bool(i, 2).value_or(false), spi.get_text(i, 3)};
     spi.free_result();
 
     // Busy ranges, from gcal_busy over the window widened by the buffers (an
@@ -233,7 +234,7 @@ GCAL_FUNCTION(gcal_free_slots)
     }
 
     std::vector<core::OwnerTimes> times(owners.size());
-    std::string unlinked, no_zone;
+    std::string unlinked, no_primary, no_zone;
     auto add_name = [](std::string &list, const std::string &o) {
         if (!list.empty())
             list += ", ";
@@ -251,6 +252,13 @@ GCAL_FUNCTION(gcal_free_slots)
         }
         if (*row.state == "pending" || *row.state == "revoked" || *row.state == "error")
             t.never_free = true;  // gcal_busy has warned about them
+        if (PG_ARGISNULL(9) && !row.has_primary) {
+            // Default calendars are the primary one: without it nothing of
+            // the owner's is read, and "no busy time" would be a guess.
+            t.never_free = true;
+            add_name(no_primary, o);
+            continue;
+        }
         t.busy = std::move(busy[o]);
         const std::vector<core::OpenBlock> *blocks = with_hours ? hours.blocks_for(o) : nullptr;
         if (blocks) {
@@ -268,6 +276,13 @@ GCAL_FUNCTION(gcal_free_slots)
         pg_guard([&]() {
             ereport(WARNING, (errcode(ERRCODE_WARNING), errmsg("some owners are not linked: %s", unlinked.c_str()),
                               errdetail("gcal_free_slots never counts them free."), errhidestmt(true)));
+        });
+    if (!no_primary.empty())
+        pg_guard([&]() {
+            ereport(WARNING,
+                    (errcode(ERRCODE_WARNING), errmsg("some owners have no primary calendar: %s", no_primary.c_str()),
+                     errdetail("gcal_free_slots never counts them free."),
+                     errhint("Name their calendars in calendar_ids."), errhidestmt(true)));
         });
     if (!no_zone.empty())
         pg_guard([&]() {

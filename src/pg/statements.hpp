@@ -1176,15 +1176,17 @@ inline constexpr Statement kInstanceMasterExceptions{"instances.master_exception
 // END issue 14 (recurrence)
 // ---- availability.cpp: gcal_free_slots (issue 15) --------------------------------------------
 
-// $1 the owners (text[]): each owner with its state (NULL: not linked) and its
-// primary calendar's time zone, read with the caller's rights.
+// $1 the owners (text[]): each owner with its state (NULL: not linked),
+// whether it has a primary calendar, and that calendar's time zone, read with
+// the caller's rights.
 inline constexpr Statement kSlotOwners{"availability.owners", SPI_OK_SELECT, {TEXTARRAYOID}, R"sql(
-    SELECT u.owner, s.state,
-           (SELECT cl.time_zone FROM gcalsync.calendar_list cl
-             WHERE cl.owner OPERATOR(pg_catalog.=) u.owner AND cl.is_primary AND NOT cl.deleted
-             LIMIT 1) AS time_zone
+    SELECT u.owner, s.state, p.calendar_id IS NOT NULL AS has_primary, p.time_zone
       FROM pg_catalog.unnest($1) AS u(owner)
       LEFT JOIN gcalsync.status s ON s.owner OPERATOR(pg_catalog.=) u.owner
+      LEFT JOIN LATERAL (
+          SELECT cl.calendar_id, cl.time_zone FROM gcalsync.calendar_list cl
+           WHERE cl.owner OPERATOR(pg_catalog.=) u.owner AND cl.is_primary AND NOT cl.deleted
+           LIMIT 1) AS p ON true
 )sql"};
 
 // ---- changes.cpp: the change feed, written at commit ----------------------------------------

@@ -120,6 +120,31 @@ SELECT lower(slot) AS start, free_owners
 SELECT lower(slot) AS start, free_owners
   FROM gcal_free_slots(ARRAY['cat', 'dan', 'ghost', 'ann'], '2026-03-03 14:00Z', '2026-03-03 16:00Z', '1 hour', '1 hour',
                        min_owners => 1);
+-- Open hours over a DST change: 01:00-04:00 New York on the night of
+-- 2026-03-08 is two hours long (02:00-03:00 does not exist that night).
+SELECT lower(slot) AS start, upper(slot) AS "end"
+  FROM gcal_free_slots(ARRAY['ann'], '2026-03-08 00:00Z', '2026-03-09 00:00Z', '1 hour', '1 hour',
+                       open_hours => '[{"days": ["sun"], "start": "01:00", "end": "04:00", "timezone": "America/New_York"}]');
+-- An owner with no primary calendar (eve: linked, one secondary calendar):
+-- gcal_busy's default calendars are none, so no rows; with named calendars
+-- her events count. gcal_free_slots never counts her free by default (a
+-- WARNING says why); with her calendar named she is free but at 09:00, and
+-- open hours in "her" zone cannot be placed (never free, a WARNING).
+INSERT INTO gcalsync.owner (owner, refresh_token, state) VALUES ('eve', '\x00', 'active');
+INSERT INTO gcalsync.calendar_list (owner, calendar_id, time_zone, is_primary, deleted, data) VALUES
+    ('eve', 'eve-team', 'UTC', false, false, '{}');
+SELECT pg_temp.ev('eve', 'eve-team', '{"id":"e1","start":{"dateTime":"2026-03-03T09:00:00Z"},"end":{"dateTime":"2026-03-03T10:00:00Z"}}');
+SELECT owner, busy FROM gcal_busy(ARRAY['eve'], '2026-03-03 00:00Z', '2026-03-04 00:00Z');
+SELECT owner, busy FROM gcal_busy(ARRAY['eve'], '2026-03-03 00:00Z', '2026-03-04 00:00Z', ARRAY['eve-team']);
+SELECT lower(slot) AS start, free_owners
+  FROM gcal_free_slots(ARRAY['eve'], '2026-03-03 08:00Z', '2026-03-03 11:00Z', '1 hour', '1 hour');
+SELECT lower(slot) AS start, free_owners
+  FROM gcal_free_slots(ARRAY['eve'], '2026-03-03 08:00Z', '2026-03-03 11:00Z', '1 hour', '1 hour',
+                       calendar_ids => ARRAY['eve-team']);
+SELECT lower(slot) AS start, free_owners
+  FROM gcal_free_slots(ARRAY['eve'], '2026-03-03 08:00Z', '2026-03-03 11:00Z', '1 hour', '1 hour',
+                       open_hours => '[{"days": [2], "start": "08:00", "end": "18:00"}]', calendar_ids => ARRAY['eve-team']);
+
 -- Refused input: each message names what is wrong.
 SELECT * FROM gcal_free_slots(NULL, '2026-03-03', '2026-03-04', '1 hour');
 SELECT * FROM gcal_free_slots(ARRAY[]::text[], '2026-03-03', '2026-03-04', '1 hour');
@@ -135,6 +160,6 @@ SELECT * FROM gcal_free_slots(ARRAY['ann'], '2026-03-03', '2026-03-04', '1 hour'
 SELECT * FROM gcal_free_slots(ARRAY['ann'], '2026-03-03', '2026-03-04', '1 hour', open_hours => '{"owners": {"ann": [{"days": [1], "start": "09:00", "end": "17:00", "timezone": "Mars/Olympus"}]}}');
 SELECT * FROM gcal_free_slots(ARRAY['ann'], '2026-03-03', '2026-03-04', '1 hour', open_hours => '[{"days": [1], "start": "09:00", "end": "17:00", "exdate": ["2026-03-03"]}]');
 
-DELETE FROM gcalsync.event WHERE owner IN ('ann', 'ben', 'cat', 'dan');
-DELETE FROM gcalsync.calendar_list WHERE owner IN ('ann', 'ben', 'cat', 'dan');
-DELETE FROM gcalsync.owner WHERE owner IN ('ann', 'ben', 'cat', 'dan');
+DELETE FROM gcalsync.event WHERE owner IN ('ann', 'ben', 'cat', 'dan', 'eve');
+DELETE FROM gcalsync.calendar_list WHERE owner IN ('ann', 'ben', 'cat', 'dan', 'eve');
+DELETE FROM gcalsync.owner WHERE owner IN ('ann', 'ben', 'cat', 'dan', 'eve');
