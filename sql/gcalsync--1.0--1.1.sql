@@ -756,9 +756,12 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.gcal_respond(text, text, text, text, text) IS 'queue the owner''s answer (accepted, declined, tentative) to an invitation; returns the outbox id';
 
+-- gcal_wait_write reads the write's row as its caller (SECURITY INVOKER): the
+-- caller needs SELECT on gcalsync.outbox, and row-level security on it
+-- applies, so a tenant cannot learn the state of another tenant's writes.
 CREATE FUNCTION @extschema@.gcal_wait_write(id bigint, timeout interval DEFAULT '30s')
 RETURNS text
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -890,8 +893,10 @@ BEGIN
         RAISE EXCEPTION 'time_max must be later than time_min, both finite'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- An owner whose mirror is not current is reported, never silently free.
-    SELECT pg_catalog.string_agg(pg_catalog.format('%s (%s)', s.owner, s.state), ', ' ORDER BY s.owner)
+    -- An owner whose mirror is not current is reported, never silently free
+    -- (JSON-quoted: a control character in an owner id cannot forge a log line).
+    SELECT pg_catalog.string_agg(pg_catalog.format('%s (%s)', pg_catalog.to_json(s.owner)::text, s.state), ', '
+                                  ORDER BY s.owner)
       INTO stale
       FROM gcalsync.status s
      WHERE s.owner OPERATOR(pg_catalog.=) ANY (owners)

@@ -94,6 +94,11 @@ std::vector<std::string> owners_of(Datum d)
     return out;
 }
 
+// Longest interval argument and longest window: ten years is no meeting, and
+// the bound keeps every sum of instants far from overflow and the walk of
+// open hours' days (one per day of the window) short.
+constexpr Micros kMaxSpan = 3660 * core::kMicrosPerDay;
+
 // An interval argument as microseconds: days count 24 hours (a slot of
 // "1 day" is 24 hours long, also across a DST change); months, whose length
 // depends on the date, are refused.
@@ -105,7 +110,10 @@ Micros micros_of(FunctionCallInfo fcinfo, int arg, const char *name, bool allow_
     if (iv->month != 0)
         throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, std::string(name) + " must not contain months or years",
                         "A month has no fixed length.", "Give days or hours instead.");
-    const Micros us = iv->time + static_cast<Micros>(iv->day) * core::kMicrosPerDay;
+    Micros days = 0, us = 0;
+    if (__builtin_mul_overflow(static_cast<Micros>(iv->day), core::kMicrosPerDay, &days) ||
+        __builtin_add_overflow(days, static_cast<Micros>(iv->time), &us) || us > kMaxSpan)
+        throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, std::string(name) + " must not be longer than 3660 days");
     if (us < 0 || (us == 0 && !allow_zero))
         throw UserError(ERRCODE_INVALID_PARAMETER_VALUE,
                         std::string(name) + (allow_zero ? " must not be negative" : " must be positive"));
@@ -133,6 +141,9 @@ GCAL_FUNCTION(gcal_free_slots)
     const TimestampTz time_max = PG_GETARG_TIMESTAMPTZ(2);
     if (TIMESTAMP_NOT_FINITE(time_min) || TIMESTAMP_NOT_FINITE(time_max) || time_max <= time_min)
         throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "time_max must be later than time_min, both finite");
+    if (time_max - time_min > kMaxSpan)
+        throw UserError(ERRCODE_PROGRAM_LIMIT_EXCEEDED, "the window of gcal_free_slots must not be longer than 3660 days",
+                        {}, "Ask for a shorter window.");
 
     core::SlotQuery q;
     q.window = {unix_micros(time_min), unix_micros(time_max)};
@@ -146,9 +157,6 @@ GCAL_FUNCTION(gcal_free_slots)
         throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "min_owners must be between 1 and the number of owners",
                         "The call names " + std::to_string(n_owners) + " distinct owners and asks for " +
                             std::to_string(q.min_owners) + ".");
-    // Ten years of buffer is no meeting; it also keeps the widened window finite.
-    if (q.buffer_before > 3650 * core::kMicrosPerDay || q.buffer_after > 3650 * core::kMicrosPerDay)
-        throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "buffer_before and buffer_after must not exceed 3650 days");
     const std::int64_t candidates = core::candidate_slots(q);
     if (candidates > core::kMaxCandidateSlots)
         throw UserError(ERRCODE_PROGRAM_LIMIT_EXCEEDED, "too many candidate slots",

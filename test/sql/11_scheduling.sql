@@ -83,6 +83,10 @@ SELECT owner, busy FROM gcal_busy(ARRAY['ann', 'ben'], '2026-03-03 00:00Z', '202
 -- Owners whose data is not current: a WARNING names them with their state;
 -- what the mirror holds is still returned.
 SELECT owner, busy FROM gcal_busy(ARRAY['cat', 'dan', 'ann'], '2026-03-03 00:00Z', '2026-03-03 12:00Z');
+-- An owner id with a line break cannot forge a log line: it is JSON-quoted.
+INSERT INTO gcalsync.owner (owner, refresh_token, state) VALUES (E'mal\nLOG:  forged', '\x00', 'error');
+SELECT owner, busy FROM gcal_busy(ARRAY[E'mal\nLOG:  forged'], '2026-03-03 00:00Z', '2026-03-03 12:00Z');
+DELETE FROM gcalsync.owner WHERE owner = E'mal\nLOG:  forged';
 -- Refused input.
 SELECT * FROM gcal_busy(NULL, '2026-03-03', '2026-03-04');
 SELECT * FROM gcal_busy(ARRAY['ann', NULL], '2026-03-03', '2026-03-04');
@@ -154,6 +158,9 @@ SELECT * FROM gcal_free_slots(ARRAY['ann'], '2026-03-03', '2026-03-04', '1 hour'
 SELECT * FROM gcal_free_slots(ARRAY['ann'], '2026-03-03', '2026-03-04', '1 hour', buffer_after => '-1 min');
 SELECT * FROM gcal_free_slots(ARRAY['ann', 'ben'], '2026-03-03', '2026-03-04', '1 hour', min_owners => 3);
 SELECT * FROM gcal_free_slots(ARRAY['ann'], '2026-03-03', '2028-03-04', '1 hour', '1 min');
+SELECT * FROM gcal_free_slots(ARRAY['ann'], '2026-03-03', '2126-03-04', '1 hour', '1000 days');
+SELECT * FROM gcal_free_slots(ARRAY['ann'], '2026-03-03', '2026-03-04', '1 hour', '213504 days');
+SELECT * FROM gcal_free_slots(ARRAY['ann'], '2026-03-03', '2026-03-04', '1 hour', buffer_before => '4000 days');
 SELECT * FROM gcal_free_slots(ARRAY['ann'], '2026-03-03', '2026-03-04', '1 hour', open_hours => '{"days": [1]}');
 SELECT * FROM gcal_free_slots(ARRAY['ann'], '2026-03-03', '2026-03-04', '1 hour', open_hours => '[{"days": [1], "start": "9:00", "end": "17:00"}]');
 SELECT * FROM gcal_free_slots(ARRAY['ann'], '2026-03-03', '2026-03-04', '1 hour', open_hours => '[{"days": [1, "someday"], "start": "09:00", "end": "17:00"}]');

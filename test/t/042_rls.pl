@@ -252,6 +252,8 @@ my $wid = as('app_a', q{SELECT gcal_insert_event('alice', 'primary', '{"summary"
 is(as('app_a', qq{SELECT gcal_wait_write($wid, '60s')}), 'done', 'outbox: app_a\'s write for alice is done with RLS on');
 is(as('app_a', q{SELECT string_agg(DISTINCT owner, ',') FROM gcalsync.outbox}), 'alice', 'outbox: app_a sees alice\'s writes');
 is(as('app_b', q{SELECT count(*) FROM gcalsync.outbox WHERE owner = 'alice'}), '0', 'outbox: app_b sees none of alice\'s writes');
+like(as_err('app_b', qq{SELECT gcal_wait_write($wid, '0s')}), qr/write $wid does not exist/,
+	'outbox: gcal_wait_write runs as its caller: app_b cannot learn the state of alice\'s write');
 is(as('app_none', q{SELECT count(*) FROM gcalsync.outbox}), '0', 'outbox: app_none sees no write');
 is(as('app_a', qq{SELECT e.summary FROM gcalsync.outbox o JOIN gcalsync.event e USING (owner, calendar_id, event_id) WHERE o.id = $wid}),
 	'RLS write', 'outbox: app_a reads the mirrored event of its write');
