@@ -427,9 +427,11 @@ def expand_calendar(calendar_id, events, time_min, time_max, show_deleted=False,
         else:
             horizon = time_max
         keys = s.keys(horizon) if horizon is not None else s.keys_unbounded()
-        skip = overridden.get(mid, ())
+        # An occurrence an exception replaces (moved, changed or cancelled) is
+        # listed as that exception, above, not generated a second time.
+        replaced = overridden.get(mid, ())
         for key in keys:
-            if key in skip:
+            if key in replaced:
                 continue
             res, b = _generated(s, masters[mid], key, cal_zone)
             if _in_window(b[0], b[1], time_min, time_max):

@@ -203,6 +203,34 @@ package GcalTest;
 
 use Time::HiRes ();
 
+# link_recurrence_accounts(node) links the four owners of the emulator's
+# `recurrence` data set (the demo's alice, bob and carol, and rita), waits for
+# their first syncs (one test each) and returns { owner => refresh token }.
+sub link_recurrence_accounts
+{
+	my ($node) = @_;
+	my %refresh = (alice => 'demo-refresh-alice', bob => 'demo-refresh-bob',
+		carol => 'demo-refresh-carol', rita => 'demo-refresh-rita');
+	$node->safe_psql('postgres', "SELECT gcal_link('$_', '$refresh{$_}')") for sort keys %refresh;
+	Test::More::is($node->safe_psql('postgres', qq{SELECT gcal_wait('$_', '120s')}), 't', "$_: first sync done")
+	  for sort keys %refresh;
+	return \%refresh;
+}
+
+# rfc3339_epoch(text) reads an RFC 3339 date-time ("T" or a space between date
+# and time, "Z" or an offset, fractions ignored) as seconds since the epoch.
+sub rfc3339_epoch
+{
+	my ($s) = @_;
+	my ($y, $mo, $d, $h, $mi, $se, $z, $sign, $oh, $om) =
+	  $s =~ /^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.\d+)?(Z|([+-])(\d\d)(?::?(\d\d))?)$/
+	  or die "not an RFC 3339 date-time: $s";
+	require Time::Local;
+	my $t = Time::Local::timegm($se, $mi, $h, $d, $mo - 1, $y);
+	$t -= ($sign eq '-' ? -1 : 1) * ($oh * 3600 + ($om // 0) * 60) if $z ne 'Z';
+	return $t;
+}
+
 # wait_until(CODE, TIMEOUT_S, WHAT) polls a condition every 50 ms until it
 # returns true (which it returns), or until the deadline (diag, returns undef).
 sub wait_until

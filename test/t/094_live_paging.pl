@@ -30,7 +30,9 @@ ok(@events >= 12, scalar(@events) . ' events');
 
 # The first full listing: its second page waits 3 s at Google; meanwhile
 # events of page 1 and of later pages change, one of each is deleted and one
-# is added.
+# is added. (`skip => 1` is the fault's own count: it lets the first matching
+# request, page 1, through untouched and holds the next one; no check is
+# skipped.)
 my $f = $emu->control('POST', '/faults', { path => '/events$', user => 'user0001', action => 'pass',
 	delay => 3, skip => 1, count => 1 });
 sql(q{SELECT gcal_link('u', 'gen-refresh-user0001')});
@@ -56,7 +58,8 @@ is(sql(qq{SELECT summary FROM gcalsync.event WHERE owner = 'u' AND event_id = '$
 
 # A full listing again (gcal_resync: its sweep tombstones rows the listing
 # did not return), with changes while it pages and an expired page token: the
-# second page is asked for after the token's lifetime.
+# second page is asked for after the token's lifetime (again `skip => 1`: page
+# 1 passes, the request after it waits).
 $emu->control('PATCH', '/settings', { page_token_lifetime => 2 });
 my $seq = GcalTest::log_seq($emu);
 $f = $emu->control('POST', '/faults', { path => '/events$', user => 'user0001', action => 'pass',

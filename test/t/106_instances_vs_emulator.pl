@@ -15,7 +15,6 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::Local qw(timegm);
 use GcalTest;
 
 my $emu = GcalTest::start_emulator(data => 'recurrence');
@@ -24,10 +23,7 @@ gcalsync.poll_interval = 1
 });
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 
-my %refresh = (alice => 'demo-refresh-alice', bob => 'demo-refresh-bob',
-	carol => 'demo-refresh-carol', rita => 'demo-refresh-rita');
-sql("SELECT gcal_link('$_', '$refresh{$_}')") for sort keys %refresh;
-is(sql(qq{SELECT gcal_wait('$_', '120s')}), 't', "$_: first sync done") for sort keys %refresh;
+my %refresh = %{ GcalTest::link_recurrence_accounts($node) };
 
 my @windows = (
 	[ '2025-03-01T00:00:00Z', '2025-04-15T00:00:00Z' ],    # US and EU spring DST
@@ -36,23 +32,12 @@ my @windows = (
 	[ '2024-06-01T00:00:00Z', '2026-06-01T00:00:00Z' ],    # two years
 );
 
-# An RFC 3339 dateTime as seconds since the epoch.
-sub epoch
-{
-	my ($s) = @_;
-	my ($y, $mo, $d, $h, $mi, $se, $z, $sign, $oh, $om) =
-	  $s =~ /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d+)?(Z|([+-])(\d\d):(\d\d))$/
-	  or die "not an RFC 3339 dateTime: $s";
-	my $t = timegm($se, $mi, $h, $d, $mo - 1, $y);
-	$t -= ($sign eq '-' ? -1 : 1) * ($oh * 3600 + $om * 60) if $z ne 'Z';
-	return $t;
-}
 
 sub when
 {
 	my ($edt) = @_;
 	return '' unless $edt;
-	return $edt->{date} // epoch($edt->{dateTime});
+	return $edt->{date} // GcalTest::rfc3339_epoch($edt->{dateTime});
 }
 
 my ($cases, $instances, @diffs) = (0, 0);

@@ -15,7 +15,6 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::Local qw(timegm);
 use GcalTest;
 
 my $emu = GcalTest::start_emulator(data => 'recurrence');
@@ -24,10 +23,7 @@ gcalsync.poll_interval = 1
 });
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 
-my %refresh = (alice => 'demo-refresh-alice', bob => 'demo-refresh-bob',
-	carol => 'demo-refresh-carol', rita => 'demo-refresh-rita');
-sql("SELECT gcal_link('$_', '$refresh{$_}')") for sort keys %refresh;
-is(sql(qq{SELECT gcal_wait('$_', '120s')}), 't', "$_: first sync done") for sort keys %refresh;
+my %refresh = %{ GcalTest::link_recurrence_accounts($node) };
 
 my @windows = (
 	[ '2025-03-01T00:00:00Z', '2025-04-15T00:00:00Z' ],
@@ -36,16 +32,6 @@ my @windows = (
 	[ '2024-06-01T00:00:00Z', '2026-06-01T00:00:00Z' ],
 );
 
-sub epoch
-{
-	my ($s) = @_;
-	my ($y, $mo, $d, $h, $mi, $se, $z, $sign, $oh, $om) =
-	  $s =~ /^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.\d+)?(Z|([+-])(\d\d)(?::?(\d\d))?)$/
-	  or die "not a timestamp: $s";
-	my $t = timegm($se, $mi, $h, $d, $mo - 1, $y);
-	$t -= ($sign eq '-' ? -1 : 1) * ($oh * 3600 + ($om // 0) * 60) if $z ne 'Z';
-	return $t;
-}
 
 # Merge [start, end) pairs (epoch seconds) as Google's answer for several
 # calendars of one person would be merged: overlapping and touching ones.
@@ -76,9 +62,9 @@ for my $owner (sort keys %refresh)
 		for my $named (0, 1)
 		{
 			my @api = $named
-			  ? merge(map { [ epoch($_->{start}), epoch($_->{end}) ] }
+			  ? merge(map { [ GcalTest::rfc3339_epoch($_->{start}), GcalTest::rfc3339_epoch($_->{end}) ] }
 				  map { @{ $fb->{calendars}{$_}{busy} } } @cals)
-			  : map { [ epoch($_->{start}), epoch($_->{end}) ] } @{ $fb->{calendars}{primary}{busy} };
+			  : map { [ GcalTest::rfc3339_epoch($_->{start}), GcalTest::rfc3339_epoch($_->{end}) ] } @{ $fb->{calendars}{primary}{busy} };
 			my $ids = $named ? 'ARRAY[' . join(',', map { "'$_'" } @cals) . ']' : 'NULL';
 			my @db = map { [ split /\|/ ] } split /\n/, sql(qq{SET TIME ZONE 'UTC';
 				SELECT extract(epoch FROM lower(busy))::bigint, extract(epoch FROM upper(busy))::bigint
@@ -101,7 +87,7 @@ is(scalar(@diffs), 0, 'gcal_busy equals freebusy.query for every owner and windo
 # gcal_free_slots over the third window (an afternoon), half-hour slots on
 # the quarter hour, agrees with the busy ranges above.
 my $w = $windows[2];
-my ($t0, $t1) = (epoch($w->[0]), epoch($w->[1]));
+my ($t0, $t1) = (GcalTest::rfc3339_epoch($w->[0]), GcalTest::rfc3339_epoch($w->[1]));
 my @want;
 for (my $s = $t0; $s + 1800 <= $t1; $s += 900)
 {
