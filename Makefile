@@ -87,4 +87,4 @@ unit-sanitize: test/unit/gcalsync_unit_san
 # libFuzzer targets of every parser of outside input, FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 60
 fuzz:
-	sh test/fuzz/run.sh $(FUZZ_SECONDS)
+	bash test/fuzz/run.sh $(FUZZ_SECONDS)

@@ -142,6 +142,18 @@ bool patch_applied(std::string_view patch, std::string_view event)
 
 std::optional<EventsPage> single_event_page(std::string_view event, std::string *error)
 {
+    // The answer must be one JSON object: pasted into a listing as it is, a body
+    // such as `{...},{...}` or `{...}],"nextPageToken":"x","y":[1` would parse
+    // as several items (or none, for `[1]`), and an answer that is not the event
+    // must never be mirrored as if it were.
+    std::string why;
+    Json doc = parse_json(event, &why);
+    if (!doc || !json_is_object(doc.get())) {
+        if (error)
+            *error = doc ? "answer is not a JSON object" : "answer is not JSON: " + why;
+        return std::nullopt;
+    }
+    doc = Json();
     std::string page = "{\"items\":[";
     page.append(event);
     page += "]}";

@@ -114,6 +114,12 @@ TEST(Outbox, SingleEventPage)
     ASSERT_TRUE(page) << why;
     ASSERT_EQ(page->items.size(), 1u);
     EXPECT_EQ(page->items[0].event_id, "abc0123456");
-    auto bad = single_event_page("[1]", &why);
-    EXPECT_TRUE(!bad || bad->items.empty());
+    // Anything but one JSON object is refused, never read as several items or none.
+    for (const char *bad : {"[1]", "", "null", R"({"id":"abc0123456"},{"id":"def0123456"})",
+                            R"({"id":"abc0123456"}],"nextPageToken":"x","y":[1)",
+                            R"({"id":"abc0123456","id":"def0123456"})"}) {
+        why.clear();
+        EXPECT_FALSE(single_event_page(bad, &why)) << bad;
+        EXPECT_FALSE(why.empty()) << bad;
+    }
 }
