@@ -102,6 +102,7 @@ const Statement *const kStatementTable[] = {
     &sql::kFailStrandedWrites,
     &sql::kDueWrites,
     &sql::kNextWriteDue,
+    &sql::kRebaseQueuedWrites,
     &sql::kOwnerLinkForWrites,
     &sql::kFinishWrite,
     &sql::kRetryWrite,

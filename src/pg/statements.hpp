@@ -1043,9 +1043,17 @@ inline constexpr Statement kDueWrites{"store.outbox.due_writes", SPI_OK_SELECT, 
      LIMIT $1
 )sql"};
 
-// When the earliest queued write falls due (NULL: none).
+// When the earliest write that can be sent falls due (NULL: none): the first
+// queued write of each event (those behind it wait for it, however early their
+// own next_attempt_at), of owners that can send, as kDueWrites picks them. A
+// write waiting behind a head that backs off must not wake the worker.
 inline constexpr Statement kNextWriteDue{"store.outbox.next_due", SPI_OK_SELECT, {}, R"sql(
-    SELECT pg_catalog.min(x.next_attempt_at) FROM gcalsync.outbox x WHERE x.state = 'queued'
+    SELECT pg_catalog.min(h.next_attempt_at)
+      FROM (SELECT DISTINCT ON (x.owner, x.calendar_id, x.event_id) x.owner, x.next_attempt_at
+              FROM gcalsync.outbox x
+             WHERE x.state = 'queued'
+             ORDER BY x.owner, x.calendar_id, x.event_id, x.id) h
+      JOIN gcalsync.owner o ON o.owner = h.owner AND o.state IN ('pending', 'active', 'backoff')
 )sql"};
 
 // $1 owner. The link a write is sent with (as kDueOwners reads it).
@@ -1053,6 +1061,19 @@ inline constexpr Statement kOwnerLinkForWrites{"store.outbox.owner_link", SPI_OK
     SELECT o.owner, o.generation, o.refresh_token, o.state, o.failures, o.requested_seq, o.resync_requested_at
       FROM gcalsync.owner o
      WHERE o.owner = $1 AND o.state IN ('pending', 'active', 'backoff')
+)sql"};
+
+// $1 owner, $2 calendar_id, $3 event_id, $4 id of a write just done, $5 the
+// etag it was sent with, $6 Google's answer (the event). The writes queued
+// behind it that were made against the same version of the event now expect
+// the version that write produced: the application's own earlier write is not
+// someone else's change (a change by someone else still ends in conflict).
+inline constexpr Statement kRebaseQueuedWrites{"store.outbox.rebase", SPI_OK_UPDATE,
+                                               {TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID}, R"sql(
+    UPDATE gcalsync.outbox x
+       SET etag = ($6::pg_catalog.jsonb) ->> 'etag'
+     WHERE x.owner = $1 AND x.calendar_id = $2 AND x.event_id = $3 AND x.state = 'queued'
+       AND x.id > $4 AND x.etag = $5 AND ($6::pg_catalog.jsonb) ->> 'etag' IS NOT NULL
 )sql"};
 
 // $1 id, $2 state (done, conflict, failed), $3 last_error (NULL: none). The
