@@ -54,6 +54,19 @@ inline void check_object_json(const std::string &data)
     json_decref(v);
 }
 
+// An event row as a listing's parser returns it.
+template <class Row>
+inline void check_event_row(const Row &e)
+{
+    require(!e.event_id.empty(), "event_id is not empty");
+    require(!e.status.empty(), "status is never empty");
+    for (const auto &t : {e.start_at, e.end_at, e.original_start_at, e.created, e.updated})
+        check_instant(t);
+    for (const auto &d : {e.start_date, e.end_date, e.original_start_date})
+        check_date(d);
+    check_object_json(e.data);
+}
+
 // same_items: the data of item i is the same JSON value as items[i] of the
 // body (data is the item's own text, cut out of the body by item_texts()).
 template <class Rows>

@@ -22,18 +22,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         // One answer is one event, never several and never none.
         fuzz::require(page->items.size() == 1, "an answer is exactly one event");
         fuzz::require(!page->next_page_token && !page->next_sync_token, "an answer carries no page tokens");
-        const auto &e = page->items[0];
-        fuzz::require(!e.event_id.empty(), "event_id is not empty");
-        for (const auto &t : {e.start_at, e.end_at, e.original_start_at, e.created, e.updated})
-            fuzz::check_instant(t);
-        for (const auto &d : {e.start_date, e.end_date, e.original_start_date})
-            fuzz::check_date(d);
-        fuzz::check_object_json(e.data);
+        fuzz::check_event_row(page->items[0]);
     }
     bool applied = patch_applied(patch, answer);
-    // An empty patch object is applied to any event; nothing is applied to a non-event.
+    // Only an object can show a patch applied; an empty patch is applied to any event.
     if (applied)
-        fuzz::require(page.has_value() || !single_event_page(answer, &error), "consistent");
+        fuzz::check_object_json(std::string(answer));
     if (patch == "{}" && page)
         fuzz::require(applied, "an empty patch is always applied");
     return 0;
