@@ -598,10 +598,14 @@ inline constexpr Statement kCalendarGoneSchedule{"store.calendar_gone_schedule",
 
 // $1 owner, $2 calendar ids. Calendars that left the list or answer 404:
 // their live events become tombstones; returns (calendar_id, event_id).
+// data says so too, as with every tombstone (kSweepEvents): a row whose
+// status and data disagree is a contradiction to every reader (the chaos
+// run found such rows: issue 20, test/t/130_chaos_regressions.pl).
 inline constexpr Statement kTombstoneCalendarEvents{
     "store.tombstone_calendar_events", SPI_OK_UPDATE_RETURNING, {TEXTOID, TEXTARRAYOID}, R"sql(
     UPDATE gcalsync.event
-       SET status = 'cancelled', synced_at = pg_catalog.now()
+       SET status = 'cancelled', data = data || '{"status": "cancelled"}'::pg_catalog.jsonb,
+           synced_at = pg_catalog.now()
      WHERE owner = $1 AND calendar_id = ANY ($2) AND status <> 'cancelled'
     RETURNING calendar_id, event_id
 )sql"};

@@ -475,11 +475,11 @@ INSERT INTO chaos.cursor VALUES (0);
 CREATE TABLE chaos.seen (seq bigint PRIMARY KEY);
 CREATE TABLE chaos.replica (owner text, tbl text, calendar_id text, id text, h text NOT NULL,
 	PRIMARY KEY (owner, tbl, calendar_id, id));
--- The rows of the mirror as the consumer hashes them (every column but synced_at).
+-- The rows of the mirror as the consumer hashes them (every column but when they were written).
 CREATE VIEW chaos.mirror AS
-	SELECT owner, 'event'::text AS tbl, calendar_id, event_id AS id, md5((to_jsonb(e) - 'synced_at')::text) AS h FROM gcalsync.event e
-	UNION ALL SELECT owner, 'calendar_list', '', calendar_id, md5((to_jsonb(l) - 'synced_at')::text) FROM gcalsync.calendar_list l
-	UNION ALL SELECT owner, 'calendar', '', calendar_id, md5((to_jsonb(c) - 'synced_at')::text) FROM gcalsync.calendar c;
+	SELECT owner, 'event'::text AS tbl, calendar_id, event_id AS id, md5((to_jsonb(e) - 'synced_at' - 'synced_tick')::text) AS h FROM gcalsync.event e
+	UNION ALL SELECT owner, 'calendar_list', '', calendar_id, md5((to_jsonb(l) - 'synced_at' - 'synced_tick')::text) FROM gcalsync.calendar_list l
+	UNION ALL SELECT owner, 'calendar', '', calendar_id, md5((to_jsonb(c) - 'synced_at' - 'synced_tick')::text) FROM gcalsync.calendar c;
 -- A value PostgreSQL cannot hold becomes NULL in a typed column (README).
 CREATE FUNCTION chaos.ts(v text) RETURNS timestamptz LANGUAGE plpgsql AS $$
 BEGIN RETURN v::timestamptz; EXCEPTION WHEN OTHERS THEN RETURN NULL; END $$;
@@ -723,7 +723,7 @@ check(!@wdiff, 'every write through the outbox is final, and each done one is at
 	join("\n", @wdiff));
 
 # gcal_instances and gcal_busy against the emulator's own expansion.
-my @windows = ([ '2026-02-01T00:00:00Z', '2026-06-01T00:00:00Z' ], [ '2026-03-07T00:00:00Z', '2026-04-05T00:00:00Z' ]);
+my @windows = ([ '2026-02-01T00:00:00Z', '2026-06-01T00:00:00Z' ]);    # every event the run makes, both DST changes
 my (@idiff, $n_inst, @bdiff);
 for my $u (@owners)
 {
