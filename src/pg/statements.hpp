@@ -1082,15 +1082,18 @@ inline constexpr Statement kPruneOutbox{"store.outbox.prune", SPI_OK_DELETE, {IN
 )sql"};
 
 // $1 owner, $2 calendar_id, $3 event ids, $4 their data (JSON text). The ids
-// of an incremental page whose mirrored row already has that etag: the
-// worker stored them itself (an outbox write), so they are not announced
-// again.
+// of an incremental page whose mirrored row already holds exactly that
+// resource: the worker stored them itself (an outbox write), so they are not
+// announced again. The whole resource, not only its etag: a row marked
+// deleted since (a full listing's sweep keeps the etag) that comes back
+// live is a change, and was written over unannounced when only the etag was
+// compared (found by the chaos run, issue 20; test/t/130_chaos_regressions.pl).
 inline constexpr Statement kUnchangedEvents{"store.unchanged_events", SPI_OK_SELECT,
                                             {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID}, R"sql(
     SELECT u.id
       FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(id, data)
       JOIN gcalsync.event e ON e.owner = $1 AND e.calendar_id = $2 AND e.event_id = u.id
-     WHERE e.data ->> 'etag' = (u.data::pg_catalog.jsonb) ->> 'etag'
+     WHERE e.data = u.data::pg_catalog.jsonb
 )sql"};
 
 // ---- instances.cpp: gcal_instances (run as the caller: SECURITY INVOKER) ----------------

@@ -261,6 +261,12 @@ sub run_op
 	{
 		control('DELETE', '/calendars/' . enc($op->{cal}) . '/events/' . enc($op->{id}) . ($op->{silent} ? '?silent=true' : ''));
 		delete $events{"$op->{cal}\t$op->{id}"};
+		# A silent deletion shows only in a full listing (Google: calendars
+		# that do not report deletions): the owners who see it need gcal_resync.
+		if ($op->{silent})
+		{
+			$needs_resync{$_} = 1 for (grep { $email{$_} eq $op->{cal} } @users), keys %{ $cal_members{ $op->{cal} } // {} };
+		}
 	}
 	elsif ($o eq 'cancel_instance' || $o eq 'modify_instance' || $o eq 'split_series' || $o eq 'edit_series')
 	{
