@@ -48,6 +48,19 @@ is(sql(q{SELECT status FROM gcalsync.event WHERE owner = 'alice' AND event_id = 
 is(sql(qq{SELECT count(*) FROM gcal_changes($cursor) WHERE op = 'upsert' AND 'chaosregress0002' = ANY (ids)}), '1',
 	'and that is announced');
 
+# 3. A write answered 2xx with a body that is not the event (here a token
+# endpoint's body, as from a misrouting proxy) was marked done although Google
+# never applied it (seed 104). Now it is done only once events.get shows it;
+# else it is sent again.
+my $fault = $emu->control('POST', '/faults', { path => '/events/chaosregress0002$', preset => 'grantWithoutCalendarScope', count => 1 });
+$w = sql(q{SELECT gcal_update_event('alice', 'primary', 'chaosregress0002', '{"summary": "After a broken answer"}')});
+is(sql(qq{SELECT gcal_wait_write($w, '90s')}), 'done', 'an update whose first answer was not the event');
+ok(GcalTest::wait_fault_hit($emu, $fault), 'the broken answer was given');
+is($emu->control('GET', '/calendars/alice%40example.com/events/chaosregress0002')->{event}{summary}, 'After a broken answer',
+	'is at Google');
+is(sql(q{SELECT summary FROM gcalsync.event WHERE owner = 'alice' AND event_id = 'chaosregress0002'}), 'After a broken answer',
+	'and in the mirror');
+
 $node->stop;
 $emu->stop;
 done_testing();
