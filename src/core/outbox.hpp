@@ -60,6 +60,8 @@ struct WriteVerdict {
     bool store_answer = false;  // the answer's body is the event: store it
     bool fetch = false;         // events.get the event, store it, then `state`
     bool check_applied = false; // (412) after the fetch: done if the event already shows the patch
+    bool verify = false;        // a 2xx answer whose body was not the event: done only if
+                                // events.get shows the write, else sent again (issue 20)
     std::string error;          // last_error (failed, or queued for a retry)
 };
 // judge_write: status 0 is a transport failure (`transport_error` says why);

@@ -1137,7 +1137,10 @@ void SyncEngine::send_write(const RoundPtr &r, const OutboxWrite &w, bool retrie
                     return;
                 }
                 metrics_.add(Counter::MalformedResponses);
-                v.fetch = true;  // the write got through: mirror what events.get says
+                // A 2xx whose body is not the event proves nothing (a proxy, a
+                // broken answer): the write is done if events.get shows it.
+                v.fetch = true;
+                v.verify = true;
             }
             if (v.fetch) {
                 fetch_for_write(r, w, v);
@@ -1163,6 +1166,13 @@ void SyncEngine::fetch_for_write(const RoundPtr &r, const OutboxWrite &w, const 
         if (is_2xx(resp.status)) {
             std::string why;
             if (auto page = single_event_page(resp.body, &why)) {
+                if (v.verify && !patch_applied(w.payload, resp.body)) {
+                    // sent again: an insert that got through answers 409, an
+                    // update that did is recognised behind its 412
+                    retry_write(w, "Google's answer was not the event, and events.get does not show the write",
+                                std::nullopt);
+                    return;
+                }
                 WriteState state = v.state;
                 std::string error = v.error;
                 if (v.check_applied && patch_applied(w.payload, resp.body)) {
@@ -1173,6 +1183,10 @@ void SyncEngine::fetch_for_write(const RoundPtr &r, const OutboxWrite &w, const 
                 return;
             }
             retry_write(w, "malformed answer of events.get: " + why, std::nullopt);
+            return;
+        }
+        if (resp.status == 404 && v.verify) {
+            retry_write(w, "Google's answer was not the event, and events.get does not find it", std::nullopt);
             return;
         }
         if (resp.status == 404) {

@@ -598,10 +598,14 @@ inline constexpr Statement kCalendarGoneSchedule{"store.calendar_gone_schedule",
 
 // $1 owner, $2 calendar ids. Calendars that left the list or answer 404:
 // their live events become tombstones; returns (calendar_id, event_id).
+// data says so too, as with every tombstone (kSweepEvents): a row whose
+// status and data disagree is a contradiction to every reader (the chaos
+// run found such rows: issue 20, test/t/130_chaos_regressions.pl).
 inline constexpr Statement kTombstoneCalendarEvents{
     "store.tombstone_calendar_events", SPI_OK_UPDATE_RETURNING, {TEXTOID, TEXTARRAYOID}, R"sql(
     UPDATE gcalsync.event
-       SET status = 'cancelled', synced_at = pg_catalog.now()
+       SET status = 'cancelled', data = data || '{"status": "cancelled"}'::pg_catalog.jsonb,
+           synced_at = pg_catalog.now()
      WHERE owner = $1 AND calendar_id = ANY ($2) AND status <> 'cancelled'
     RETURNING calendar_id, event_id
 )sql"};
@@ -1099,15 +1103,18 @@ inline constexpr Statement kPruneOutbox{"store.outbox.prune", SPI_OK_DELETE, {IN
 )sql"};
 
 // $1 owner, $2 calendar_id, $3 event ids, $4 their data (JSON text). The ids
-// of an incremental page whose mirrored row already has that etag: the
-// worker stored them itself (an outbox write), so they are not announced
-// again.
+// of an incremental page whose mirrored row already holds exactly that
+// resource: the worker stored them itself (an outbox write), so they are not
+// announced again. The whole resource, not only its etag: a row marked
+// deleted since (a full listing's sweep keeps the etag) that comes back
+// live is a change, and was written over unannounced when only the etag was
+// compared (found by the chaos run, issue 20; test/t/130_chaos_regressions.pl).
 inline constexpr Statement kUnchangedEvents{"store.unchanged_events", SPI_OK_SELECT,
                                             {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID}, R"sql(
     SELECT u.id
       FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(id, data)
       JOIN gcalsync.event e ON e.owner = $1 AND e.calendar_id = $2 AND e.event_id = u.id
-     WHERE e.data ->> 'etag' = (u.data::pg_catalog.jsonb) ->> 'etag'
+     WHERE e.data = u.data::pg_catalog.jsonb
 )sql"};
 
 // ---- instances.cpp: gcal_instances (run as the caller: SECURITY INVOKER) ----------------
