@@ -964,6 +964,79 @@ COMMENT ON FUNCTION @extschema@.gcal_free_slots(text[], timestamptz, timestamptz
 REVOKE ALL ON FUNCTION @extschema@.gcal_free_slots(text[], timestamptz, timestamptz, interval, interval, integer, interval, interval, jsonb, text[]) FROM PUBLIC;
 
 -------------------------------------------------------------------------------
+-- Scaling out with Citus (issue 19, README: Scaling out with Citus).
+-- gcal_distribute turns the mirror tables into co-located Citus tables
+-- distributed by owner: every row of one owner lives on one shard group, so
+-- each statement the worker runs for one owner is routed to one node. The
+-- control tables stay local on the coordinator, where the worker runs. For
+-- the extension owner or a superuser (SECURITY INVOKER: Citus needs the
+-- caller to own the tables); rows already there move to the shards.
+-------------------------------------------------------------------------------
+CREATE FUNCTION @extschema@.gcal_distribute(shard_count integer DEFAULT NULL)
+RETURNS TABLE (table_name regclass, shards bigint)
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t regclass;
+    method "char";
+    column_name text;
+    first boolean := true;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'citus') THEN
+        RAISE EXCEPTION 'Citus is not installed in this database'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Put citus first in shared_preload_libraries, run CREATE EXTENSION citus and add the worker nodes, then call gcal_distribute() again.';
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r, pg_catalog.pg_extension e
+                    WHERE e.extname OPERATOR(pg_catalog.=) 'gcalsync'
+                      AND r.rolname OPERATOR(pg_catalog.=) CURRENT_USER
+                      AND (r.rolsuper OR r.oid OPERATOR(pg_catalog.=) e.extowner)) THEN
+        RAISE EXCEPTION 'only the owner of extension gcalsync or a superuser may distribute its tables'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF shard_count IS NOT NULL AND (shard_count OPERATOR(pg_catalog.<) 1 OR shard_count OPERATOR(pg_catalog.>) 64000) THEN
+        RAISE EXCEPTION 'shard_count must be between 1 and 64000'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOREACH t IN ARRAY ARRAY['gcalsync.calendar_list'::pg_catalog.regclass, 'gcalsync.calendar'::pg_catalog.regclass,
+                             'gcalsync.event'::pg_catalog.regclass] LOOP
+        -- pg_dist_partition is Citus's catalog: named in EXECUTE only, so
+        -- that this function is created where Citus is not installed.
+        EXECUTE 'SELECT p.partmethod, pg_catalog.column_to_column_name(p.logicalrelid, p.partkey)
+                   FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) $1'
+           INTO method, column_name USING t;
+        IF method IS NULL THEN
+            IF first THEN
+                -- a colocation group of its own (not the one of some other table)
+                PERFORM pg_catalog.create_distributed_table(t, 'owner', colocate_with => 'none',
+                                                            shard_count => shard_count);
+            ELSE
+                PERFORM pg_catalog.create_distributed_table(t, 'owner', colocate_with => 'gcalsync.calendar_list');
+            END IF;
+            -- create_distributed_table copied the rows to the shards; the
+            -- local copy is now hidden and only takes space
+            PERFORM pg_catalog.truncate_local_data_after_distributing_table(t);
+        ELSIF method OPERATOR(pg_catalog.<>) 'h' OR column_name IS DISTINCT FROM 'owner' THEN
+            RAISE EXCEPTION 'table % is already a Citus table, but not hash-distributed by owner', t
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Undo it with undistribute_table(), then call gcal_distribute() again.';
+        END IF;
+        first := false;
+    END LOOP;
+    RETURN QUERY EXECUTE
+        'SELECT s.logicalrelid::pg_catalog.regclass, pg_catalog.count(*)
+           FROM pg_catalog.pg_dist_shard s
+          WHERE s.logicalrelid OPERATOR(pg_catalog.=) ANY ($1)
+          GROUP BY s.logicalrelid ORDER BY s.logicalrelid::pg_catalog.regclass::pg_catalog.text'
+        USING ARRAY['gcalsync.calendar_list'::pg_catalog.regclass, 'gcalsync.calendar'::pg_catalog.regclass,
+                    'gcalsync.event'::pg_catalog.regclass];
+END
+$$;
+COMMENT ON FUNCTION @extschema@.gcal_distribute(integer) IS 'with Citus: make calendar_list, calendar and event co-located tables distributed by owner (returns each one''s shard count)';
+REVOKE ALL ON FUNCTION @extschema@.gcal_distribute(integer) FROM PUBLIC;
+
+-------------------------------------------------------------------------------
 -- Privileges, last part (keep it last).
 --
 -- 1. The tables of tokens, secrets and sync state, gcal_set_client,
