@@ -1209,13 +1209,18 @@ BEGIN
     ), cal AS (
         -- NULL: each owner's primary calendar (as freebusy.query for a user);
         -- otherwise the listed calendars the owner has (not deleted).
+        -- (The mirror tables are read by owner = ANY (owners), never in a
+        -- LATERAL or correlated subquery: Citus can plan that when they are
+        -- distributed, README: Scaling out with Citus.)
         SELECT o.owner,
                COALESCE(pg_catalog.array_agg(cl.calendar_id) FILTER (WHERE cl.calendar_id IS NOT NULL),
                         '{}'::text[]) AS ids
-          FROM o LEFT JOIN gcalsync.calendar_list cl
-            ON cl.owner OPERATOR(pg_catalog.=) o.owner AND NOT cl.deleted
-           AND CASE WHEN calendar_ids IS NULL THEN cl.is_primary
-                    ELSE cl.calendar_id OPERATOR(pg_catalog.=) ANY (calendar_ids) END
+          FROM o LEFT JOIN (
+              SELECT l.owner, l.calendar_id FROM gcalsync.calendar_list l
+               WHERE l.owner OPERATOR(pg_catalog.=) ANY (owners) AND NOT l.deleted
+                 AND CASE WHEN calendar_ids IS NULL THEN l.is_primary
+                          ELSE l.calendar_id OPERATOR(pg_catalog.=) ANY (calendar_ids) END) AS cl
+            ON cl.owner OPERATOR(pg_catalog.=) o.owner
          GROUP BY o.owner
     ), span AS (
         SELECT cal.owner,
@@ -1223,11 +1228,12 @@ BEGIN
                COALESCE(i.end_at, (i.end_date::timestamp) AT TIME ZONE z.zone) AS hi
           FROM cal
          CROSS JOIN LATERAL @extschema@.gcal_instances(cal.owner, time_min, time_max, cal.ids, false) AS i
-          LEFT JOIN LATERAL (
+          LEFT JOIN (
               -- all-day instances span their dates in the calendar's zone
-              SELECT COALESCE(cl.time_zone, 'UTC') AS zone FROM gcalsync.calendar_list cl
-               WHERE cl.owner OPERATOR(pg_catalog.=) cal.owner
-                 AND cl.calendar_id OPERATOR(pg_catalog.=) i.calendar_id) AS z ON i.start_at IS NULL
+              SELECT l.owner, l.calendar_id, COALESCE(l.time_zone, 'UTC') AS zone FROM gcalsync.calendar_list l
+               WHERE l.owner OPERATOR(pg_catalog.=) ANY (owners)) AS z
+            ON i.start_at IS NULL AND z.owner OPERATOR(pg_catalog.=) cal.owner
+           AND z.calendar_id OPERATOR(pg_catalog.=) i.calendar_id
          WHERE i.status OPERATOR(pg_catalog.=) ANY (ARRAY['confirmed', 'tentative'])
            AND i.transparency OPERATOR(pg_catalog.=) 'opaque'
            AND i.event_type OPERATOR(pg_catalog.<>) 'workingLocation'
@@ -1266,6 +1272,28 @@ REVOKE ALL ON FUNCTION @extschema@.gcal_free_slots(text[], timestamptz, timestam
 -- the extension owner or a superuser (SECURITY INVOKER: Citus needs the
 -- caller to own the tables); rows already there move to the shards.
 -------------------------------------------------------------------------------
+-- gcalsync.status counts each owner's rows with correlated subqueries, which
+-- Citus cannot plan beside the local table of owners; gcal_distribute makes
+-- the view count through these instead (one single-shard query per owner).
+-- SECURITY INVOKER: the caller's rights and row-level security apply, as to
+-- a SELECT of the tables (EXECUTE is granted when the view starts using them).
+CREATE FUNCTION gcalsync.owner_calendar_count(owner text) RETURNS bigint
+LANGUAGE sql STABLE STRICT SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.count(*) FROM gcalsync.calendar_list l
+     WHERE l.owner OPERATOR(pg_catalog.=) $1 AND NOT l.deleted
+$$;
+REVOKE ALL ON FUNCTION gcalsync.owner_calendar_count(text) FROM PUBLIC;
+CREATE FUNCTION gcalsync.owner_event_count(owner text) RETURNS bigint
+LANGUAGE sql STABLE STRICT SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.count(*) FROM gcalsync.event e
+     WHERE e.owner OPERATOR(pg_catalog.=) $1 AND e.status OPERATOR(pg_catalog.<>) 'cancelled'
+$$;
+REVOKE ALL ON FUNCTION gcalsync.owner_event_count(text) FROM PUBLIC;
+
 CREATE FUNCTION @extschema@.gcal_distribute(shard_count integer DEFAULT NULL)
 RETURNS TABLE (table_name regclass, shards bigint)
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER
@@ -1318,6 +1346,14 @@ BEGIN
         END IF;
         first := false;
     END LOOP;
+    -- the status view, as Citus can plan it (same columns, same values)
+    CREATE OR REPLACE VIEW gcalsync.status AS
+    SELECT o.owner, o.state, o.last_error, o.last_sync_at, o.next_sync_at,
+           gcalsync.owner_calendar_count(o.owner) AS calendars,
+           gcalsync.owner_event_count(o.owner) AS events,
+           o.full_sync_started_at, o.full_sync_finished_at, o.full_sync_pages, o.full_sync_events
+      FROM gcalsync.owner o;
+    GRANT EXECUTE ON FUNCTION gcalsync.owner_calendar_count(text), gcalsync.owner_event_count(text) TO PUBLIC;
     RETURN QUERY EXECUTE
         'SELECT s.logicalrelid::pg_catalog.regclass, pg_catalog.count(*)
            FROM pg_catalog.pg_dist_shard s
