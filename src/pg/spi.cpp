@@ -195,20 +195,11 @@ uint64_t Spi::exec(const char *sql, const std::vector<SqlArg> &args, int expecte
     });
 }
 
-namespace {
-
-// Whether Citus is loaded in this server (it defines citus.version). Its
-// planner cannot route a generic plan of a query that names its
-// distribution column only through a parameter inside CTEs and UNIONs
-// (gcal_instances' read): there, every statement gets custom plans, which
-// Citus prunes to the owner's one shard (README: Scaling out with Citus).
 bool citus_loaded()
 {
-    static const bool loaded = GetConfigOption("citus.version", true, false) != nullptr;
+    static const bool loaded = pg_guard([] { return GetConfigOption("citus.version", true, false) != nullptr; });
     return loaded;
 }
-
-}  // namespace
 
 uint64_t Spi::run(const Statement &stmt, const std::vector<SqlArg> &args)
 {
@@ -229,6 +220,7 @@ uint64_t Spi::run(const Statement &stmt, const std::vector<SqlArg> &args)
         int level = pin_search_path();
         if (!*plan) {
             SPIPlanPtr prepared = SPI_prepare_cursor(stmt.sql, stmt.nparams, const_cast<Oid *>(stmt.types),
+                                                     // (Citus routes a generic plan only of simple queries)
                                                      stmt.generic_plan && !citus_loaded() ? CURSOR_OPT_GENERIC_PLAN : 0);
             if (!prepared)
                 elog(ERROR, "SPI_prepare failed (%s) for statement \"%s\"", SPI_result_code_string(SPI_result),

@@ -66,10 +66,11 @@ sub same_rows
 	ok($same && @x > 0, "$what: the same " . scalar(@x) . ' rows') or do {
 		my %in_y = map { $_ => 1 } @y;
 		my %in_x = map { $_ => 1 } @x;
+		my @only_a = grep { !$in_y{$_} } @x;
+		my @only_b = grep { !$in_x{$_} } @y;
 		diag(scalar(@x) . ' rows against ' . scalar(@y));
-		diag("only in $_->[0]: " . substr($_->[1], 0, 300))
-		  for (map { [ $a->name, $_ ] } grep { !$in_y{$_} } @x)[0 .. 4],
-		  (map { [ $b->name, $_ ] } grep { !$in_x{$_} } @y)[0 .. 4];
+		diag('only in ' . $a->name . ': ' . substr($_, 0, 300)) for @only_a[0 .. ($#only_a < 4 ? $#only_a : 4)];
+		diag('only in ' . $b->name . ': ' . substr($_, 0, 300)) for @only_b[0 .. ($#only_b < 4 ? $#only_b : 4)];
 	};
 	return $same;
 }
