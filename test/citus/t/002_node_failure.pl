@@ -44,11 +44,20 @@ for my $o (@kept)
 	is(sql("SELECT count(*) FROM gcalsync.event WHERE owner = '$o' AND event_id = 'nodefail0${o}0000aa'"), '1',
 		"$o: the new event arrived");
 }
+# (Read from gcalsync.owner: gcal_status and gcalsync.status count the owner's
+# rows, which are on the stopped node.)
 for my $o (@lost)
 {
-	my $st = GcalTest::wait_state($coord, $o, 'backoff', 'postgres', 60);
+	my $st = '';
+	GcalTest::wait_until(sub {
+		$st = sql("SELECT state || '|' || coalesce(last_error, '') FROM gcalsync.owner WHERE owner = '$o'");
+		return $st =~ /^backoff\|/;
+	}, 60, "$o to back off");
 	like($st, qr/^backoff\|.*\Q$down_at\E/, "$o (stopped node): backs off, last_error names the node");
 }
+my ($ret, $out, $err) = $coord->psql('postgres', "SELECT * FROM gcal_status('$lost[0]')");
+like($err, qr/connection to the remote node .*\Q$down_at\E failed/,
+	'gcal_status of such an owner fails while its node is down (it counts the rows)');
 is(sql(q{SELECT count(*) FROM gcalsync.owner WHERE state = 'backoff' AND owner = ANY (ARRAY['} . join("','", @kept) . q{'])}),
 	'0', 'no owner of the other node backs off');
 
