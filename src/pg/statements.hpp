@@ -416,7 +416,9 @@ inline constexpr Statement kUpsertEvents{"store.upsert_events", SPI_OK_INSERT, G
 // after the step look older than the listing's start and marked them
 // cancelled. (A listing begun before the update to 1.1 has no tick: the
 // clock decides, as it did; so it does when a reset of the listing,
-// gcal_resync or a 410, cleared full_sync_started_at.)
+// gcal_resync or a 410, cleared full_sync_started_at.) This transaction's
+// tick is read in a scalar subquery: evaluated once, and Citus refuses a
+// volatile function in the WHERE of an UPDATE of a distributed table.
 inline constexpr Statement kSweepEvents{"store.sweep_events", SPI_OK_UPDATE_RETURNING,
                                         {TEXTOID, TEXTOID, TEXTOID, BOOLOID}, R"sql(
     WITH listing AS (
