@@ -915,13 +915,18 @@ BEGIN
     ), cal AS (
         -- NULL: each owner's primary calendar (as freebusy.query for a user);
         -- otherwise the listed calendars the owner has (not deleted).
+        -- (The mirror tables are read by owner = ANY (owners), never in a
+        -- LATERAL or correlated subquery: Citus can plan that when they are
+        -- distributed, README: Scaling out with Citus.)
         SELECT o.owner,
                COALESCE(pg_catalog.array_agg(cl.calendar_id) FILTER (WHERE cl.calendar_id IS NOT NULL),
                         '{}'::text[]) AS ids
-          FROM o LEFT JOIN gcalsync.calendar_list cl
-            ON cl.owner OPERATOR(pg_catalog.=) o.owner AND NOT cl.deleted
-           AND CASE WHEN calendar_ids IS NULL THEN cl.is_primary
-                    ELSE cl.calendar_id OPERATOR(pg_catalog.=) ANY (calendar_ids) END
+          FROM o LEFT JOIN (
+              SELECT l.owner, l.calendar_id FROM gcalsync.calendar_list l
+               WHERE l.owner OPERATOR(pg_catalog.=) ANY (owners) AND NOT l.deleted
+                 AND CASE WHEN calendar_ids IS NULL THEN l.is_primary
+                          ELSE l.calendar_id OPERATOR(pg_catalog.=) ANY (calendar_ids) END) AS cl
+            ON cl.owner OPERATOR(pg_catalog.=) o.owner
          GROUP BY o.owner
     ), span AS (
         SELECT cal.owner,
@@ -929,11 +934,12 @@ BEGIN
                COALESCE(i.end_at, (i.end_date::timestamp) AT TIME ZONE z.zone) AS hi
           FROM cal
          CROSS JOIN LATERAL @extschema@.gcal_instances(cal.owner, time_min, time_max, cal.ids, false) AS i
-          LEFT JOIN LATERAL (
+          LEFT JOIN (
               -- all-day instances span their dates in the calendar's zone
-              SELECT COALESCE(cl.time_zone, 'UTC') AS zone FROM gcalsync.calendar_list cl
-               WHERE cl.owner OPERATOR(pg_catalog.=) cal.owner
-                 AND cl.calendar_id OPERATOR(pg_catalog.=) i.calendar_id) AS z ON i.start_at IS NULL
+              SELECT l.owner, l.calendar_id, COALESCE(l.time_zone, 'UTC') AS zone FROM gcalsync.calendar_list l
+               WHERE l.owner OPERATOR(pg_catalog.=) ANY (owners)) AS z
+            ON i.start_at IS NULL AND z.owner OPERATOR(pg_catalog.=) cal.owner
+           AND z.calendar_id OPERATOR(pg_catalog.=) i.calendar_id
          WHERE i.status OPERATOR(pg_catalog.=) ANY (ARRAY['confirmed', 'tentative'])
            AND i.transparency OPERATOR(pg_catalog.=) 'opaque'
            AND i.event_type OPERATOR(pg_catalog.<>) 'workingLocation'
@@ -962,6 +968,109 @@ SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'gcal_free_slots';
 COMMENT ON FUNCTION @extschema@.gcal_free_slots(text[], timestamptz, timestamptz, interval, interval, integer, interval, interval, jsonb, text[]) IS 'meeting slots in [time_min, time_max) where at least min_owners (default all) owners are free, with buffers and open hours';
 REVOKE ALL ON FUNCTION @extschema@.gcal_free_slots(text[], timestamptz, timestamptz, interval, interval, integer, interval, interval, jsonb, text[]) FROM PUBLIC;
+
+-------------------------------------------------------------------------------
+-- Scaling out with Citus (issue 19, README: Scaling out with Citus).
+-- gcal_distribute turns the mirror tables into co-located Citus tables
+-- distributed by owner: every row of one owner lives on one shard group, so
+-- each statement the worker runs for one owner is routed to one node. The
+-- control tables stay local on the coordinator, where the worker runs. For
+-- the extension owner or a superuser (SECURITY INVOKER: Citus needs the
+-- caller to own the tables); rows already there move to the shards.
+-------------------------------------------------------------------------------
+-- gcalsync.status counts each owner's rows with correlated subqueries, which
+-- Citus cannot plan beside the local table of owners; gcal_distribute makes
+-- the view count through these instead (one single-shard query per owner).
+-- SECURITY INVOKER: the caller's rights and row-level security apply, as to
+-- a SELECT of the tables (EXECUTE is granted when the view starts using them).
+CREATE FUNCTION gcalsync.owner_calendar_count(owner text) RETURNS bigint
+LANGUAGE sql STABLE STRICT SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.count(*) FROM gcalsync.calendar_list l
+     WHERE l.owner OPERATOR(pg_catalog.=) $1 AND NOT l.deleted
+$$;
+REVOKE ALL ON FUNCTION gcalsync.owner_calendar_count(text) FROM PUBLIC;
+CREATE FUNCTION gcalsync.owner_event_count(owner text) RETURNS bigint
+LANGUAGE sql STABLE STRICT SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.count(*) FROM gcalsync.event e
+     WHERE e.owner OPERATOR(pg_catalog.=) $1 AND e.status OPERATOR(pg_catalog.<>) 'cancelled'
+$$;
+REVOKE ALL ON FUNCTION gcalsync.owner_event_count(text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.gcal_distribute(shard_count integer DEFAULT NULL)
+RETURNS TABLE (table_name regclass, shards bigint)
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t regclass;
+    method "char";
+    column_name text;
+    first boolean := true;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'citus') THEN
+        RAISE EXCEPTION 'Citus is not installed in this database'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Put citus first in shared_preload_libraries, run CREATE EXTENSION citus and add the worker nodes, then call gcal_distribute() again.';
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r, pg_catalog.pg_extension e
+                    WHERE e.extname OPERATOR(pg_catalog.=) 'gcalsync'
+                      AND r.rolname OPERATOR(pg_catalog.=) CURRENT_USER
+                      AND (r.rolsuper OR r.oid OPERATOR(pg_catalog.=) e.extowner)) THEN
+        RAISE EXCEPTION 'only the owner of extension gcalsync or a superuser may distribute its tables'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF shard_count IS NOT NULL AND (shard_count OPERATOR(pg_catalog.<) 1 OR shard_count OPERATOR(pg_catalog.>) 64000) THEN
+        RAISE EXCEPTION 'shard_count must be between 1 and 64000'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOREACH t IN ARRAY ARRAY['gcalsync.calendar_list'::pg_catalog.regclass, 'gcalsync.calendar'::pg_catalog.regclass,
+                             'gcalsync.event'::pg_catalog.regclass] LOOP
+        -- pg_dist_partition is Citus's catalog: named in EXECUTE only, so
+        -- that this function is created where Citus is not installed.
+        EXECUTE 'SELECT p.partmethod, pg_catalog.column_to_column_name(p.logicalrelid, p.partkey)
+                   FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) $1'
+           INTO method, column_name USING t;
+        IF method IS NULL THEN
+            IF first THEN
+                -- a colocation group of its own (not the one of some other table)
+                PERFORM pg_catalog.create_distributed_table(t, 'owner', colocate_with => 'none',
+                                                            shard_count => shard_count);
+            ELSE
+                PERFORM pg_catalog.create_distributed_table(t, 'owner', colocate_with => 'gcalsync.calendar_list');
+            END IF;
+            -- create_distributed_table copied the rows to the shards; the
+            -- local copy is now hidden and only takes space
+            PERFORM pg_catalog.truncate_local_data_after_distributing_table(t);
+        ELSIF method OPERATOR(pg_catalog.<>) 'h' OR column_name IS DISTINCT FROM 'owner' THEN
+            RAISE EXCEPTION 'table % is already a Citus table, but not hash-distributed by owner', t
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Undo it with undistribute_table(), then call gcal_distribute() again.';
+        END IF;
+        first := false;
+    END LOOP;
+    -- the status view, as Citus can plan it (same columns, same values)
+    CREATE OR REPLACE VIEW gcalsync.status AS
+    SELECT o.owner, o.state, o.last_error, o.last_sync_at, o.next_sync_at,
+           gcalsync.owner_calendar_count(o.owner) AS calendars,
+           gcalsync.owner_event_count(o.owner) AS events,
+           o.full_sync_started_at, o.full_sync_finished_at, o.full_sync_pages, o.full_sync_events
+      FROM gcalsync.owner o;
+    GRANT EXECUTE ON FUNCTION gcalsync.owner_calendar_count(text), gcalsync.owner_event_count(text) TO PUBLIC;
+    RETURN QUERY EXECUTE
+        'SELECT s.logicalrelid::pg_catalog.regclass, pg_catalog.count(*)
+           FROM pg_catalog.pg_dist_shard s
+          WHERE s.logicalrelid OPERATOR(pg_catalog.=) ANY ($1)
+          GROUP BY s.logicalrelid ORDER BY s.logicalrelid::pg_catalog.regclass::pg_catalog.text'
+        USING ARRAY['gcalsync.calendar_list'::pg_catalog.regclass, 'gcalsync.calendar'::pg_catalog.regclass,
+                    'gcalsync.event'::pg_catalog.regclass];
+END
+$$;
+COMMENT ON FUNCTION @extschema@.gcal_distribute(integer) IS 'with Citus: make calendar_list, calendar and event co-located tables distributed by owner (returns each one''s shard count)';
+REVOKE ALL ON FUNCTION @extschema@.gcal_distribute(integer) FROM PUBLIC;
 
 -------------------------------------------------------------------------------
 -- Privileges, last part (keep it last).

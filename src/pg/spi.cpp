@@ -195,6 +195,12 @@ uint64_t Spi::exec(const char *sql, const std::vector<SqlArg> &args, int expecte
     });
 }
 
+bool citus_loaded()
+{
+    static const bool loaded = pg_guard([] { return GetConfigOption("citus.version", true, false) != nullptr; });
+    return loaded;
+}
+
 uint64_t Spi::run(const Statement &stmt, const std::vector<SqlArg> &args)
 {
     check_arguments(stmt, args);
@@ -214,7 +220,8 @@ uint64_t Spi::run(const Statement &stmt, const std::vector<SqlArg> &args)
         int level = pin_search_path();
         if (!*plan) {
             SPIPlanPtr prepared = SPI_prepare_cursor(stmt.sql, stmt.nparams, const_cast<Oid *>(stmt.types),
-                                                     stmt.generic_plan ? CURSOR_OPT_GENERIC_PLAN : 0);
+                                                     // (Citus routes a generic plan only of simple queries)
+                                                     stmt.generic_plan && !citus_loaded() ? CURSOR_OPT_GENERIC_PLAN : 0);
             if (!prepared)
                 elog(ERROR, "SPI_prepare failed (%s) for statement \"%s\"", SPI_result_code_string(SPI_result),
                      stmt.name);

@@ -182,6 +182,11 @@ private:
     bool done_ = false;
 };
 
+// Whether Citus is loaded in this server (it defines citus.version): then
+// the mirror tables may be distributed (README: Scaling out with Citus), and
+// the few statements Citus cannot route as written take another way.
+bool citus_loaded();
+
 // Subtransaction is a savepoint for the statements of its scope: commit()
 // keeps their work; otherwise (an exception, e.g. the PgError of a failed
 // statement, leaves the scope) it is rolled back, and the transaction goes on

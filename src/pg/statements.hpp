@@ -273,7 +273,7 @@ inline constexpr Statement kSweepCalendarList{"store.sweep_calendar_list", SPI_O
          WHERE owner = $1 AND NOT deleted
            AND CASE WHEN $3
                     THEN synced_tick IS NULL
-                         OR synced_tick < pg_catalog.currval('gcalsync.sync_clock'::pg_catalog.regclass)
+                         OR synced_tick < (SELECT pg_catalog.currval('gcalsync.sync_clock'::pg_catalog.regclass))
                     WHEN (SELECT started_tick IS NOT NULL AND started_at IS NOT NULL FROM listing)
                     THEN synced_tick IS NULL OR synced_tick < (SELECT started_tick FROM listing)
                     ELSE synced_at IS NULL
@@ -416,7 +416,9 @@ inline constexpr Statement kUpsertEvents{"store.upsert_events", SPI_OK_INSERT, G
 // after the step look older than the listing's start and marked them
 // cancelled. (A listing begun before the update to 1.1 has no tick: the
 // clock decides, as it did; so it does when a reset of the listing,
-// gcal_resync or a 410, cleared full_sync_started_at.)
+// gcal_resync or a 410, cleared full_sync_started_at.) This transaction's
+// tick is read in a scalar subquery: evaluated once, and Citus refuses a
+// volatile function in the WHERE of an UPDATE of a distributed table.
 inline constexpr Statement kSweepEvents{"store.sweep_events", SPI_OK_UPDATE_RETURNING,
                                         {TEXTOID, TEXTOID, TEXTOID, BOOLOID}, R"sql(
     WITH listing AS (
@@ -429,7 +431,7 @@ inline constexpr Statement kSweepEvents{"store.sweep_events", SPI_OK_UPDATE_RETU
      WHERE owner = $1 AND calendar_id = $2 AND status <> 'cancelled'
        AND CASE WHEN $4
                 THEN synced_tick IS NULL
-                     OR synced_tick < pg_catalog.currval('gcalsync.sync_clock'::pg_catalog.regclass)
+                     OR synced_tick < (SELECT pg_catalog.currval('gcalsync.sync_clock'::pg_catalog.regclass))
                 WHEN (SELECT started_tick IS NOT NULL AND started_at IS NOT NULL FROM listing)
                 THEN synced_tick IS NULL OR synced_tick < (SELECT started_tick FROM listing)
                 ELSE synced_at IS NULL
@@ -1211,10 +1213,11 @@ inline constexpr Statement kSlotOwners{"availability.owners", SPI_OK_SELECT, {TE
     SELECT u.owner, s.state, p.calendar_id IS NOT NULL AS has_primary, p.time_zone
       FROM pg_catalog.unnest($1) AS u(owner)
       LEFT JOIN gcalsync.status s ON s.owner OPERATOR(pg_catalog.=) u.owner
-      LEFT JOIN LATERAL (
-          SELECT cl.calendar_id, cl.time_zone FROM gcalsync.calendar_list cl
-           WHERE cl.owner OPERATOR(pg_catalog.=) u.owner AND cl.is_primary AND NOT cl.deleted
-           LIMIT 1) AS p ON true
+      LEFT JOIN (
+          -- (owner = ANY, not LATERAL: Citus can plan it on distributed tables)
+          SELECT DISTINCT ON (cl.owner) cl.owner, cl.calendar_id, cl.time_zone FROM gcalsync.calendar_list cl
+           WHERE cl.owner OPERATOR(pg_catalog.=) ANY ($1) AND cl.is_primary AND NOT cl.deleted
+           ORDER BY cl.owner, cl.calendar_id) AS p ON p.owner OPERATOR(pg_catalog.=) u.owner
 )sql"};
 
 // ---- changes.cpp: the change feed, written at commit ----------------------------------------

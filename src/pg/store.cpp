@@ -614,13 +614,15 @@ std::pair<std::size_t, std::size_t> SpiStore::store_event_rows(Spi &spi, const c
     // If a row exists after all (a resync, an event that moved between
     // pages), the savepoint undoes it and the upsert below runs.
     // (After a conflict, the rest of that listing goes straight to the upsert.)
+    // With Citus the upsert always runs: a duplicate key on a shard comes
+    // back as an internal error (XX000), not as a unique violation.
     std::string listing_key = link.owner + '\x1f' + calendar_id;
     if (step.first)
         upsert_listings_.erase(listing_key);
     if (step.first && step.full && spi.run(sql::kCalendarBack, {link.owner, calendar_id}) > 0)
         record_ids(link.owner, "calendar_list", "", "upsert", {calendar_id});
     bool inserted = false;
-    if (n > 0 && step.full && !upsert_listings_.count(listing_key)) {
+    if (n > 0 && step.full && !upsert_listings_.count(listing_key) && !citus_loaded()) {
         try {
             Subtransaction sub;
             spi.run(schema_1_0_ ? sql::kInsertEventsV10 : sql::kInsertEvents, args);

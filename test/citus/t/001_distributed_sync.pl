@@ -1,0 +1,185 @@
+# gcalsync on a Citus cluster (issue 19): a coordinator and two worker nodes
+# on localhost, the mirror tables distributed by owner with gcal_distribute,
+# the worker on the coordinator. Beside it a plain single-node server syncs
+# the same emulator data; every step must leave the same rows in both:
+# full sync (alice synced before the tables were distributed: her rows move
+# to the shards), incremental sync with NOTIFY and the change feed, a 410
+# with a silent deletion (the resync sweep), a write through the outbox,
+# gcal_instances, gcal_busy and gcal_free_slots, and unlink.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use GcalTest;
+use GcalCitus;
+
+my $emu = GcalTest::start_emulator(data => 'recurrence');
+my $single = GcalTest::node($emu, 'single');
+my ($coord, $workers) = GcalCitus::cluster($emu, 'citus');
+
+sub on { my ($node, $sql) = @_; return $node->safe_psql('postgres', $sql); }
+my @both = ($single, $coord);
+my %refresh = (alice => 'demo-refresh-alice', bob => 'demo-refresh-bob',
+	carol => 'demo-refresh-carol', rita => 'demo-refresh-rita');
+
+sub wait_all
+{
+	my ($what, @owners) = @_;
+	for my $node (@both)
+	{
+		is(on($node, "SELECT gcal_wait('$_', '60s')"), 't', $node->name . ": $_ $what") for @owners;
+	}
+}
+
+# ---- distribute: refusals, then a table that already holds rows -----------------------
+on($_, q{SELECT gcal_link('alice', 'demo-refresh-alice')}) for @both;
+wait_all('synced', 'alice');
+my ($ret, $out, $err) = $single->psql('postgres', 'SELECT gcal_distribute()');
+like($err, qr/ERROR:  Citus is not installed in this database/, 'gcal_distribute without Citus: refused');
+on($coord, q{CREATE ROLE app LOGIN; GRANT EXECUTE ON FUNCTION gcal_distribute(integer) TO app});
+($ret, $out, $err) = $coord->psql('postgres', 'SET ROLE app; SELECT gcal_distribute()');
+like($err, qr/ERROR:  only the owner of extension gcalsync or a superuser may distribute its tables/,
+	'gcal_distribute by another role: refused');
+my $alice_rows = on($coord, q{SELECT count(*) FROM gcalsync.event WHERE owner = 'alice'});
+is(on($coord, 'SELECT table_name, shards FROM gcal_distribute(4)'),
+	"gcalsync.calendar|4\ngcalsync.calendar_list|4\ngcalsync.event|4", 'gcal_distribute(4): three tables of 4 shards');
+# (Citus's views citus_tables and citus_shards leave out the tables of extensions: its catalogs say it.)
+is(on($coord, q{SELECT count(DISTINCT colocationid) || '|' || string_agg(DISTINCT partmethod::text, ',') || '|'
+	|| string_agg(DISTINCT column_to_column_name(logicalrelid, partkey), ',') FROM pg_dist_partition}),
+	'1|h|owner', 'co-located, hash-distributed by owner');
+is(on($coord, q{SELECT string_agg(logicalrelid::text, ',' ORDER BY logicalrelid::text) FROM pg_dist_partition}),
+	'gcalsync.calendar,gcalsync.calendar_list,gcalsync.event', 'only the mirror tables: the control tables stay local');
+is(on($coord, q{SELECT count(*) FROM gcalsync.event WHERE owner = 'alice'}), $alice_rows, 'alice\'s rows moved to the shards');
+# (pg_relation_size is the coordinator's own table; Citus answers a SELECT from the shards)
+is(on($coord, q{SELECT pg_relation_size('gcalsync.event')}), '0', 'no local rows are left behind');
+is(on($coord, 'SELECT count(*) FROM gcal_distribute()'), '3', 'gcal_distribute again: nothing to do');
+is(on($coord, q{SELECT count(DISTINCT p.groupid) FROM pg_dist_placement p JOIN pg_dist_shard s USING (shardid)
+	WHERE s.logicalrelid = 'gcalsync.event'::regclass}), '2', 'shards on both worker nodes');
+
+# ---- full sync -------------------------------------------------------------------------
+for my $node (@both) { on($node, "SELECT gcal_link('$_', '$refresh{$_}')") for qw(bob carol rita); }
+wait_all('synced', qw(bob carol rita));
+for my $owner (sort keys %refresh)
+{
+	is(on($coord, "SELECT state || '|' || coalesce(last_error, '') FROM gcal_status('$owner')"), 'active|',
+		"cluster: $owner active");
+}
+ok(GcalTest::mirror_matches($coord, $emu, $_, $refresh{$_}), "cluster: $_ mirrors the API") for sort keys %refresh;
+GcalCitus::same_mirror($single, $coord, 'full sync');
+is(on($coord, 'SELECT owner, calendars, events FROM gcalsync.status ORDER BY owner'),
+	on($single, 'SELECT owner, calendars, events FROM gcalsync.status ORDER BY owner'), 'gcalsync.status: the same counts');
+
+# ---- incremental sync, NOTIFY, change feed -----------------------------------------------
+my %cursor = map { $_->name => on($_, 'SELECT gcal_changes_cursor()') } @both;
+$emu->control('PATCH', '/calendars/alice%40example.com/events/1c8v2u9k0mdlp3q4r5s6t7u8v9', { summary => 'Quarterly planning (moved)' });
+$emu->control('POST', '/calendars/alice%40example.com/events', { id => 'citusnew000000000000000aaa', summary => 'New one',
+	start => { dateTime => '2025-05-01T10:00:00+02:00' }, end => { dateTime => '2025-05-01T11:00:00+02:00' } });
+$emu->control('DELETE', '/calendars/alice%40example.com/events/6unicode0cafe0tanaka000000');
+$emu->control('POST', '/calendars/bob%40example.com/events', { id => 'citusbob00000000000000000a', summary => 'Bob\'s',
+	start => { dateTime => '2025-05-02T10:00:00Z' }, end => { dateTime => '2025-05-02T12:00:00Z' } });
+my %notified;
+for my $node (@both)
+{
+	$notified{ $node->name } = on($node, q{
+		LISTEN gcalsync;
+		SELECT gcal_sync_now('alice'), gcal_sync_now('bob');
+		SELECT gcal_wait('alice', '60s'), gcal_wait('bob', '60s');
+		SELECT 1;
+	});
+}
+like($notified{ $coord->name }, qr/"owner":"alice","table":"event","calendar_id":"alice\@example.com","op":"upsert","ids":\[[^\]]*"citusnew000000000000000aaa"/,
+	'cluster: NOTIFY from the coordinator');
+like($notified{ $coord->name }, qr/"owner":"bob","table":"event".*"citusbob00000000000000000a"/, 'cluster: NOTIFY for bob');
+GcalCitus::same_mirror($single, $coord, 'incremental sync');
+# The feed: the same entries (their numbers are each server's own).
+my $feed = sub {
+	my ($node) = @_;
+	return on($node, qq{SELECT owner, table_name, coalesce(calendar_id, ''), op, coalesce(state, ''),
+		array_to_string(ARRAY(SELECT unnest(ids) ORDER BY 1), ' ')
+		FROM gcal_changes($cursor{ $node->name }) ORDER BY 1, 2, 3, 4, 6});
+};
+my $single_feed = $feed->($single);
+like($single_feed, qr/citusnew000000000000000aaa/, 'single node: the feed has the new event');
+is($feed->($coord), $single_feed, 'cluster: the same change feed entries');
+
+# ---- 410 with a silent deletion: the full listing's sweep --------------------------------
+$emu->control('DELETE', '/calendars/alice%40example.com/events/citusnew000000000000000aaa?silent=true');
+$emu->control('PATCH', '/calendars/alice%40example.com/events/1c8v2u9k0mdlp3q4r5s6t7u8v9', { summary => 'After the 410' });
+$emu->control('POST', '/sync-tokens/invalidate', { user => 'alice', variant => 'fullSyncRequired' });
+for my $node (@both)
+{
+	on($node, q{SELECT gcal_sync_now('alice')});
+	is(on($node, q{SELECT gcal_wait('alice', '60s')}), 't', $node->name . ': alice synced after the 410');
+	is(on($node, q{SELECT status FROM gcalsync.event WHERE owner = 'alice' AND event_id = 'citusnew000000000000000aaa'}),
+		'cancelled', $node->name . ': the silently deleted event swept to a tombstone');
+}
+GcalCitus::same_mirror($single, $coord, 'after the 410');
+ok(GcalTest::mirror_matches($coord, $emu, 'alice', $refresh{alice}), 'cluster: alice mirrors the API after the 410');
+
+# ---- a write through the outbox (the cluster writes; the single node syncs it) ------------
+my $wid = on($coord, q{SELECT gcal_insert_event('carol', 'primary',
+	'{"summary": "Booked on Citus", "start": {"dateTime": "2030-01-07T10:00:00Z"}, "end": {"dateTime": "2030-01-07T10:30:00Z"}}')});
+is(on($coord, qq{SELECT gcal_wait_write($wid, '60s')}), 'done', 'cluster: outbox insert done');
+my $eid = on($coord, qq{SELECT event_id FROM gcalsync.outbox WHERE id = $wid});
+is(on($coord, qq{SELECT summary FROM gcalsync.event WHERE owner = 'carol' AND event_id = '$eid'}), 'Booked on Citus',
+	'cluster: the mirror holds Google\'s answer');
+$wid = on($coord, qq{SELECT gcal_update_event('carol', 'primary', '$eid', '{"location": "Room 7"}')});
+is(on($coord, qq{SELECT gcal_wait_write($wid, '60s')}), 'done', 'cluster: outbox update done');
+for my $node (@both)
+{
+	on($node, q{SELECT gcal_sync_now('carol')});
+	is(on($node, q{SELECT gcal_wait('carol', '60s')}), 't', $node->name . ': carol synced after the write');
+}
+GcalCitus::same_mirror($single, $coord, 'after the write-back');
+
+# ---- gcal_instances, gcal_busy, gcal_free_slots --------------------------------------------
+for my $w ([ '2025-03-01T00:00:00Z', '2025-04-15T00:00:00Z' ], [ '2024-06-01T00:00:00Z', '2026-06-01T00:00:00Z' ])
+{
+	for my $owner (sort keys %refresh)
+	{
+		GcalCitus::same_rows($single, $coord, qq{SET TIME ZONE 'UTC';
+			SELECT calendar_id, event_id, status, start_at, end_at, start_date, end_date, self_response, data
+			  FROM gcal_instances('$owner', '$w->[0]', '$w->[1]') ORDER BY 1, 2, 4, 6},
+			"gcal_instances $owner [$w->[0], $w->[1])");
+	}
+	GcalCitus::same_rows($single, $coord, qq{SET TIME ZONE 'UTC';
+		SELECT owner, busy FROM gcal_busy(ARRAY['alice', 'bob', 'carol', 'rita'], '$w->[0]', '$w->[1]')},
+		"gcal_busy of four owners [$w->[0], $w->[1])");
+	GcalCitus::same_rows($single, $coord, qq{SET TIME ZONE 'UTC';
+		SELECT owner, busy FROM gcal_busy(ARRAY['alice', 'bob'], '$w->[0]', '$w->[1]',
+			ARRAY['alice\@example.com', 'bob\@example.com', 'c_9a1f3e6b2d8c4a7e\@group.calendar.google.com'])},
+		"gcal_busy with named calendars [$w->[0], $w->[1])");
+}
+GcalCitus::same_rows($single, $coord, q{SET TIME ZONE 'UTC';
+	SELECT slot, free_owners FROM gcal_free_slots(ARRAY['alice', 'bob', 'carol', 'rita'],
+		'2025-03-03T08:00:00Z', '2025-03-08T18:00:00Z', '45 min', min_owners => 3)},
+	'gcal_free_slots of four owners');
+
+# ---- unlink ------------------------------------------------------------------------------
+for my $node (@both)
+{
+	on($node, q{SELECT gcal_unlink('rita')});
+	is(on($node, q{SELECT (SELECT count(*) FROM gcalsync.event WHERE owner = 'rita')
+		+ (SELECT count(*) FROM gcalsync.calendar_list WHERE owner = 'rita')
+		+ (SELECT count(*) FROM gcalsync.calendar WHERE owner = 'rita')}), '0', $node->name . ': rita\'s rows are gone');
+}
+GcalCitus::same_mirror($single, $coord, 'after unlink');
+# (The cluster announced carol's event once per write, insert and update, as any
+# server writing it does; the single node learnt of it by one sync.)
+my $without_write = sub { join "\n", grep { !/\Q$eid\E/ } split /\n/, $feed->($_[0]) };
+is($without_write->($coord), $without_write->($single), 'cluster: the same change feed entries, unlink included');
+is(scalar(grep { /\Q$eid\E/ } split /\n/, $feed->($coord)), 2, 'cluster: the written event announced once per write');
+
+# pg_dump of the coordinator carries the rows of the shards (README: Scaling out with Citus).
+my ($dump) = run_command([ 'pg_dump', '--data-only', '--table=gcalsync.event', '-d', $coord->connstr('postgres') ]);
+my ($copied) = $dump =~ /^COPY gcalsync\.event .*?\n(.*?)^\\\.$/ms;
+is(scalar(split /\n/, $copied // ''), on($coord, 'SELECT count(*) FROM gcalsync.event'), 'pg_dump: every row of the shards');
+
+# Nothing was left in the coordinator's local tables, and no worker node's
+# own gcalsync worker synced anything.
+is(on($coord, q{SELECT pg_relation_size('gcalsync.event') + pg_relation_size('gcalsync.calendar_list')
+	+ pg_relation_size('gcalsync.calendar')}), '0', 'no rows in the coordinator\'s local tables');
+is(on($_, q{SELECT count(*) FROM gcalsync.owner}), '0', $_->name . ': no owner on a worker node') for @$workers;
+
+done_testing();
