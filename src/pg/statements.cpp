@@ -113,6 +113,7 @@ const Statement *const kStatementTable[] = {
     &sql::kInstanceRows,
     &sql::kInstanceMasterExceptions,
     // availability.cpp
+    &sql::kBusyRows,
     &sql::kSlotOwners,
     // changes.cpp
     &sql::kFeedLock,

@@ -148,6 +148,17 @@ SELECT lower(slot) AS start, free_owners
 SELECT lower(slot) AS start, free_owners
   FROM gcal_free_slots(ARRAY['eve'], '2026-03-03 08:00Z', '2026-03-03 11:00Z', '1 hour', '1 hour',
                        open_hours => '[{"days": [2], "start": "08:00", "end": "18:00"}]', calendar_ids => ARRAY['eve-team']);
+-- A calendar whose zone PostgreSQL does not know (fay's): gcal_busy places
+-- her all-day event as gcal_instances does, in UTC, instead of failing; her
+-- timed series is unaffected.
+INSERT INTO gcalsync.owner (owner, refresh_token, state) VALUES ('fay', '\x00', 'active');
+INSERT INTO gcalsync.calendar_list (owner, calendar_id, time_zone, is_primary, deleted, data) VALUES
+    ('fay', 'fay@example.com', 'Mars/Olympus_Mons', true, false, '{}');
+SELECT pg_temp.ev('fay', 'fay@example.com', '{"id":"away","start":{"date":"2026-03-03"},"end":{"date":"2026-03-04"}}');
+SELECT pg_temp.ev('fay', 'fay@example.com', '{"id":"daily","start":{"dateTime":"2026-03-01T09:00:00Z"},"end":{"dateTime":"2026-03-01T09:30:00Z"},"recurrence":["RRULE:FREQ=DAILY"]}');
+SELECT start_date, end_date, start_at, end_at
+  FROM gcal_instances('fay', '2026-03-02 12:00Z', '2026-03-04 00:00Z') ORDER BY event_id, start_at;
+SELECT owner, busy FROM gcal_busy(ARRAY['fay'], '2026-03-02 12:00Z', '2026-03-05 00:00Z');
 
 -- Refused input: each message names what is wrong.
 SELECT * FROM gcal_free_slots(NULL, '2026-03-03', '2026-03-04', '1 hour');
