@@ -181,6 +181,14 @@ Owners read_owners(Spi &spi, const Datum &owners_datum)
     return out;
 }
 
+// The tstzrange [lo, hi) (PostgreSQL calls: run it under pg_guard).
+Datum tstzrange_of(TypeCacheEntry *range_type, TimestampTz lo, TimestampTz hi)
+{
+    RangeBound lower{TimestampTzGetDatum(lo), false, true, true};
+    RangeBound upper{TimestampTzGetDatum(hi), false, false, false};
+    return RangeTypePGetDatum(make_range(range_type, &lower, &upper, false));
+}
+
 // Google's busy rules for an instance's row: confirmed or tentative, opaque,
 // not a workingLocation, not declined by the owner (NULLs as SQL reads them).
 bool busy_row(const inst::Row &r)
@@ -281,12 +289,10 @@ GCAL_FUNCTION(gcal_busy)
         for (const core::Range &r : it->second) {
             const TimestampTz lo = pg_timestamptz(r.lo), hi = pg_timestamptz(r.hi);
             pg_guard([=]() {
-                RangeBound lower{TimestampTzGetDatum(lo), false, true, true};
-                RangeBound upper{TimestampTzGetDatum(hi), false, false, false};
                 Datum values[2];
                 bool nulls[2] = {false, false};
                 values[0] = PointerGetDatum(cstring_to_text_with_len(op->data(), static_cast<int>(op->size())));
-                values[1] = RangeTypePGetDatum(make_range(range_type, &lower, &upper, false));
+                values[1] = tstzrange_of(range_type, lo, hi);
                 tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
                 pfree(DatumGetPointer(values[0]));
                 pfree(DatumGetPointer(values[1]));
@@ -455,11 +461,9 @@ GCAL_FUNCTION(gcal_free_slots)
             const int count = static_cast<int>(picked.size());
             const TimestampTz lo = pg_timestamptz(slot.lo), hi = pg_timestamptz(slot.hi);
             pg_guard([=]() {
-                RangeBound lower{TimestampTzGetDatum(lo), false, true, true};
-                RangeBound upper{TimestampTzGetDatum(hi), false, false, false};
                 Datum values[2];
                 bool nulls[2] = {false, false};
-                values[0] = RangeTypePGetDatum(make_range(range_type, &lower, &upper, false));
+                values[0] = tstzrange_of(range_type, lo, hi);
                 values[1] = PointerGetDatum(construct_array(elems, count, TEXTOID, -1, false, TYPALIGN_INT));
                 tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
                 pfree(DatumGetPointer(values[0]));

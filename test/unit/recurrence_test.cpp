@@ -394,6 +394,25 @@ TEST(Recurrence, CountOnAPlainGridJumpsAndEndsExactly)
               (V{"2025-03-10T09:00", "2025-03-17T09:00"}));
 }
 
+// The generated-rule tests: their zones, RRULE day names (0 = Sunday), a
+// seeded xorshift (rnd(n) is in [0, n)) and the weekday of a day number.
+namespace {
+const char *const kGeneratedZones[] = {"America/New_York", "Europe/Berlin", "Australia/Sydney", "UTC",
+                                       "Asia/Kolkata"};
+const char *const kDayNames[] = {"SU", "MO", "TU", "WE", "TH", "FR", "SA"};
+struct Xorshift {
+    std::uint64_t seed;
+    int operator()(int n)
+    {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        return static_cast<int>(seed % static_cast<std::uint64_t>(n));
+    }
+};
+int wd_of(std::int64_t d) { return static_cast<int>(((d + 4) % 7 + 7) % 7); }
+}  // namespace
+
 // The fast path (DAILY and WEEKLY with plain BYDAY) against a brute-force
 // reading of RFC 5545 (every day from DTSTART tested on its own), over
 // thousands of generated rules: INTERVAL, BYDAY sets, WKST, COUNT, UNTIL
@@ -401,16 +420,9 @@ TEST(Recurrence, CountOnAPlainGridJumpsAndEndsExactly)
 // against libical where libical 3.0 is right (see LibicalWeeklyWkstGap).
 TEST(Recurrence, FastPathAgreesWithBruteForce)
 {
-    const char *zones[] = {"America/New_York", "Europe/Berlin", "Australia/Sydney", "UTC", "Asia/Kolkata"};
-    const char *days[] = {"SU", "MO", "TU", "WE", "TH", "FR", "SA"};
-    std::uint64_t seed = 0x9e3779b97f4a7c15ULL;
-    auto rnd = [&](int n) {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        return static_cast<int>(seed % static_cast<std::uint64_t>(n));
-    };
-    auto wd_of = [](std::int64_t d) { return static_cast<int>(((d + 4) % 7 + 7) % 7); };
+    const auto &zones = kGeneratedZones;
+    const auto &days = kDayNames;
+    Xorshift rnd{0x9e3779b97f4a7c15ULL};
     int compared = 0, nonempty = 0, with_libical = 0;
     for (int i = 0; i < 3000; i++) {
         const std::string tz = zones[rnd(5)];
@@ -549,16 +561,9 @@ TEST(Recurrence, FastPathAgreesWithBruteForce)
 // all-day, in zones across DST, with windows far from DTSTART.
 TEST(Recurrence, MonthlyYearlyDayEngineAgreesWithLibical)
 {
-    const char *zones[] = {"America/New_York", "Europe/Berlin", "Australia/Sydney", "UTC", "Asia/Kolkata"};
-    const char *days[] = {"SU", "MO", "TU", "WE", "TH", "FR", "SA"};
-    std::uint64_t seed = 0x2545f4914f6cdd1dULL;
-    auto rnd = [&](int n) {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        return static_cast<int>(seed % static_cast<std::uint64_t>(n));
-    };
-    auto wd_of = [](std::int64_t d) { return static_cast<int>(((d + 4) % 7 + 7) % 7); };
+    const auto &zones = kGeneratedZones;
+    const auto &days = kDayNames;
+    Xorshift rnd{0x2545f4914f6cdd1dULL};
     auto month_length = [](int y, int m) {
         return static_cast<int>(days_from_civil(m == 12 ? y + 1 : y, m == 12 ? 1 : m + 1, 1) - days_from_civil(y, m, 1));
     };
