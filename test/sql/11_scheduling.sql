@@ -178,6 +178,29 @@ SELECT * FROM gcal_free_slots(ARRAY['ann'], '2026-03-03', '2026-03-04', '1 hour'
 SELECT * FROM gcal_free_slots(ARRAY['ann'], '2026-03-03', '2026-03-04', '1 hour', open_hours => '{"owners": {"ann": [{"days": [1], "start": "09:00", "end": "17:00", "timezone": "Mars/Olympus"}]}}');
 SELECT * FROM gcal_free_slots(ARRAY['ann'], '2026-03-03', '2026-03-04', '1 hour', open_hours => '[{"days": [1], "start": "09:00", "end": "17:00", "exdate": ["2026-03-03"]}]');
 
-DELETE FROM gcalsync.event WHERE owner IN ('ann', 'ben', 'cat', 'dan', 'eve');
-DELETE FROM gcalsync.calendar_list WHERE owner IN ('ann', 'ben', 'cat', 'dan', 'eve');
-DELETE FROM gcalsync.owner WHERE owner IN ('ann', 'ben', 'cat', 'dan', 'eve');
+-- Row-level security applies (SECURITY INVOKER: the one read of all owners'
+-- rows is the caller's): a role whose policies show only ben's rows gets only
+-- ben's busy time.
+CREATE ROLE regress_busy_app;
+GRANT USAGE ON SCHEMA gcalsync TO regress_busy_app;
+GRANT SELECT ON gcalsync.calendar_list, gcalsync.event, gcalsync.status TO regress_busy_app;
+GRANT EXECUTE ON FUNCTION gcal_busy(text[], timestamptz, timestamptz, text[]) TO regress_busy_app;
+ALTER TABLE gcalsync.calendar_list ENABLE ROW LEVEL SECURITY;
+ALTER TABLE gcalsync.event ENABLE ROW LEVEL SECURITY;
+CREATE POLICY regress_only_ben ON gcalsync.calendar_list FOR SELECT USING (owner = 'ben');
+CREATE POLICY regress_only_ben ON gcalsync.event FOR SELECT USING (owner = 'ben');
+SET ROLE regress_busy_app;
+SELECT owner, busy FROM gcal_busy(ARRAY['ann', 'ben'], '2026-03-03 00:00Z', '2026-03-04 00:00Z');
+RESET ROLE;
+DROP POLICY regress_only_ben ON gcalsync.calendar_list;
+DROP POLICY regress_only_ben ON gcalsync.event;
+ALTER TABLE gcalsync.calendar_list DISABLE ROW LEVEL SECURITY;
+ALTER TABLE gcalsync.event DISABLE ROW LEVEL SECURITY;
+REVOKE ALL ON gcalsync.calendar_list, gcalsync.event, gcalsync.status FROM regress_busy_app;
+REVOKE ALL ON SCHEMA gcalsync FROM regress_busy_app;
+REVOKE ALL ON FUNCTION gcal_busy(text[], timestamptz, timestamptz, text[]) FROM regress_busy_app;
+DROP ROLE regress_busy_app;
+
+DELETE FROM gcalsync.event WHERE owner IN ('ann', 'ben', 'cat', 'dan', 'eve', 'fay');
+DELETE FROM gcalsync.calendar_list WHERE owner IN ('ann', 'ben', 'cat', 'dan', 'eve', 'fay');
+DELETE FROM gcalsync.owner WHERE owner IN ('ann', 'ben', 'cat', 'dan', 'eve', 'fay');
