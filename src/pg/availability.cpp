@@ -249,6 +249,8 @@ busy_ranges(Spi &spi, const Owners &owners, const Datum &owners_datum, const Dat
         }
         out[owner] = core::merge_ranges(std::move(ranges), window);
         ranges = {};
+        for (const Row &r : extra)  // freed now: the next owner's may reuse the address
+            busy.erase(&r);
     }
     return out;
 }
