@@ -193,6 +193,37 @@ SELECT slot.r FROM slot
 """
 
 
+# gcal_busy as 1.1 first shipped it (PL/pgSQL over gcal_instances, one call per
+# owner), made in pg_temp so the C gcal_busy is measured beside it in the same
+# run; its rows must equal the C version's.
+BEFORE_BUSY = """
+CREATE FUNCTION pg_temp.gcal_busy_before(owners text[], time_min timestamptz, time_max timestamptz)
+RETURNS TABLE (owner text, busy tstzrange) LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY
+    WITH o AS (
+        SELECT DISTINCT u.owner FROM unnest(owners) AS u(owner)
+         WHERE EXISTS (SELECT FROM gcalsync.status s WHERE s.owner = u.owner)
+    ), cal AS (
+        SELECT o.owner, COALESCE(array_agg(cl.calendar_id) FILTER (WHERE cl.calendar_id IS NOT NULL), '{}') AS ids
+          FROM o LEFT JOIN gcalsync.calendar_list cl ON cl.owner = o.owner AND NOT cl.deleted AND cl.is_primary
+         GROUP BY o.owner
+    ), span AS (
+        SELECT cal.owner, COALESCE(i.start_at, (i.start_date::timestamp) AT TIME ZONE z.zone) AS lo,
+               COALESCE(i.end_at, (i.end_date::timestamp) AT TIME ZONE z.zone) AS hi
+          FROM cal CROSS JOIN LATERAL %(schema)s.gcal_instances(cal.owner, time_min, time_max, cal.ids, false) AS i
+          LEFT JOIN LATERAL (SELECT COALESCE(cl.time_zone, 'UTC') AS zone FROM gcalsync.calendar_list cl
+                              WHERE cl.owner = cal.owner AND cl.calendar_id = i.calendar_id) AS z ON i.start_at IS NULL
+         WHERE i.status = ANY (ARRAY['confirmed', 'tentative']) AND i.transparency = 'opaque'
+           AND i.event_type <> 'workingLocation' AND i.self_response IS DISTINCT FROM 'declined'
+    )
+    SELECT s.owner, unnest(range_agg(tstzrange(s.lo, s.hi, '[)')) * tstzmultirange(tstzrange(time_min, time_max, '[)')))
+      FROM span s WHERE s.hi > s.lo GROUP BY s.owner ORDER BY 1, 2;
+END
+$$
+"""
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     ap.add_argument("--owners", type=int, default=1000)
@@ -221,6 +252,15 @@ def main():
         week = {"owners": owners, "a": WEEK, "b": WEEK + timedelta(days=7)}
         busy_ms, busy_rows = timed(cur, "SELECT * FROM gcal_busy(%(owners)s, %(a)s, %(b)s)", week, args.repeat)
         base_ms, base_rows = timed(cur, BASELINE_BUSY, week, args.repeat)
+        cur.execute("SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'gcalsync'")
+        cur.execute(BEFORE_BUSY % {"schema": cur.fetchone()[0]})
+        before_ms, before_rows = timed(cur, "SELECT * FROM pg_temp.gcal_busy_before(%(owners)s, %(a)s, %(b)s)",
+                                       week, args.repeat)
+        cur.execute("SELECT count(*) FROM ((SELECT * FROM gcal_busy(%(owners)s, %(a)s, %(b)s) EXCEPT ALL "
+                    "SELECT * FROM pg_temp.gcal_busy_before(%(owners)s, %(a)s, %(b)s)) UNION ALL "
+                    "(SELECT * FROM pg_temp.gcal_busy_before(%(owners)s, %(a)s, %(b)s) EXCEPT ALL "
+                    "SELECT * FROM gcal_busy(%(owners)s, %(a)s, %(b)s))) d", week)
+        busy_mismatches = cur.fetchone()[0]
         inst_ms, inst_rows = timed(cur, "SELECT count(*) FROM unnest(%(owners)s::text[]) o, "
                                         "LATERAL gcal_instances(o, %(a)s, %(b)s) i", week, args.repeat)
         five = {"owners": owners[:5], "a": WEEK, "b": WEEK + timedelta(days=14)}
@@ -231,6 +271,7 @@ def main():
         rows = [
             ("gcal_busy, %d owners x 1 week" % len(owners), busy_ms, busy_rows, "< 100 ms",
              "obvious SQL over gcal_instances", base_ms, base_rows),
+            ("(gcal_busy as first shipped: PL/pgSQL over gcal_instances)", before_ms, before_rows, "", "", None, None),
             ("gcal_free_slots, 5 owners x 2 weeks, office hours", slots_ms, slot_rows, "< 20 ms",
              "obvious SQL over gcal_busy", bslots_ms, bslot_rows),
             ("(gcal_instances, %d owners x 1 week, all calendars)" % len(owners), inst_ms, inst_rows, "", "", None, None),
@@ -242,10 +283,12 @@ def main():
             print("| %s | %.1f ms | %s | %s | %s | %s | %s |" % (
                 q, ms, n, target, bname, "" if bms is None else "%.1f ms" % bms, "" if bn is None else bn))
         print()
+        print("gcal_busy against its first version: %d rows differ" % busy_mismatches)
         print("Google's freebusy.query: at most 50 calendars per request, so %d owners cost %d requests "
               "(each a network round trip)." % (len(owners), requests))
         if args.smoke:
             assert busy_rows > 0 and slot_rows >= 0, "the pipeline returned nothing"
+        assert busy_mismatches == 0, "gcal_busy differs from its first version"
     finally:
         cl.stop()
         emu.stop()

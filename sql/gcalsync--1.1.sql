@@ -1162,93 +1162,16 @@ REVOKE ALL ON FUNCTION @extschema@.gcal_instances(text, timestamptz, timestamptz
 
 -------------------------------------------------------------------------------
 -- Busy time and meeting slots (issue 15, README: Scheduling). SECURITY INVOKER
--- like gcal_instances, which they are built on: the caller needs SELECT on
+-- like gcal_instances, whose expansion they share: the caller needs SELECT on
 -- gcalsync.calendar_list, gcalsync.event and gcalsync.status (the owners'
 -- states), and row-level security on them applies.
 -------------------------------------------------------------------------------
 CREATE FUNCTION @extschema@.gcal_busy(owners text[], time_min timestamptz, time_max timestamptz,
     calendar_ids text[] DEFAULT NULL)
 RETURNS TABLE (owner text, busy tstzrange)
-LANGUAGE plpgsql STABLE CALLED ON NULL INPUT SECURITY INVOKER
+LANGUAGE c STABLE CALLED ON NULL INPUT SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    stale text;
-BEGIN
-    IF owners IS NULL OR time_min IS NULL OR time_max IS NULL THEN
-        RAISE EXCEPTION 'owners, time_min and time_max must not be NULL'
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF pg_catalog.array_position(owners, NULL) IS NOT NULL THEN
-        RAISE EXCEPTION 'owners must not contain NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF NOT pg_catalog.isfinite(time_min) OR NOT pg_catalog.isfinite(time_max)
-       OR time_max OPERATOR(pg_catalog.<=) time_min THEN
-        RAISE EXCEPTION 'time_max must be later than time_min, both finite'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    -- An owner whose mirror is not current is reported, never silently free
-    -- (JSON-quoted: a control character in an owner id cannot forge a log line).
-    SELECT pg_catalog.string_agg(pg_catalog.format('%s (%s)', pg_catalog.to_json(s.owner)::text, s.state), ', '
-                                  ORDER BY s.owner)
-      INTO stale
-      FROM gcalsync.status s
-     WHERE s.owner OPERATOR(pg_catalog.=) ANY (owners)
-       AND s.state OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'revoked', 'error']);
-    IF stale IS NOT NULL THEN
-        RAISE WARNING 'busy time of some owners is not current: %', stale
-            USING ERRCODE = '01000',
-                  DETAIL = 'pending: first sync not finished; revoked: the token was revoked; error: a permanent error stopped syncing.',
-                  HINT = 'gcal_busy returns what the mirror holds for them; gcal_free_slots never counts them free. gcal_status(owner) says more.';
-    END IF;
-    RETURN QUERY
-    WITH o AS (
-        -- linked owners only: an owner that is not linked has no busy time to report
-        SELECT DISTINCT u.owner FROM pg_catalog.unnest(owners) AS u(owner)
-         WHERE EXISTS (SELECT FROM gcalsync.status s WHERE s.owner OPERATOR(pg_catalog.=) u.owner)
-    ), cal AS (
-        -- NULL: each owner's primary calendar (as freebusy.query for a user);
-        -- otherwise the listed calendars the owner has (not deleted).
-        -- (The mirror tables are read by owner = ANY (owners), never in a
-        -- LATERAL or correlated subquery: Citus can plan that when they are
-        -- distributed, README: Scaling out with Citus.)
-        SELECT o.owner,
-               COALESCE(pg_catalog.array_agg(cl.calendar_id) FILTER (WHERE cl.calendar_id IS NOT NULL),
-                        '{}'::text[]) AS ids
-          FROM o LEFT JOIN (
-              SELECT l.owner, l.calendar_id FROM gcalsync.calendar_list l
-               WHERE l.owner OPERATOR(pg_catalog.=) ANY (owners) AND NOT l.deleted
-                 AND CASE WHEN calendar_ids IS NULL THEN l.is_primary
-                          ELSE l.calendar_id OPERATOR(pg_catalog.=) ANY (calendar_ids) END) AS cl
-            ON cl.owner OPERATOR(pg_catalog.=) o.owner
-         GROUP BY o.owner
-    ), span AS (
-        SELECT cal.owner,
-               COALESCE(i.start_at, (i.start_date::timestamp) AT TIME ZONE z.zone) AS lo,
-               COALESCE(i.end_at, (i.end_date::timestamp) AT TIME ZONE z.zone) AS hi
-          FROM cal
-         CROSS JOIN LATERAL @extschema@.gcal_instances(cal.owner, time_min, time_max, cal.ids, false) AS i
-          LEFT JOIN (
-              -- all-day instances span their dates in the calendar's zone
-              SELECT l.owner, l.calendar_id, COALESCE(l.time_zone, 'UTC') AS zone FROM gcalsync.calendar_list l
-               WHERE l.owner OPERATOR(pg_catalog.=) ANY (owners)) AS z
-            ON i.start_at IS NULL AND z.owner OPERATOR(pg_catalog.=) cal.owner
-           AND z.calendar_id OPERATOR(pg_catalog.=) i.calendar_id
-         WHERE i.status OPERATOR(pg_catalog.=) ANY (ARRAY['confirmed', 'tentative'])
-           AND i.transparency OPERATOR(pg_catalog.=) 'opaque'
-           AND i.event_type OPERATOR(pg_catalog.<>) 'workingLocation'
-           AND i.self_response IS DISTINCT FROM 'declined'
-    )
-    -- range_agg merges overlapping and touching ranges; * clips to the window.
-    SELECT s.owner, pg_catalog.unnest(pg_catalog.range_agg(pg_catalog.tstzrange(s.lo, s.hi, '[)'))
-                                      OPERATOR(pg_catalog.*) pg_catalog.tstzmultirange(
-                                          pg_catalog.tstzrange(time_min, time_max, '[)')))
-      FROM span s
-     WHERE s.hi OPERATOR(pg_catalog.>) s.lo
-     GROUP BY s.owner
-     ORDER BY 1, 2;
-END
-$$;
+AS 'MODULE_PATHNAME', 'gcal_busy';
 COMMENT ON FUNCTION @extschema@.gcal_busy(text[], timestamptz, timestamptz, text[]) IS 'merged busy ranges per owner in [time_min, time_max), by Google''s free/busy rules, like freebusy.query';
 REVOKE ALL ON FUNCTION @extschema@.gcal_busy(text[], timestamptz, timestamptz, text[]) FROM PUBLIC;
 

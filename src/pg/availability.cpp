@@ -1,15 +1,17 @@
-// availability.cpp — gcal_free_slots (README: Scheduling): meeting slots
-// where enough owners are free (issue 15). gcal_busy, which it builds on, is
-// SQL over gcal_instances (sql/gcalsync--1.1.sql); this file reads the
-// owners' busy ranges from it, their states and zones from the mirror, and
-// hands the arithmetic to core/availability (open hours, buffers, slots).
+// availability.cpp — gcal_busy and gcal_free_slots (README: Scheduling):
+// merged busy time per owner, and meeting slots where enough owners are free
+// (issue 15). Both read the owners' states and the rows that can be busy in
+// the window for all owners at once (busy.rows: never `data`), expand each
+// owner's rows exactly as gcal_instances does (instances.hpp), keep what
+// Google's busy rules count and merge it (core/availability); the slots'
+// arithmetic (open hours, buffers) is core/availability too.
 // SECURITY INVOKER: every read is the caller's, under row-level security.
-#include "pg/spi.hpp"
+#include "pg/instances.hpp"
 #include "pg/statements.hpp"
-#include "pg/zones.hpp"
 
 extern "C" {
-#include "catalog/namespace.h"
+#include "lib/stringinfo.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/rangetypes.h"
@@ -126,7 +128,182 @@ struct OwnerRow {
     std::optional<std::string> zone;   // the primary calendar's time zone
 };
 
+// The owners of a call with their states, read once (availability.owners),
+// in the database's order of text.
+struct Owners {
+    std::vector<std::string> linked;  // distinct, in order
+    std::unordered_map<std::string, OwnerRow> info;
+};
+
+Owners read_owners(Spi &spi, const Datum &owners_datum)
+{
+    auto datum_maker = [](const void *p) -> Datum { return *static_cast<const Datum *>(p); };
+    Owners out;
+    std::string stale;
+    const uint64_t n = spi.run(sql::kSlotOwners, {SqlArg(TEXTARRAYOID, datum_maker, &owners_datum)});
+    for (uint64_t i = 0; i < n; i++) {
+        std::string o = *spi.get_text(i, 0);
+        OwnerRow row{spi.get_text(i, 1), spi.get_bool(i, 2).value_or(false), spi.get_text(i, 3)};
+        if (out.info.count(o))
+            continue;
+        if (row.state) {
+            out.linked.push_back(o);
+            if (*row.state == "pending" || *row.state == "revoked" || *row.state == "error") {
+                // JSON-quoted, as pg_catalog.to_json(owner)::text: a control
+                // character in an owner id cannot forge a log line.
+                StringInfoData buf;
+                const char *text = o.c_str();
+                pg_guard([&]() {
+                    initStringInfo(&buf);
+                    escape_json(&buf, text);
+                });
+                if (!stale.empty())
+                    stale += ", ";
+                stale.append(buf.data, static_cast<std::size_t>(buf.len));
+                pg_guard([&]() { pfree(buf.data); });
+                stale += " (" + *row.state + ")";
+            }
+        }
+        out.info.emplace(std::move(o), std::move(row));
+    }
+    spi.free_result();
+    // An owner whose mirror is not current is reported, never silently free.
+    if (!stale.empty())
+        pg_guard([&]() {
+            ereport(WARNING,
+                    (errcode(ERRCODE_WARNING), errmsg("busy time of some owners is not current: %s", stale.c_str()),
+                     errdetail("pending: first sync not finished; revoked: the token was revoked; error: a permanent "
+                               "error stopped syncing."),
+                     errhint("gcal_busy returns what the mirror holds for them; gcal_free_slots never counts them "
+                             "free. gcal_status(owner) says more."),
+                     errhidestmt(true)));
+        });
+    return out;
+}
+
+// The tstzrange [lo, hi) (PostgreSQL calls: run it under pg_guard).
+Datum tstzrange_of(TypeCacheEntry *range_type, TimestampTz lo, TimestampTz hi)
+{
+    RangeBound lower{TimestampTzGetDatum(lo), false, true, true};
+    RangeBound upper{TimestampTzGetDatum(hi), false, false, false};
+    return RangeTypePGetDatum(make_range(range_type, &lower, &upper, false));
+}
+
+// Google's busy rules for an instance's row: confirmed or tentative, opaque,
+// not a workingLocation, not declined by the owner (NULLs as SQL reads them).
+bool busy_row(const inst::Row &r)
+{
+    using inst::kTransparency, inst::kEventType, inst::kSelfResponse;
+    if (r.status != "confirmed" && r.status != "tentative")
+        return false;
+    if (r.null[kTransparency] || text_of_datum(r.v[kTransparency]) != "opaque")
+        return false;
+    if (r.null[kEventType] || text_of_datum(r.v[kEventType]) == "workingLocation")
+        return false;
+    return r.null[kSelfResponse] || text_of_datum(r.v[kSelfResponse]) != "declined";
+}
+
+// busy_ranges reads, with one statement, the rows of all linked owners that
+// can be busy in [time_min, time_max), expands each owner's as gcal_instances
+// does, and returns each owner's merged busy ranges clipped to the window.
+// calendar_ids: NULL (nullptr) for each owner's primary calendar.
+std::unordered_map<std::string, std::vector<core::Range>>
+busy_ranges(Spi &spi, const Owners &owners, const Datum &owners_datum, const Datum *calendar_ids, TimestampTz time_min,
+            TimestampTz time_max, const char *function)
+{
+    using inst::Row, inst::Instance;
+    auto datum_maker = [](const void *p) -> Datum { return *static_cast<const Datum *>(p); };
+    auto timestamptz_maker = [](const void *p) -> Datum {
+        return TimestampTzGetDatum(*static_cast<const TimestampTz *>(p));
+    };
+    std::vector<Row> rows;
+    inst::read_rows(spi.run(sql::kBusyRows, {SqlArg(TEXTARRAYOID, datum_maker, &owners_datum),
+                                       calendar_ids ? SqlArg(TEXTARRAYOID, datum_maker, calendar_ids)
+                                                    : SqlArg(std::nullopt),
+                                       SqlArg(TIMESTAMPTZOID, timestamptz_maker, &time_min),
+                                       SqlArg(TIMESTAMPTZOID, timestamptz_maker, &time_max)}),
+              rows);
+    std::unordered_map<std::string, std::vector<const Row *>> by_owner;
+    for (const Row &r : rows) {
+        std::string o = text_of_datum(r.v[inst::kOwner]);
+        if (owners.info.count(o))  // read from the calendar list: linked owners only
+            by_owner[std::move(o)].push_back(&r);
+    }
+    std::unordered_map<std::string, std::vector<core::Range>> out;
+    const core::Range window{unix_micros(time_min), unix_micros(time_max)};
+    Zones zones;
+    std::unordered_map<const Row *, bool> busy;  // busy_row, once per row
+    std::vector<core::Range> ranges;
+    for (const auto &[owner, owner_rows] : by_owner) {
+        rec::Budget budget;  // the limits of one owner's gcal_instances
+        std::vector<Row> extra;
+        ranges.clear();
+        for (const Instance &i : inst::expand_rows(spi, owner, owner_rows,
+                                                   inst::Window{time_min, time_max, false, function}, zones, budget,
+                                                   extra)) {
+            auto it = busy.find(i.row);
+            if (it == busy.end())
+                it = busy.emplace(i.row, busy_row(*i.row)).first;
+            if (it->second)
+                ranges.push_back({i.sort_start, i.sort_end});
+        }
+        out[owner] = core::merge_ranges(std::move(ranges), window);
+        ranges = {};
+        for (const Row &r : extra)  // freed now: the next owner's may reuse the address
+            busy.erase(&r);
+    }
+    return out;
+}
+
 }  // namespace
+
+// gcal_busy(owners, time_min, time_max, calendar_ids): each linked owner's
+// merged busy ranges in the window, ordered by owner and range.
+GCAL_FUNCTION(gcal_busy)
+{
+    if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+        throw UserError(ERRCODE_NULL_VALUE_NOT_ALLOWED, "owners, time_min and time_max must not be NULL");
+    const Datum owners_datum = PG_GETARG_DATUM(0);
+    const bool has_null = pg_guard([=]() { return array_contains_nulls(DatumGetArrayTypeP(owners_datum)); });
+    if (has_null)
+        throw UserError(ERRCODE_NULL_VALUE_NOT_ALLOWED, "owners must not contain NULL");
+    const TimestampTz time_min = PG_GETARG_TIMESTAMPTZ(1);
+    const TimestampTz time_max = PG_GETARG_TIMESTAMPTZ(2);
+    if (TIMESTAMP_NOT_FINITE(time_min) || TIMESTAMP_NOT_FINITE(time_max) || time_max <= time_min)
+        throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "time_max must be later than time_min, both finite");
+    const Datum calendar_ids = PG_ARGISNULL(3) ? static_cast<Datum>(0) : PG_GETARG_DATUM(3);
+
+    pg_guard([&]() { InitMaterializedSRF(fcinfo, 0); });
+    auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+    if (rsinfo->setDesc->natts != 2)
+        throw std::runtime_error("gcal_busy() is declared with another number of columns");
+
+    Spi spi;
+    const Owners owners = read_owners(spi, owners_datum);
+    auto busy = busy_ranges(spi, owners, owners_datum, PG_ARGISNULL(3) ? nullptr : &calendar_ids, time_min, time_max,
+                            "gcal_busy");
+    TypeCacheEntry *range_type = pg_guard([]() { return lookup_type_cache(TSTZRANGEOID, TYPECACHE_RANGE_INFO); });
+    for (const std::string &o : owners.linked) {
+        auto it = busy.find(o);
+        if (it == busy.end())
+            continue;
+        const std::string *op = &o;
+        for (const core::Range &r : it->second) {
+            const TimestampTz lo = pg_timestamptz(r.lo), hi = pg_timestamptz(r.hi);
+            pg_guard([=]() {
+                Datum values[2];
+                bool nulls[2] = {false, false};
+                values[0] = PointerGetDatum(cstring_to_text_with_len(op->data(), static_cast<int>(op->size())));
+                values[1] = tstzrange_of(range_type, lo, hi);
+                tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+                pfree(DatumGetPointer(values[0]));
+                pfree(DatumGetPointer(values[1]));
+            });
+        }
+    }
+    spi.finish();
+    return static_cast<Datum>(0);
+}
 
 // gcal_free_slots(owners, time_min, time_max, duration, step, min_owners,
 //                 buffer_before, buffer_after, open_hours, calendar_ids)
@@ -193,53 +370,18 @@ GCAL_FUNCTION(gcal_free_slots)
         throw std::runtime_error("gcal_free_slots() is declared with another number of columns");
 
     Spi spi;
-    auto datum_maker = [](const void *p) -> Datum { return *static_cast<const Datum *>(p); };
-    auto timestamptz_maker = [](const void *p) -> Datum {
-        return TimestampTzGetDatum(*static_cast<const TimestampTz *>(p));
-    };
     const Datum owners_datum = PG_GETARG_DATUM(0);
 
-    // States and zones of the owners.
-    std::unordered_map<std::string, OwnerRow> info;
-    const uint64_t n = spi.run(sql::kSlotOwners, {SqlArg(TEXTARRAYOID, datum_maker, &owners_datum)});
-    for (uint64_t i = 0; i < n; i++)
-        info[*spi.get_text(i, 0)] = OwnerRow{spi.get_text(i, 1), spi.get_bool(i, 2).value_or(false), spi.get_text(i, 3)};
-    spi.free_result();
-
-    // Busy ranges, from gcal_busy over the window widened by the buffers (an
-    // event just outside the window still blocks a slot at its edge). It lives
-    // in the extension's schema, which is this function's: not a constant of
-    // the statement table, so this one statement is planned per call. gcal_busy
-    // also raises the WARNING about owners whose data is not current.
-    const Oid fn = fcinfo->flinfo->fn_oid;
-    std::string schema = pg_guard([=]() {
-        return quote_identifier(get_namespace_name(get_func_namespace(fn)));
-    });
-    const std::string busy_sql = "SELECT b.owner, pg_catalog.lower(b.busy), pg_catalog.upper(b.busy) FROM " + schema +
-                                 ".gcal_busy($1::pg_catalog.text[], $2::pg_catalog.timestamptz, $3::pg_catalog.timestamptz, "
-                                 "$4::pg_catalog.text[]) AS b";
+    // States and zones of the owners (and the WARNING about owners whose data
+    // is not current), then their busy ranges over the window widened by the
+    // buffers (an event just outside the window still blocks a slot at its edge).
+    const Owners read = read_owners(spi, owners_datum);
+    const std::unordered_map<std::string, OwnerRow> &info = read.info;
     const TimestampTz busy_min = pg_timestamptz(q.window.lo - q.buffer_before);
     const TimestampTz busy_max = pg_timestamptz(q.window.hi + q.buffer_after);
     const Datum calendar_ids = PG_ARGISNULL(9) ? static_cast<Datum>(0) : PG_GETARG_DATUM(9);
-    std::unordered_map<std::string, std::vector<core::Range>> busy;
-    {
-        std::vector<SqlArg> args{SqlArg(TEXTARRAYOID, datum_maker, &owners_datum),
-                                 SqlArg(TIMESTAMPTZOID, timestamptz_maker, &busy_min),
-                                 SqlArg(TIMESTAMPTZOID, timestamptz_maker, &busy_max),
-                                 PG_ARGISNULL(9) ? SqlArg(std::nullopt)
-                                                 : SqlArg(TEXTARRAYOID, datum_maker, &calendar_ids)};
-        const uint64_t rows = spi.exec(busy_sql.c_str(), args, SPI_OK_SELECT);
-        for (uint64_t i = 0; i < rows; i++) {
-            TimestampTz lo = 0, hi = 0;
-            pg_guard([&]() {
-                bool isnull = false;
-                lo = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
-                hi = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull));
-            });
-            busy[*spi.get_text(i, 0)].push_back({unix_micros(lo), unix_micros(hi)});
-        }
-        spi.free_result();
-    }
+    auto busy = busy_ranges(spi, read, owners_datum, PG_ARGISNULL(9) ? nullptr : &calendar_ids, busy_min, busy_max,
+                            "gcal_free_slots");
 
     std::vector<core::OwnerTimes> times(owners.size());
     std::string unlinked, no_primary, no_zone;
@@ -321,11 +463,9 @@ GCAL_FUNCTION(gcal_free_slots)
             const int count = static_cast<int>(picked.size());
             const TimestampTz lo = pg_timestamptz(slot.lo), hi = pg_timestamptz(slot.hi);
             pg_guard([=]() {
-                RangeBound lower{TimestampTzGetDatum(lo), false, true, true};
-                RangeBound upper{TimestampTzGetDatum(hi), false, false, false};
                 Datum values[2];
                 bool nulls[2] = {false, false};
-                values[0] = RangeTypePGetDatum(make_range(range_type, &lower, &upper, false));
+                values[0] = tstzrange_of(range_type, lo, hi);
                 values[1] = PointerGetDatum(construct_array(elems, count, TEXTOID, -1, false, TYPALIGN_INT));
                 tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
                 pfree(DatumGetPointer(values[0]));

@@ -3,10 +3,10 @@
 // computed from the mirror (issue 14). The expansion is core::rec; this file
 // reads the rows (as the caller: SECURITY INVOKER, so the caller's privileges
 // and row-level security apply), places exceptions and returns the instances
-// in a tuplestore (materialize mode).
-#include "pg/spi.hpp"
+// in a tuplestore (materialize mode). expand_rows (instances.hpp) is shared
+// with gcal_busy and gcal_free_slots (availability.cpp).
+#include "pg/instances.hpp"
 #include "pg/statements.hpp"
-#include "pg/zones.hpp"
 
 extern "C" {
 #include "pgtime.h"
@@ -22,9 +22,9 @@ extern "C" {
 
 namespace gcal::pg {
 
-namespace {
+namespace inst {
 
-namespace rec = core::rec;
+namespace {
 
 // Seconds between 1970-01-01 and PostgreSQL's epoch 2000-01-01.
 constexpr std::int64_t kPgEpochSeconds = 946684800;
@@ -50,37 +50,13 @@ TimestampTz to_timestamptz(std::int64_t unix_seconds)
 {
     return static_cast<TimestampTz>((unix_seconds - kPgEpochSeconds) * kUsec);
 }
-std::int64_t unix_micros(TimestampTz t) { return t + kPgEpochSeconds * kUsec; }
 
-// Columns of sql::kInstanceRows.
-enum Col {
-    kCalendarId, kEventId, kStatus, kSummary, kStartAt, kEndAt, kStartDate, kEndDate, kTimeZone,
-    kRecurrence, kRecurringEventId, kOriginalStartAt, kOriginalStartDate, kTransparency, kEventType,
-    kSelfResponse, kData, kCalendarTimeZone, kRowColumns
-};
 
 // Columns of gcal_instances (DESIGN §8).
 enum Out {
     oCalendarId, oEventId, oRecurringEventId, oStatus, oSummary, oStartAt, oEndAt, oStartDate, oEndDate,
     oTimeZone, oOriginalStartAt, oOriginalStartDate, oTransparency, oEventType, oSelfResponse, oData,
     kOutColumns
-};
-
-// One stored row, as read: its datums stay in SPI's result until the end.
-struct Row {
-    Datum v[kRowColumns];
-    bool null[kRowColumns];
-    std::string calendar_id, event_id, recurring_event_id, status;
-    bool all_day() const { return null[kStartAt] && !null[kStartDate]; }
-    bool cancelled() const { return status == "cancelled"; }
-};
-
-// One instance to return: a stored row as it is, or an occurrence of a master.
-struct Instance {
-    std::int64_t sort_start;  // microseconds since 1970 (all-day: midnight in the calendar's zone)
-    const Row *row;
-    bool generated;
-    rec::Occurrence occ;  // generated: the occurrence (seconds / days)
 };
 
 std::string text_of(Datum d) { return text_of_datum(d); }
@@ -140,6 +116,18 @@ std::optional<std::int64_t> original_key(const Row &r)
     return std::nullopt;
 }
 
+std::string master_key(const std::string &calendar_id, const std::string &event_id)
+{
+    std::string k = calendar_id;
+    k += '\0';
+    k += event_id;
+    return k;
+}
+
+}  // namespace
+
+std::int64_t unix_micros(TimestampTz t) { return t + kPgEpochSeconds * kUsec; }
+
 // read_rows appends the `n` rows of the last statement (SPI_tuptable, which
 // stays until the SPI connection ends) to `rows`.
 void read_rows(uint64_t n, std::vector<Row> &rows)
@@ -163,64 +151,19 @@ void read_rows(uint64_t n, std::vector<Row> &rows)
     }
 }
 
-std::string master_key(const std::string &calendar_id, const std::string &event_id)
+std::vector<Instance> expand_rows(Spi &spi, const std::string &owner, const std::vector<const Row *> &rows,
+                                  const Window &w, Zones &zones, rec::Budget &budget, std::vector<Row> &extra)
 {
-    std::string k = calendar_id;
-    k += '\0';
-    k += event_id;
-    return k;
-}
-
-}  // namespace
-
-// gcal_instances(owner, time_min, time_max, calendar_ids, show_deleted)
-GCAL_FUNCTION(gcal_instances)
-{
-    for (int i = 0; i < 3; i++) {
-        if (PG_ARGISNULL(i)) {
-            static const char *const names[] = {"owner", "time_min", "time_max"};
-            throw UserError(ERRCODE_NULL_VALUE_NOT_ALLOWED, std::string(names[i]) + " must not be NULL");
-        }
-    }
-    std::string owner = text_of(PG_GETARG_DATUM(0));
-    if (auto bad = core::check_owner(owner))
-        throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, bad->message, bad->detail);
-    const TimestampTz time_min = PG_GETARG_TIMESTAMPTZ(1);
-    const TimestampTz time_max = PG_GETARG_TIMESTAMPTZ(2);
-    if (TIMESTAMP_NOT_FINITE(time_min) || TIMESTAMP_NOT_FINITE(time_max))
-        throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "time_min and time_max must be finite");
-    if (time_max < time_min)
-        throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "time_max must not be earlier than time_min");
-    const bool all_calendars = PG_ARGISNULL(3);
-    const Datum calendar_ids = all_calendars ? static_cast<Datum>(0) : PG_GETARG_DATUM(3);
-    const bool show_deleted = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
-
-    pg_guard([&]() { InitMaterializedSRF(fcinfo, 0); });
-    auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
-    if (rsinfo->setDesc->natts != kOutColumns)
-        throw std::runtime_error("gcal_instances() is declared with another number of columns");
-    if (time_max == time_min)
-        return static_cast<Datum>(0);
-
-    const std::int64_t min_us = unix_micros(time_min), max_us = unix_micros(time_max);
-    const std::int64_t min_s = floor_seconds(time_min), max_s = ceil_seconds(time_max);
-
-    Spi spi;
+    const std::int64_t min_us = unix_micros(w.time_min), max_us = unix_micros(w.time_max);
+    const std::int64_t min_s = floor_seconds(w.time_min), max_s = ceil_seconds(w.time_max);
     auto timestamptz_maker = [](const void *p) -> Datum {
         return TimestampTzGetDatum(*static_cast<const TimestampTz *>(p));
     };
-    auto datum_maker = [](const void *p) -> Datum { return *static_cast<const Datum *>(p); };
-    std::vector<SqlArg> args{SqlArg(owner),
-                             all_calendars ? SqlArg(std::nullopt) : SqlArg(TEXTARRAYOID, datum_maker, &calendar_ids),
-                             SqlArg(TIMESTAMPTZOID, timestamptz_maker, &time_min),
-                             SqlArg(TIMESTAMPTZOID, timestamptz_maker, &time_max), SqlArg(show_deleted)};
-    std::vector<Row> rows;
-    read_rows(spi.run(sql::kInstanceRows, args), rows);
 
     // Masters longer than the eight days instances.rows looks back for
     // exceptions: read all their exceptions before the window's end.
-    std::vector<Row> extra;
-    for (const Row &m : rows) {
+    for (const Row *mp : rows) {
+        const Row &m = *mp;
         if (m.null[kRecurrence] || m.cancelled())
             continue;
         const bool long_timed = !m.null[kStartAt] && !m.null[kEndAt] &&
@@ -232,7 +175,7 @@ GCAL_FUNCTION(gcal_instances)
         const std::size_t before = extra.size();
         read_rows(spi.run(sql::kInstanceMasterExceptions,
                           {SqlArg(owner), SqlArg(m.calendar_id), SqlArg(m.event_id),
-                           SqlArg(TIMESTAMPTZOID, timestamptz_maker, &time_max)}),
+                           SqlArg(TIMESTAMPTZOID, timestamptz_maker, &w.time_max)}),
                   extra);
         for (std::size_t i = before; i < extra.size(); i++) {  // the calendar's zone is the master's
             extra[i].v[kCalendarTimeZone] = m.v[kCalendarTimeZone];
@@ -245,10 +188,12 @@ GCAL_FUNCTION(gcal_instances)
         // A row read by two branches of the read (or again as a long
         // master's exception) counts once.
         std::unordered_set<std::string> seen;
-        for (const std::vector<Row> *v : {&rows, &extra})
-            for (const Row &r : *v)
-                if (seen.insert(master_key(r.calendar_id, r.event_id)).second)
-                    all.push_back(&r);
+        for (const Row *r : rows)
+            if (seen.insert(master_key(r->calendar_id, r->event_id)).second)
+                all.push_back(r);
+        for (const Row &r : extra)
+            if (seen.insert(master_key(r.calendar_id, r.event_id)).second)
+                all.push_back(&r);
     }
 
     // Masters that are visible (recurrence, not cancelled) and the original
@@ -270,8 +215,6 @@ GCAL_FUNCTION(gcal_instances)
     for (auto &[k, v] : overridden)
         std::sort(v.begin(), v.end());
 
-    Zones zones;
-    rec::Budget budget;
     budget.check_interrupts = []() { pg_guard([]() { CHECK_FOR_INTERRUPTS(); }); };
     std::vector<Instance> out;
 
@@ -305,7 +248,7 @@ GCAL_FUNCTION(gcal_instances)
             try {
                 occs = rec::expand(s, min_s, max_s, budget);
             } catch (const rec::RecurrenceLimit &e) {
-                throw UserError(ERRCODE_PROGRAM_LIMIT_EXCEEDED, "too many instances in the window of gcal_instances",
+                throw UserError(ERRCODE_PROGRAM_LIMIT_EXCEEDED, std::string("too many instances in the window of ") + w.function,
                                 e.per_series ? "Event \"" + core::log_safe(r.event_id) + "\" of calendar \"" +
                                                    core::log_safe(r.calendar_id) + "\" has " + e.what() + "."
                                              : std::string("The call would return ") + e.what() + ".",
@@ -318,15 +261,15 @@ GCAL_FUNCTION(gcal_instances)
                     continue;
                 if (!overlaps(o.start * kUsec, o.end * kUsec))
                     continue;
-                out.push_back(Instance{o.start * kUsec, &r, true, o});
+                out.push_back(Instance{o.start * kUsec, o.end * kUsec, &r, true, o});
             }
             continue;
         }
         // Singles, exceptions, and cancelled masters: as they are.
-        if (r.cancelled() && !show_deleted)
+        if (r.cancelled() && !w.show_deleted)
             continue;
         std::int64_t start = 0, end = 0;
-        Instance inst{0, &r, false, {}};
+        Instance inst{0, 0, &r, false, {}};
         if (!stored_span(zones, r, start, end)) {
             // A cancelled exception carries only its original start: place it
             // where the occurrence it removes was, with the master's length.
@@ -358,13 +301,71 @@ GCAL_FUNCTION(gcal_instances)
         if (!overlaps(start, end))
             continue;
         inst.sort_start = start;
+        inst.sort_end = end;
         if (++budget.instances > budget.max_instances)
-            throw UserError(ERRCODE_PROGRAM_LIMIT_EXCEEDED, "too many instances in the window of gcal_instances",
+            throw UserError(ERRCODE_PROGRAM_LIMIT_EXCEEDED, std::string("too many instances in the window of ") + w.function,
                             "The call would return more than " + std::to_string(budget.max_instances) +
                                 " instances.",
                             "Ask for a shorter time window.");
         out.push_back(inst);
     }
+
+    return out;
+}
+}  // namespace inst
+
+using namespace inst;
+
+// gcal_instances(owner, time_min, time_max, calendar_ids, show_deleted)
+GCAL_FUNCTION(gcal_instances)
+{
+    for (int i = 0; i < 3; i++) {
+        if (PG_ARGISNULL(i)) {
+            static const char *const names[] = {"owner", "time_min", "time_max"};
+            throw UserError(ERRCODE_NULL_VALUE_NOT_ALLOWED, std::string(names[i]) + " must not be NULL");
+        }
+    }
+    std::string owner = text_of(PG_GETARG_DATUM(0));
+    if (auto bad = core::check_owner(owner))
+        throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, bad->message, bad->detail);
+    const TimestampTz time_min = PG_GETARG_TIMESTAMPTZ(1);
+    const TimestampTz time_max = PG_GETARG_TIMESTAMPTZ(2);
+    if (TIMESTAMP_NOT_FINITE(time_min) || TIMESTAMP_NOT_FINITE(time_max))
+        throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "time_min and time_max must be finite");
+    if (time_max < time_min)
+        throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "time_max must not be earlier than time_min");
+    const bool all_calendars = PG_ARGISNULL(3);
+    const Datum calendar_ids = all_calendars ? static_cast<Datum>(0) : PG_GETARG_DATUM(3);
+    const bool show_deleted = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
+
+    pg_guard([&]() { InitMaterializedSRF(fcinfo, 0); });
+    auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+    if (rsinfo->setDesc->natts != kOutColumns)
+        throw std::runtime_error("gcal_instances() is declared with another number of columns");
+    if (time_max == time_min)
+        return static_cast<Datum>(0);
+
+    Spi spi;
+    auto timestamptz_maker = [](const void *p) -> Datum {
+        return TimestampTzGetDatum(*static_cast<const TimestampTz *>(p));
+    };
+    auto datum_maker = [](const void *p) -> Datum { return *static_cast<const Datum *>(p); };
+    std::vector<SqlArg> args{SqlArg(owner),
+                             all_calendars ? SqlArg(std::nullopt) : SqlArg(TEXTARRAYOID, datum_maker, &calendar_ids),
+                             SqlArg(TIMESTAMPTZOID, timestamptz_maker, &time_min),
+                             SqlArg(TIMESTAMPTZOID, timestamptz_maker, &time_max), SqlArg(show_deleted)};
+    std::vector<Row> rows;
+    read_rows(spi.run(sql::kInstanceRows, args), rows);
+
+    Zones zones;
+    rec::Budget budget;
+    std::vector<const Row *> pointers;
+    pointers.reserve(rows.size());
+    for (const Row &r : rows)
+        pointers.push_back(&r);
+    std::vector<Row> extra;
+    std::vector<Instance> out = expand_rows(spi, owner, pointers, Window{time_min, time_max, show_deleted}, zones,
+                                            budget, extra);
 
     // Google's order: start, then calendar, then id.
     auto id_of = [](const Instance &i, std::string &buf) -> const std::string & {

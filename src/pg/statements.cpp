@@ -114,6 +114,7 @@ const Statement *const kStatementTable[] = {
     &sql::kInstanceRows,
     &sql::kInstanceMasterExceptions,
     // availability.cpp
+    &sql::kBusyRows,
     &sql::kSlotOwners,
     // changes.cpp
     &sql::kFeedLock,

@@ -1148,7 +1148,7 @@ inline constexpr Statement kInstanceRows{"instances.rows", SPI_OK_SELECT,
     SELECT e.calendar_id, e.event_id, e.status, e.summary, e.start_at, e.end_at, e.start_date,
                e.end_date, e.time_zone, e.recurrence, e.recurring_event_id, e.original_start_at,
                e.original_start_date, e.transparency, e.event_type, e.self_response, e.data,
-               cal.time_zone
+               cal.time_zone, e.owner
       FROM cal JOIN gcalsync.event e ON e.owner = $1 AND e.calendar_id = cal.calendar_id
      WHERE e.status <> 'cancelled' AND e.start_at < $4 AND e.end_at > $3 AND e.recurrence IS NULL
     UNION ALL
@@ -1156,7 +1156,7 @@ inline constexpr Statement kInstanceRows{"instances.rows", SPI_OK_SELECT,
     SELECT e.calendar_id, e.event_id, e.status, e.summary, e.start_at, e.end_at, e.start_date,
                e.end_date, e.time_zone, e.recurrence, e.recurring_event_id, e.original_start_at,
                e.original_start_date, e.transparency, e.event_type, e.self_response, e.data,
-               cal.time_zone
+               cal.time_zone, e.owner
       FROM days, cal JOIN gcalsync.event e ON e.owner = $1 AND e.calendar_id = cal.calendar_id
      WHERE e.status <> 'cancelled' AND e.start_date IS NOT NULL
        AND e.start_date < days.hi AND e.end_date > days.lo AND e.recurrence IS NULL
@@ -1165,7 +1165,7 @@ inline constexpr Statement kInstanceRows{"instances.rows", SPI_OK_SELECT,
     SELECT e.calendar_id, e.event_id, e.status, e.summary, e.start_at, e.end_at, e.start_date,
                e.end_date, e.time_zone, e.recurrence, e.recurring_event_id, e.original_start_at,
                e.original_start_date, e.transparency, e.event_type, e.self_response, e.data,
-               cal.time_zone
+               cal.time_zone, e.owner
       FROM days, cal JOIN gcalsync.event e ON e.owner = $1 AND e.calendar_id = cal.calendar_id
      WHERE $5 AND e.status = 'cancelled' AND e.recurrence IS NULL
        AND ((e.start_at < $4 AND e.end_at > $3) OR (e.start_date < days.hi AND e.end_date > days.lo))
@@ -1174,7 +1174,7 @@ inline constexpr Statement kInstanceRows{"instances.rows", SPI_OK_SELECT,
     SELECT e.calendar_id, e.event_id, e.status, e.summary, e.start_at, e.end_at, e.start_date,
                e.end_date, e.time_zone, e.recurrence, e.recurring_event_id, e.original_start_at,
                e.original_start_date, e.transparency, e.event_type, e.self_response, e.data,
-               cal.time_zone
+               cal.time_zone, e.owner
       FROM days, cal JOIN gcalsync.event e ON e.owner = $1 AND e.calendar_id = cal.calendar_id
      WHERE e.recurrence IS NOT NULL AND (e.start_at < $4 OR e.start_date < days.hi)
     UNION ALL
@@ -1182,7 +1182,7 @@ inline constexpr Statement kInstanceRows{"instances.rows", SPI_OK_SELECT,
     SELECT e.calendar_id, e.event_id, e.status, e.summary, e.start_at, e.end_at, e.start_date,
                e.end_date, e.time_zone, e.recurrence, e.recurring_event_id, e.original_start_at,
                e.original_start_date, e.transparency, e.event_type, e.self_response, e.data,
-               cal.time_zone
+               cal.time_zone, e.owner
       FROM days, cal JOIN gcalsync.event e ON e.owner = $1 AND e.calendar_id = cal.calendar_id
      WHERE e.recurring_event_id IS NOT NULL
        AND ((e.original_start_at < $4 AND e.original_start_at > $3 - '8 days'::pg_catalog.interval)
@@ -1197,7 +1197,7 @@ inline constexpr Statement kInstanceMasterExceptions{"instances.master_exception
     SELECT e.calendar_id, e.event_id, e.status, e.summary, e.start_at, e.end_at, e.start_date,
            e.end_date, e.time_zone, e.recurrence, e.recurring_event_id, e.original_start_at,
            e.original_start_date, e.transparency, e.event_type, e.self_response, e.data,
-           NULL::pg_catalog.text AS calendar_time_zone
+           NULL::pg_catalog.text AS calendar_time_zone, e.owner
       FROM gcalsync.event e
      WHERE e.owner = $1 AND e.calendar_id = $2 AND e.recurring_event_id = $3
        AND (e.original_start_at < $4 OR e.original_start_date < ($4 AT TIME ZONE 'UTC')::pg_catalog.date + 2)
@@ -1206,9 +1206,83 @@ inline constexpr Statement kInstanceMasterExceptions{"instances.master_exception
 // END issue 14 (recurrence)
 // ---- availability.cpp: gcal_free_slots (issue 15) --------------------------------------------
 
+// $1 the owners (text[]), $2 calendar ids (NULL: each owner's primary
+// calendar), $3 time_min, $4 time_max. The rows gcal_busy (and
+// gcal_free_slots) need for all the owners at once, with the columns of
+// instances.rows (so instances.hpp reads both) but never `data` or `summary`:
+// live busy singles and exceptions whose own span may overlap the window
+// (confirmed or tentative, opaque, not workingLocation, not declined by the
+// owner: no other single can be busy), every exception whose original start
+// lies in the window or up to eight days before it (it removes an occurrence;
+// long masters: instances.master_exceptions), and busy recurring masters
+// starting before the window's end (a master that is not busy has no busy
+// occurrence, and its exceptions are placed by their own span either way).
+// The first three are read by owner through the time indexes, then kept for
+// the chosen calendars (a join by owner and calendar would walk every event
+// of the calendar instead). The caller keeps the rows of linked owners
+// (availability.owners). Run as the caller: privileges and row-level
+// security apply. One generic plan.
+inline constexpr Statement kBusyRows{"busy.rows", SPI_OK_SELECT,
+                                     {TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, R"sql(
+    WITH cal AS MATERIALIZED (
+        SELECT cl.owner, cl.calendar_id, cl.time_zone
+          FROM gcalsync.calendar_list cl
+         WHERE cl.owner = ANY ($1) AND NOT cl.deleted
+           AND CASE WHEN $2 IS NULL THEN cl.is_primary ELSE cl.calendar_id = ANY ($2) END
+    ), candidate AS MATERIALIZED (
+        -- busy singles and exceptions by their own span: timed ones
+        -- (event_owner_start_at_idx), all-day ones with two days of margin
+        -- for any zone (event_owner_start_date_idx)
+        SELECT e.owner, e.calendar_id, e.event_id, e.status, e.start_at, e.end_at, e.start_date, e.end_date,
+               e.time_zone, e.recurrence, e.recurring_event_id, e.original_start_at, e.original_start_date,
+               e.transparency, e.event_type, e.self_response
+          FROM gcalsync.event e
+         WHERE e.owner = ANY ($1) AND e.status <> 'cancelled' AND e.start_at < $4 AND e.end_at > $3
+           AND e.recurrence IS NULL AND e.transparency = 'opaque' AND e.event_type <> 'workingLocation'
+           AND e.self_response IS DISTINCT FROM 'declined'
+        UNION ALL
+        SELECT e.owner, e.calendar_id, e.event_id, e.status, e.start_at, e.end_at, e.start_date, e.end_date,
+               e.time_zone, e.recurrence, e.recurring_event_id, e.original_start_at, e.original_start_date,
+               e.transparency, e.event_type, e.self_response
+          FROM gcalsync.event e
+         WHERE e.owner = ANY ($1) AND e.status <> 'cancelled' AND e.start_date IS NOT NULL
+           AND e.start_date < ($4 AT TIME ZONE 'UTC')::pg_catalog.date + 2
+           AND e.end_date > ($3 AT TIME ZONE 'UTC')::pg_catalog.date - 2
+           AND e.recurrence IS NULL AND e.transparency = 'opaque' AND e.event_type <> 'workingLocation'
+           AND e.self_response IS DISTINCT FROM 'declined'
+        UNION ALL
+        -- every exception whose original start is in the window or up to
+        -- eight days before it (event_recurring_idx)
+        SELECT e.owner, e.calendar_id, e.event_id, e.status, e.start_at, e.end_at, e.start_date, e.end_date,
+               e.time_zone, e.recurrence, e.recurring_event_id, e.original_start_at, e.original_start_date,
+               e.transparency, e.event_type, e.self_response
+          FROM gcalsync.event e
+         WHERE e.owner = ANY ($1) AND e.recurring_event_id IS NOT NULL
+           AND ((e.original_start_at < $4 AND e.original_start_at > $3 - '8 days'::pg_catalog.interval)
+                OR (e.original_start_date < ($4 AT TIME ZONE 'UTC')::pg_catalog.date + 2
+                    AND e.original_start_date > ($3 AT TIME ZONE 'UTC')::pg_catalog.date - 10))
+    )
+    SELECT e.calendar_id, e.event_id, e.status, NULL::pg_catalog.text, e.start_at, e.end_at, e.start_date,
+           e.end_date, e.time_zone, e.recurrence, e.recurring_event_id, e.original_start_at,
+           e.original_start_date, e.transparency, e.event_type, e.self_response, NULL::pg_catalog.jsonb,
+           cal.time_zone, e.owner
+      FROM candidate e JOIN cal ON cal.owner = e.owner AND cal.calendar_id = e.calendar_id
+    UNION ALL
+    -- busy recurring masters (event_master_idx)
+    SELECT e.calendar_id, e.event_id, e.status, NULL::pg_catalog.text, e.start_at, e.end_at, e.start_date,
+           e.end_date, e.time_zone, e.recurrence, e.recurring_event_id, e.original_start_at,
+           e.original_start_date, e.transparency, e.event_type, e.self_response, NULL::pg_catalog.jsonb,
+           cal.time_zone, e.owner
+      FROM cal JOIN gcalsync.event e ON e.owner = cal.owner AND e.calendar_id = cal.calendar_id
+     WHERE e.recurrence IS NOT NULL
+       AND (e.start_at < $4 OR e.start_date < ($4 AT TIME ZONE 'UTC')::pg_catalog.date + 2)
+       AND e.status <> 'cancelled' AND e.transparency = 'opaque' AND e.event_type <> 'workingLocation'
+       AND e.self_response IS DISTINCT FROM 'declined'
+)sql", true};
+
 // $1 the owners (text[]): each owner with its state (NULL: not linked),
 // whether it has a primary calendar, and that calendar's time zone, read with
-// the caller's rights.
+// the caller's rights; in the order of text (gcal_busy returns owners in it).
 inline constexpr Statement kSlotOwners{"availability.owners", SPI_OK_SELECT, {TEXTARRAYOID}, R"sql(
     SELECT u.owner, s.state, p.calendar_id IS NOT NULL AS has_primary, p.time_zone
       FROM pg_catalog.unnest($1) AS u(owner)
@@ -1218,6 +1292,7 @@ inline constexpr Statement kSlotOwners{"availability.owners", SPI_OK_SELECT, {TE
           SELECT DISTINCT ON (cl.owner) cl.owner, cl.calendar_id, cl.time_zone FROM gcalsync.calendar_list cl
            WHERE cl.owner OPERATOR(pg_catalog.=) ANY ($1) AND cl.is_primary AND NOT cl.deleted
            ORDER BY cl.owner, cl.calendar_id) AS p ON p.owner OPERATOR(pg_catalog.=) u.owner
+     ORDER BY u.owner
 )sql"};
 
 // ---- changes.cpp: the change feed, written at commit ----------------------------------------

@@ -148,6 +148,17 @@ SELECT lower(slot) AS start, free_owners
 SELECT lower(slot) AS start, free_owners
   FROM gcal_free_slots(ARRAY['eve'], '2026-03-03 08:00Z', '2026-03-03 11:00Z', '1 hour', '1 hour',
                        open_hours => '[{"days": [2], "start": "08:00", "end": "18:00"}]', calendar_ids => ARRAY['eve-team']);
+-- A calendar whose zone PostgreSQL does not know (fay's): gcal_busy places
+-- her all-day event as gcal_instances does, in UTC, instead of failing; her
+-- timed series is unaffected.
+INSERT INTO gcalsync.owner (owner, refresh_token, state) VALUES ('fay', '\x00', 'active');
+INSERT INTO gcalsync.calendar_list (owner, calendar_id, time_zone, is_primary, deleted, data) VALUES
+    ('fay', 'fay@example.com', 'Mars/Olympus_Mons', true, false, '{}');
+SELECT pg_temp.ev('fay', 'fay@example.com', '{"id":"away","start":{"date":"2026-03-03"},"end":{"date":"2026-03-04"}}');
+SELECT pg_temp.ev('fay', 'fay@example.com', '{"id":"daily","start":{"dateTime":"2026-03-01T09:00:00Z"},"end":{"dateTime":"2026-03-01T09:30:00Z"},"recurrence":["RRULE:FREQ=DAILY"]}');
+SELECT start_date, end_date, start_at, end_at
+  FROM gcal_instances('fay', '2026-03-02 12:00Z', '2026-03-04 00:00Z') ORDER BY event_id, start_at;
+SELECT owner, busy FROM gcal_busy(ARRAY['fay'], '2026-03-02 12:00Z', '2026-03-05 00:00Z');
 
 -- Refused input: each message names what is wrong.
 SELECT * FROM gcal_free_slots(NULL, '2026-03-03', '2026-03-04', '1 hour');
@@ -167,6 +178,29 @@ SELECT * FROM gcal_free_slots(ARRAY['ann'], '2026-03-03', '2026-03-04', '1 hour'
 SELECT * FROM gcal_free_slots(ARRAY['ann'], '2026-03-03', '2026-03-04', '1 hour', open_hours => '{"owners": {"ann": [{"days": [1], "start": "09:00", "end": "17:00", "timezone": "Mars/Olympus"}]}}');
 SELECT * FROM gcal_free_slots(ARRAY['ann'], '2026-03-03', '2026-03-04', '1 hour', open_hours => '[{"days": [1], "start": "09:00", "end": "17:00", "exdate": ["2026-03-03"]}]');
 
-DELETE FROM gcalsync.event WHERE owner IN ('ann', 'ben', 'cat', 'dan', 'eve');
-DELETE FROM gcalsync.calendar_list WHERE owner IN ('ann', 'ben', 'cat', 'dan', 'eve');
-DELETE FROM gcalsync.owner WHERE owner IN ('ann', 'ben', 'cat', 'dan', 'eve');
+-- Row-level security applies (SECURITY INVOKER: the one read of all owners'
+-- rows is the caller's): a role whose policies show only ben's rows gets only
+-- ben's busy time.
+CREATE ROLE regress_busy_app;
+GRANT USAGE ON SCHEMA gcalsync TO regress_busy_app;
+GRANT SELECT ON gcalsync.calendar_list, gcalsync.event, gcalsync.status TO regress_busy_app;
+GRANT EXECUTE ON FUNCTION gcal_busy(text[], timestamptz, timestamptz, text[]) TO regress_busy_app;
+ALTER TABLE gcalsync.calendar_list ENABLE ROW LEVEL SECURITY;
+ALTER TABLE gcalsync.event ENABLE ROW LEVEL SECURITY;
+CREATE POLICY regress_only_ben ON gcalsync.calendar_list FOR SELECT USING (owner = 'ben');
+CREATE POLICY regress_only_ben ON gcalsync.event FOR SELECT USING (owner = 'ben');
+SET ROLE regress_busy_app;
+SELECT owner, busy FROM gcal_busy(ARRAY['ann', 'ben'], '2026-03-03 00:00Z', '2026-03-04 00:00Z');
+RESET ROLE;
+DROP POLICY regress_only_ben ON gcalsync.calendar_list;
+DROP POLICY regress_only_ben ON gcalsync.event;
+ALTER TABLE gcalsync.calendar_list DISABLE ROW LEVEL SECURITY;
+ALTER TABLE gcalsync.event DISABLE ROW LEVEL SECURITY;
+REVOKE ALL ON gcalsync.calendar_list, gcalsync.event, gcalsync.status FROM regress_busy_app;
+REVOKE ALL ON SCHEMA gcalsync FROM regress_busy_app;
+REVOKE ALL ON FUNCTION gcal_busy(text[], timestamptz, timestamptz, text[]) FROM regress_busy_app;
+DROP ROLE regress_busy_app;
+
+DELETE FROM gcalsync.event WHERE owner IN ('ann', 'ben', 'cat', 'dan', 'eve', 'fay');
+DELETE FROM gcalsync.calendar_list WHERE owner IN ('ann', 'ben', 'cat', 'dan', 'eve', 'fay');
+DELETE FROM gcalsync.owner WHERE owner IN ('ann', 'ben', 'cat', 'dan', 'eve', 'fay');
