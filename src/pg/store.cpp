@@ -7,9 +7,11 @@
 // is dropped. The schedule writes at the end of a round check the generation
 // in their statements and move a calendar's schedule only if nobody else
 // moved it meanwhile. Rows go in with one statement per page (unnest of column
-// arrays), typed values built in C++ so PostgreSQL parses only the jsonb.
+// arrays), typed values built in C++ so PostgreSQL parses only the jsonb; the
+// rows of a first full listing go in as COPY writes them (bulk_insert.cpp).
 #include "pg/store.hpp"
 
+#include "pg/bulk_insert.hpp"
 #include "pg/changes.hpp"
 #include "pg/module.hpp"
 #include "pg/secrets.hpp"
@@ -609,13 +611,18 @@ std::pair<std::size_t, std::size_t> SpiStore::store_event_rows(Spi &spi, const c
             unchanged.insert(std::move(i));
     }
     // A full listing usually brings rows the table does not have yet (a
-    // first sync): a plain INSERT saves ON CONFLICT's speculative
-    // insertion (a unique-index probe and an extra WAL record per row).
-    // If a row exists after all (a resync, an event that moved between
-    // pages), the savepoint undoes it and the upsert below runs.
-    // (After a conflict, the rest of that listing goes straight to the upsert.)
+    // first sync, a relink): they are written as COPY writes them
+    // (insert_new_events: the table AM's multi-insert in batches, index
+    // entries per batch), or, where the table does not allow that (a
+    // trigger, row-level security, a schema at 1.0), by a plain INSERT,
+    // which saves ON CONFLICT's speculative insertion. If a row exists
+    // after all (a resync, an event that moved between pages, an id
+    // Google listed twice), the unique index says so, the savepoint undoes
+    // the page and the upsert below runs. (After a conflict, the rest of
+    // that listing goes straight to the upsert.)
     // With Citus the upsert always runs: a duplicate key on a shard comes
-    // back as an internal error (XX000), not as a unique violation.
+    // back as an internal error (XX000), not as a unique violation, and the
+    // multi-insert would write into the coordinator's empty shell table.
     std::string listing_key = link.owner + '\x1f' + calendar_id;
     if (step.first)
         upsert_listings_.erase(listing_key);
@@ -625,7 +632,8 @@ std::pair<std::size_t, std::size_t> SpiStore::store_event_rows(Spi &spi, const c
     if (n > 0 && step.full && !upsert_listings_.count(listing_key) && !citus_loaded()) {
         try {
             Subtransaction sub;
-            spi.run(schema_1_0_ ? sql::kInsertEventsV10 : sql::kInsertEvents, args);
+            if (schema_1_0_ || !insert_new_events(link.owner, calendar_id, rows.data(), rows.size()))
+                spi.run(schema_1_0_ ? sql::kInsertEventsV10 : sql::kInsertEvents, args);
             sub.commit();
             inserted = true;
         } catch (const PgError &e) {
