@@ -33,7 +33,9 @@ sub link_all
 	my $start = sql('SELECT pg_current_wal_insert_lsn()');
 	sql("SELECT gcal_link('${prefix}_$_', '$refresh{$_}')") for @people;
 	is(sql("SELECT gcal_wait('${prefix}_$_', '120s')"), 't', "${prefix}_$_: first sync done") for @people;
-	my $end = sql('SELECT pg_current_wal_insert_lsn()');
+	# pg_walinspect reads only flushed WAL: the flush position (the worker's
+	# commits are flushed before gcal_wait sees them) never lies past it.
+	my $end = sql('SELECT pg_current_wal_flush_lsn()');
 	my ($multi, $single) = split /\|/, sql(qq{
 		SELECT count(*) FILTER (WHERE resource_manager = 'Heap2' AND record_type LIKE 'MULTI_INSERT%'),
 		       count(*) FILTER (WHERE resource_manager = 'Heap' AND record_type LIKE 'INSERT%')
