@@ -203,6 +203,8 @@ sub gen_op
 		if ($kind eq 'preset') { $f{preset} = pick(@presets); $f{headers} = { 'Retry-After' => '1' } if chance(0.3); }
 		elsif ($kind eq 'slow') { $f{delay} = pick(0.5, 1, 2, 6); }
 		else { $f{action} = $kind; }
+		# an endless body only where the harness itself never reads (it would hang its own calls)
+		$f{path} = pick('/events$', 'calendarList$') if ($f{preset} // '') eq 'endlessBody';
 		return { op => 'fault', fault => \%f };
 	}
 	return { op => 'clear_faults' } if $r < 94.5;
