@@ -1227,6 +1227,7 @@ DECLARE
     method "char";
     column_name text;
     first boolean := true;
+    view_options text[];
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'citus') THEN
         RAISE EXCEPTION 'Citus is not installed in this database'
@@ -1269,13 +1270,20 @@ BEGIN
         END IF;
         first := false;
     END LOOP;
-    -- the status view, as Citus can plan it (same columns, same values)
+    -- the status view, as Citus can plan it (same columns, same values),
+    -- keeping the options an administrator set on it (README: row-level
+    -- security sets security_invoker; CREATE OR REPLACE VIEW would drop it)
+    SELECT c.reloptions INTO view_options FROM pg_catalog.pg_class c
+     WHERE c.oid OPERATOR(pg_catalog.=) 'gcalsync.status'::pg_catalog.regclass;
     CREATE OR REPLACE VIEW gcalsync.status AS
     SELECT o.owner, o.state, o.last_error, o.last_sync_at, o.next_sync_at,
            gcalsync.owner_calendar_count(o.owner) AS calendars,
            gcalsync.owner_event_count(o.owner) AS events,
            o.full_sync_started_at, o.full_sync_finished_at, o.full_sync_pages, o.full_sync_events
       FROM gcalsync.owner o;
+    IF view_options IS NOT NULL THEN
+        EXECUTE pg_catalog.format('ALTER VIEW gcalsync.status SET (%s)', pg_catalog.array_to_string(view_options, ', '));
+    END IF;
     GRANT EXECUTE ON FUNCTION gcalsync.owner_calendar_count(text), gcalsync.owner_event_count(text) TO PUBLIC;
     RETURN QUERY EXECUTE
         'SELECT s.logicalrelid::pg_catalog.regclass, pg_catalog.count(*)

@@ -103,12 +103,12 @@ bool layout_of(TupleDesc desc, Layout *out)
 }
 
 // eligible says whether rows may bypass the executor: a plain table
-// without triggers (FOR EACH ROW or statement, foreign keys, deferred
+// without rules, without triggers (FOR EACH ROW or statement, foreign keys, deferred
 // uniqueness: all are triggers), row-level security or generated columns.
 bool eligible(Relation rel)
 {
     TupleDesc desc = RelationGetDescr(rel);
-    return rel->rd_rel->relkind == RELKIND_RELATION && rel->trigdesc == nullptr &&
+    return rel->rd_rel->relkind == RELKIND_RELATION && rel->trigdesc == nullptr && rel->rd_rules == nullptr &&
            !(desc->constr && desc->constr->has_generated_stored) &&
            check_enable_rls(RelationGetRelid(rel), InvalidOid, true) != RLS_ENABLED;
 }

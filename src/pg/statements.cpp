@@ -102,7 +102,6 @@ const Statement *const kStatementTable[] = {
     &sql::kFailStrandedWrites,
     &sql::kDueWrites,
     &sql::kNextWriteDue,
-    &sql::kRebaseQueuedWrites,
     &sql::kOwnerLinkForWrites,
     &sql::kFinishWrite,
     &sql::kRetryWrite,

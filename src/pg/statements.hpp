@@ -1069,19 +1069,6 @@ inline constexpr Statement kOwnerLinkForWrites{"store.outbox.owner_link", SPI_OK
      WHERE o.owner = $1 AND o.state IN ('pending', 'active', 'backoff')
 )sql"};
 
-// $1 owner, $2 calendar_id, $3 event_id, $4 id of a write just done, $5 the
-// etag it was sent with, $6 Google's answer (the event). The writes queued
-// behind it that were made against the same version of the event now expect
-// the version that write produced: the application's own earlier write is not
-// someone else's change (a change by someone else still ends in conflict).
-inline constexpr Statement kRebaseQueuedWrites{"store.outbox.rebase", SPI_OK_UPDATE,
-                                               {TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID}, R"sql(
-    UPDATE gcalsync.outbox x
-       SET etag = ($6::pg_catalog.jsonb) ->> 'etag'
-     WHERE x.owner = $1 AND x.calendar_id = $2 AND x.event_id = $3 AND x.state = 'queued'
-       AND x.id > $4 AND x.etag = $5 AND ($6::pg_catalog.jsonb) ->> 'etag' IS NOT NULL
-)sql"};
-
 // $1 id, $2 state (done, conflict, failed), $3 last_error (NULL: none). The
 // write is finished (in the transaction that stores Google's answer).
 inline constexpr Statement kFinishWrite{"store.outbox.finish", SPI_OK_UPDATE, {INT8OID, TEXTOID, TEXTOID}, R"sql(

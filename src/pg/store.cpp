@@ -1022,9 +1022,6 @@ void SpiStore::write_finished(const core::OwnerLink &link, const core::OutboxWri
         if (!error.empty())
             last_error = core::log_safe(error);
         spi.run(sql::kFinishWrite, {w.id, std::string(core::to_string(state)), last_error});
-        if (state == core::WriteState::Done && w.etag && mirror && mirror->items.size() == 1)
-            spi.run(sql::kRebaseQueuedWrites,
-                    {w.owner, w.calendar_id, w.event_id, w.id, *w.etag, mirror->items[0].data});
     }
     xact.commit();
     count_rows(upserts, tombstones);

@@ -42,6 +42,8 @@ on($coord, q{CREATE ROLE app LOGIN; GRANT EXECUTE ON FUNCTION gcal_distribute(in
 like($err, qr/ERROR:  only the owner of extension gcalsync or a superuser may distribute its tables/,
 	'gcal_distribute by another role: refused');
 my $alice_rows = on($coord, q{SELECT count(*) FROM gcalsync.event WHERE owner = 'alice'});
+# README's row-level security makes the status view run as its reader: distributing keeps that.
+on($coord, 'ALTER VIEW gcalsync.status SET (security_invoker = true)');
 is(on($coord, 'SELECT table_name, shards FROM gcal_distribute(4)'),
 	"gcalsync.calendar|4\ngcalsync.calendar_list|4\ngcalsync.event|4", 'gcal_distribute(4): three tables of 4 shards');
 # (Citus's views citus_tables and citus_shards leave out the tables of extensions: its catalogs say it.)
@@ -54,6 +56,8 @@ is(on($coord, q{SELECT count(*) FROM gcalsync.event WHERE owner = 'alice'}), $al
 # (pg_relation_size is the coordinator's own table; Citus answers a SELECT from the shards)
 is(on($coord, q{SELECT pg_relation_size('gcalsync.event')}), '0', 'no local rows are left behind');
 is(on($coord, 'SELECT count(*) FROM gcal_distribute()'), '3', 'gcal_distribute again: nothing to do');
+is(on($coord, q{SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = 'gcalsync.status'::regclass}),
+	'security_invoker=true', 'the status view keeps the options an administrator set (security_invoker)');
 is(on($coord, q{SELECT count(DISTINCT p.groupid) FROM pg_dist_placement p JOIN pg_dist_shard s USING (shardid)
 	WHERE s.logicalrelid = 'gcalsync.event'::regclass}), '2', 'shards on both worker nodes');
 
