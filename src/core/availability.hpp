@@ -61,7 +61,7 @@ std::vector<Range> merge_ranges(std::vector<Range> ranges, Range window);
 struct OpenBlock {
     unsigned days = 0;          // bit d set: open on weekday d (0 = Sunday)
     int start_minute = 0;       // 0..1439, minutes after local midnight
-    int end_minute = 0;         // 1..1440; <= start_minute: ends the next day
+    int end_minute = 0;         // 0..1440; <= start_minute: ends the next day ("00:00": at midnight)
     std::string time_zone;      // empty: the owner's zone
     std::vector<Days> exdates;  // sorted
 };

@@ -30,7 +30,7 @@ void check_blocks(const std::vector<OpenBlock> &blocks, FixedClock &clock)
     for (const auto &b : blocks) {
         fuzz::require(b.days != 0 && b.days < (1u << 7), "days are a non-empty set of weekdays");
         fuzz::require(b.start_minute >= 0 && b.start_minute < 1440, "start in 00:00..23:59");
-        fuzz::require(b.end_minute >= 1 && b.end_minute <= 1440, "end in 00:01..24:00");
+        fuzz::require(b.end_minute >= 0 && b.end_minute <= 1440, "end in 00:00..24:00");
         fuzz::require(b.end_minute != b.start_minute, "end differs from start");
         for (std::size_t i = 1; i < b.exdates.size(); i++)
             fuzz::require(b.exdates[i - 1] < b.exdates[i], "exdates sorted, no duplicates");
