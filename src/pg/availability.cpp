@@ -226,7 +226,7 @@ busy_ranges(Spi &spi, const Owners &owners, const Datum &owners_datum, const Dat
     std::unordered_map<std::string, std::vector<const Row *>> by_owner;
     for (const Row &r : rows) {
         std::string o = text_of_datum(r.v[inst::kOwner]);
-        if (owners.info.count(o))  // read from the calendar list: linked owners only
+        if (owners.info.count(o))  // (defensive: the read asks only for these owners)
             by_owner[std::move(o)].push_back(&r);
     }
     std::unordered_map<std::string, std::vector<core::Range>> out;

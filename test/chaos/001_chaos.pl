@@ -197,6 +197,9 @@ sub gen_op
 		  invalidClient endlessBody insufficientPermissions accessNotConfigured forbidden dailyLimitExceeded
 		  invalidSyncToken grantWithoutCalendarScope);
 		my %f = (path => pick('^/token$', 'calendarList$', '/events$', '/calendars/[^/]+$', '/watch$', '/events/[^/]+$', '/events$', ''),
+			# (skip is the emulator fault's own field, not a skipped test: the first
+			# 0-2 matching requests pass before the fault answers, so a fault can
+			# land mid-listing, on a second page, not only on the first request)
 			count => pick(1, 1, 2, 3, 5), chance(0.7) ? (user => $u) : (), chance(0.3) ? (skip => int(rand(3))) : ());
 		my $kind = pick('preset', 'preset', 'preset', 'slow', 'drop', 'truncated', 'malformed', 'apply_drop');
 		$f{path} = pick('/events$', '/events/[^/]+$') if $kind eq 'apply_drop';    # a write applied at Google, its answer lost
