@@ -107,6 +107,12 @@ std::string trim(std::string_view s)
 
 std::optional<Line> parse_line(std::string_view raw)
 {
+    // A line with a control character (a NUL above all: libical would read
+    // the rule only up to it, while the day engine refuses the whole) is not
+    // a recurrence line; RFC 5545 allows none in these values.
+    for (char ch : raw)
+        if (static_cast<unsigned char>(ch) < 0x20 && ch != '\t' && ch != '\r' && ch != '\n')
+            return std::nullopt;
     std::string text = trim(raw);
     // The value starts at the first ':' not inside a quoted parameter value.
     bool quoted = false;
@@ -305,6 +311,13 @@ public:
                 needs_day_engine(*day_rule, start_day))
                 return run_day_engine(*day_rule, start_day, until, lo_local, hi_local, out, what);
         }
+        // libical 3.0 reads past its arrays for BYWEEKNO=53 (or -1) in a year
+        // of 52 weeks (a crash of the backend; found by fuzz_recurrence), and
+        // is wrong on BYWEEKNO besides: a BYWEEKNO rule the day engine cannot
+        // take (with BYHOUR, BYMINUTE, BYSECOND, or a sub-daily FREQ) is not
+        // expanded; it counts as an ignored line.
+        if (recur.by_week_no[0] != ICAL_RECURRENCE_ARRAY_MAX)
+            return false;
         if (recur.by_set_pos[0] != ICAL_RECURRENCE_ARRAY_MAX && recur.freq != ICAL_MONTHLY_RECURRENCE &&
             recur.freq != ICAL_YEARLY_RECURRENCE && !s_.libical_only)
             return run_set_pos(recur, until, lo_local, hi_local, out, what);

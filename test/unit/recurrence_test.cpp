@@ -371,6 +371,38 @@ TEST(Recurrence, BadLinesAreIgnored)
     ASSERT_EQ(o.size(), 1u);  // the master's own start
 }
 
+// Found by fuzz_recurrence: libical 3.0's iterator reads past its arrays on
+// BYWEEKNO=53 (or -1) in a year of 52 weeks (a segfault of the backend). A
+// BYWEEKNO rule the day engine cannot take never reaches libical; nor does a
+// line with a NUL, which libical would read only up to the NUL.
+TEST(Recurrence, RulesLibicalCrashesOnAreIgnored)
+{
+    for (bool libical_only : {false, true}) {
+        for (const char *line : {"RRULE:FREQ=YEARLY;BYWEEKNO=53;BYHOUR=9", "RRULE:FREQ=YEARLY;BYWEEKNO=-1;BYMINUTE=5",
+                                 "RRULE:FREQ=HOURLY;BYWEEKNO=1,53"}) {
+            SCOPED_TRACE(line);
+            Series s = timed("UTC", "2025-03-03T09:00:00", 60, {line});
+            s.libical_only = libical_only;
+            Budget b;
+            int ignored = 0;
+            auto o = expand(s, utc("2025-01-01T00:00:00"), utc("2027-01-01T00:00:00"), b, &ignored);
+            EXPECT_EQ(ignored, 1);
+            ASSERT_EQ(o.size(), 1u);  // the master's own start
+        }
+    }
+    Series nul = timed("UTC", "2025-03-03T09:00:00", 60,
+                       {std::string("RRULE:FREQ=DAILY;COUNT=3\0;BYDAY=MO", 34), "RRULE:FREQ=DAILY;\x01COUNT=2"});
+    Budget b;
+    int ignored = 0;
+    auto o = expand(nul, utc("2025-01-01T00:00:00"), utc("2026-01-01T00:00:00"), b, &ignored);
+    EXPECT_EQ(ignored, 2);
+    EXPECT_EQ(o.size(), 1u);
+    // Day-granular BYWEEKNO rules still expand (the day engine takes them).
+    Series wk = timed("UTC", "2026-12-28T09:00:00", 60, {"RRULE:FREQ=YEARLY;BYWEEKNO=53;BYDAY=MO"});
+    EXPECT_EQ(starts(wk, "UTC", "2026-01-01T00:00:00", "2033-01-01T00:00:00"),
+              (V{"2026-12-28T09:00", "2032-12-27T09:00"}));
+}
+
 TEST(Recurrence, CountOnAPlainGridJumpsAndEndsExactly)
 {
     // FREQ=MINUTELY;INTERVAL=7;COUNT=100000: occurrence n (0-based) is at
