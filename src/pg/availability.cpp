@@ -101,6 +101,21 @@ std::vector<std::string> owners_of(Datum d)
 // open hours' days (one per day of the window) short.
 constexpr Micros kMaxSpan = 3660 * core::kMicrosPerDay;
 
+// The window of gcal_busy and gcal_free_slots: finite, not empty, and not
+// longer than kMaxSpan (Google's freebusy.query refuses windows longer than
+// about three months with "The requested time range is too long"; a mirror can
+// answer a year, but a century is a mistake, and its answer would hit the
+// limits of the expansion instead of saying what is wrong).
+void check_window(TimestampTz time_min, TimestampTz time_max, const char *function)
+{
+    if (TIMESTAMP_NOT_FINITE(time_min) || TIMESTAMP_NOT_FINITE(time_max) || time_max <= time_min)
+        throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "time_max must be later than time_min, both finite");
+    if (time_max - time_min > kMaxSpan)
+        throw UserError(ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+                        std::string("the window of ") + function + " must not be longer than 3660 days", {},
+                        "Ask for a shorter window.");
+}
+
 // An interval argument as microseconds: days count 24 hours (a slot of
 // "1 day" is 24 hours long, also across a DST change); months, whose length
 // depends on the date, are refused.
@@ -272,8 +287,7 @@ GCAL_FUNCTION(gcal_busy)
         throw UserError(ERRCODE_NULL_VALUE_NOT_ALLOWED, "owners must not contain NULL");
     const TimestampTz time_min = PG_GETARG_TIMESTAMPTZ(1);
     const TimestampTz time_max = PG_GETARG_TIMESTAMPTZ(2);
-    if (TIMESTAMP_NOT_FINITE(time_min) || TIMESTAMP_NOT_FINITE(time_max) || time_max <= time_min)
-        throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "time_max must be later than time_min, both finite");
+    check_window(time_min, time_max, "gcal_busy");
     const Datum calendar_ids = PG_ARGISNULL(3) ? static_cast<Datum>(0) : PG_GETARG_DATUM(3);
 
     pg_guard([&]() { InitMaterializedSRF(fcinfo, 0); });
@@ -319,11 +333,7 @@ GCAL_FUNCTION(gcal_free_slots)
     const std::vector<std::string> owners = owners_of(PG_GETARG_DATUM(0));
     const TimestampTz time_min = PG_GETARG_TIMESTAMPTZ(1);
     const TimestampTz time_max = PG_GETARG_TIMESTAMPTZ(2);
-    if (TIMESTAMP_NOT_FINITE(time_min) || TIMESTAMP_NOT_FINITE(time_max) || time_max <= time_min)
-        throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "time_max must be later than time_min, both finite");
-    if (time_max - time_min > kMaxSpan)
-        throw UserError(ERRCODE_PROGRAM_LIMIT_EXCEEDED, "the window of gcal_free_slots must not be longer than 3660 days",
-                        {}, "Ask for a shorter window.");
+    check_window(time_min, time_max, "gcal_free_slots");
 
     core::SlotQuery q;
     q.window = {unix_micros(time_min), unix_micros(time_max)};
