@@ -101,6 +101,21 @@ std::vector<std::string> owners_of(Datum d)
 // open hours' days (one per day of the window) short.
 constexpr Micros kMaxSpan = 3660 * core::kMicrosPerDay;
 
+// The window of gcal_busy and gcal_free_slots: finite, not empty, and not
+// longer than kMaxSpan (Google's freebusy.query refuses windows longer than
+// about three months with "The requested time range is too long"; a mirror can
+// answer a year, but a century is a mistake, and its answer would hit the
+// limits of the expansion instead of saying what is wrong).
+void check_window(TimestampTz time_min, TimestampTz time_max, const char *function)
+{
+    if (TIMESTAMP_NOT_FINITE(time_min) || TIMESTAMP_NOT_FINITE(time_max) || time_max <= time_min)
+        throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "time_max must be later than time_min, both finite");
+    if (time_max - time_min > kMaxSpan)
+        throw UserError(ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+                        std::string("the window of ") + function + " must not be longer than 3660 days", {},
+                        "Ask for a shorter window.");
+}
+
 // An interval argument as microseconds: days count 24 hours (a slot of
 // "1 day" is 24 hours long, also across a DST change); months, whose length
 // depends on the date, are refused.
@@ -191,16 +206,17 @@ Datum tstzrange_of(TypeCacheEntry *range_type, TimestampTz lo, TimestampTz hi)
 
 // Google's busy rules for an instance's row: confirmed or tentative, opaque,
 // not a workingLocation, not declined by the owner (NULLs as SQL reads them).
+// (Views of the texts, no copies: it runs for every instance.)
 bool busy_row(const inst::Row &r)
 {
-    using inst::kTransparency, inst::kEventType, inst::kSelfResponse;
+    using inst::kTransparency, inst::kEventType, inst::kSelfResponse, inst::text_view;
     if (r.status != "confirmed" && r.status != "tentative")
         return false;
-    if (r.null[kTransparency] || text_of_datum(r.v[kTransparency]) != "opaque")
+    if (r.null[kTransparency] || text_view(r.v[kTransparency]) != "opaque")
         return false;
-    if (r.null[kEventType] || text_of_datum(r.v[kEventType]) == "workingLocation")
+    if (r.null[kEventType] || text_view(r.v[kEventType]) == "workingLocation")
         return false;
-    return r.null[kSelfResponse] || text_of_datum(r.v[kSelfResponse]) != "declined";
+    return r.null[kSelfResponse] || text_view(r.v[kSelfResponse]) != "declined";
 }
 
 // busy_ranges reads, with one statement, the rows of all linked owners that
@@ -223,34 +239,36 @@ busy_ranges(Spi &spi, const Owners &owners, const Datum &owners_datum, const Dat
                                        SqlArg(TIMESTAMPTZOID, timestamptz_maker, &time_min),
                                        SqlArg(TIMESTAMPTZOID, timestamptz_maker, &time_max)}),
               rows);
-    std::unordered_map<std::string, std::vector<const Row *>> by_owner;
+    // Rows by owner, keyed by views into the rows' owner datums.
+    std::unordered_set<std::string_view> asked;  // (defensive: the read asks only for these owners)
+    asked.reserve(owners.info.size());
+    for (const auto &entry : owners.info)
+        asked.insert(entry.first);
+    std::unordered_map<std::string_view, std::vector<const Row *>> by_owner;
+    by_owner.reserve(owners.info.size());
     for (const Row &r : rows) {
-        std::string o = text_of_datum(r.v[inst::kOwner]);
-        if (owners.info.count(o))  // (defensive: the read asks only for these owners)
-            by_owner[std::move(o)].push_back(&r);
+        const std::string_view o = inst::text_view(r.v[inst::kOwner]);
+        if (asked.count(o))
+            by_owner[o].push_back(&r);
     }
     std::unordered_map<std::string, std::vector<core::Range>> out;
+    out.reserve(by_owner.size());
     const core::Range window{unix_micros(time_min), unix_micros(time_max)};
     Zones zones;
-    std::unordered_map<const Row *, bool> busy;  // busy_row, once per row
     std::vector<core::Range> ranges;
-    for (const auto &[owner, owner_rows] : by_owner) {
+    std::vector<Row> extra;
+    for (const auto &[owner_view, owner_rows] : by_owner) {
+        std::string owner(owner_view);
         rec::Budget budget;  // the limits of one owner's gcal_instances
-        std::vector<Row> extra;
+        extra.clear();
         ranges.clear();
         for (const Instance &i : inst::expand_rows(spi, owner, owner_rows,
                                                    inst::Window{time_min, time_max, false, function}, zones, budget,
-                                                   extra)) {
-            auto it = busy.find(i.row);
-            if (it == busy.end())
-                it = busy.emplace(i.row, busy_row(*i.row)).first;
-            if (it->second)
+                                                   extra))
+            if (busy_row(*i.row))
                 ranges.push_back({i.sort_start, i.sort_end});
-        }
-        out[owner] = core::merge_ranges(std::move(ranges), window);
+        out[std::move(owner)] = core::merge_ranges(std::move(ranges), window);
         ranges = {};
-        for (const Row &r : extra)  // freed now: the next owner's may reuse the address
-            busy.erase(&r);
     }
     return out;
 }
@@ -269,8 +287,7 @@ GCAL_FUNCTION(gcal_busy)
         throw UserError(ERRCODE_NULL_VALUE_NOT_ALLOWED, "owners must not contain NULL");
     const TimestampTz time_min = PG_GETARG_TIMESTAMPTZ(1);
     const TimestampTz time_max = PG_GETARG_TIMESTAMPTZ(2);
-    if (TIMESTAMP_NOT_FINITE(time_min) || TIMESTAMP_NOT_FINITE(time_max) || time_max <= time_min)
-        throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "time_max must be later than time_min, both finite");
+    check_window(time_min, time_max, "gcal_busy");
     const Datum calendar_ids = PG_ARGISNULL(3) ? static_cast<Datum>(0) : PG_GETARG_DATUM(3);
 
     pg_guard([&]() { InitMaterializedSRF(fcinfo, 0); });
@@ -316,11 +333,7 @@ GCAL_FUNCTION(gcal_free_slots)
     const std::vector<std::string> owners = owners_of(PG_GETARG_DATUM(0));
     const TimestampTz time_min = PG_GETARG_TIMESTAMPTZ(1);
     const TimestampTz time_max = PG_GETARG_TIMESTAMPTZ(2);
-    if (TIMESTAMP_NOT_FINITE(time_min) || TIMESTAMP_NOT_FINITE(time_max) || time_max <= time_min)
-        throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "time_max must be later than time_min, both finite");
-    if (time_max - time_min > kMaxSpan)
-        throw UserError(ERRCODE_PROGRAM_LIMIT_EXCEEDED, "the window of gcal_free_slots must not be longer than 3660 days",
-                        {}, "Ask for a shorter window.");
+    check_window(time_min, time_max, "gcal_free_slots");
 
     core::SlotQuery q;
     q.window = {unix_micros(time_min), unix_micros(time_max)};

@@ -116,17 +116,32 @@ std::optional<std::int64_t> original_key(const Row &r)
     return std::nullopt;
 }
 
-std::string master_key(const std::string &calendar_id, const std::string &event_id)
-{
-    std::string k = calendar_id;
-    k += '\0';
-    k += event_id;
-    return k;
-}
+// (calendar, event id) of a row or of the master an exception belongs to: views
+// into the rows' datums, so building one allocates nothing.
+struct Key {
+    std::string_view calendar_id, event_id;
+    bool operator==(const Key &o) const { return calendar_id == o.calendar_id && event_id == o.event_id; }
+};
+struct KeyHash {
+    std::size_t operator()(const Key &k) const
+    {
+        const std::size_t h = std::hash<std::string_view>()(k.calendar_id);
+        return h ^ (std::hash<std::string_view>()(k.event_id) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2));
+    }
+};
+Key master_key(std::string_view calendar_id, std::string_view event_id) { return Key{calendar_id, event_id}; }
 
 }  // namespace
 
 std::int64_t unix_micros(TimestampTz t) { return t + kPgEpochSeconds * kUsec; }
+
+std::string_view text_view(Datum d)
+{
+    auto *p = reinterpret_cast<struct varlena *>(DatumGetPointer(d));
+    if (VARATT_IS_EXTERNAL(p) || VARATT_IS_COMPRESSED(p))
+        p = pg_guard([=]() { return pg_detoast_datum_packed(p); });
+    return {VARDATA_ANY(p), static_cast<std::size_t>(VARSIZE_ANY_EXHDR(p))};
+}
 
 // read_rows appends the `n` rows of the last statement (SPI_tuptable, which
 // stays until the SPI connection ends) to `rows`.
@@ -137,17 +152,18 @@ void read_rows(uint64_t n, std::vector<Row> &rows)
         throw std::logic_error("gcal_instances reads another number of columns");
     const std::size_t base = rows.size();
     rows.resize(base + static_cast<std::size_t>(n));
+    Row *first = rows.data() + base;
+    pg_guard([=]() {  // one guard for all rows: heap_deform_tuple only reads them
+        for (uint64_t i = 0; i < n; i++)
+            heap_deform_tuple(table->vals[i], table->tupdesc, first[i].v, first[i].null);
+    });
     for (uint64_t i = 0; i < n; i++) {
-        Row &r = rows[base + i];
-        Row *rp = &r;
-        HeapTuple tuple = table->vals[i];
-        TupleDesc desc = table->tupdesc;
-        pg_guard([=]() { heap_deform_tuple(tuple, desc, rp->v, rp->null); });
-        r.calendar_id = text_of(r.v[kCalendarId]);
-        r.event_id = text_of(r.v[kEventId]);
+        Row &r = first[i];
+        r.calendar_id = text_view(r.v[kCalendarId]);
+        r.event_id = text_view(r.v[kEventId]);
         if (!r.null[kRecurringEventId])
-            r.recurring_event_id = text_of(r.v[kRecurringEventId]);
-        r.status = r.null[kStatus] ? std::string("confirmed") : text_of(r.v[kStatus]);
+            r.recurring_event_id = text_view(r.v[kRecurringEventId]);
+        r.status = r.null[kStatus] ? std::string_view("confirmed") : text_view(r.v[kStatus]);
     }
 }
 
@@ -174,7 +190,7 @@ std::vector<Instance> expand_rows(Spi &spi, const std::string &owner, const std:
             continue;
         const std::size_t before = extra.size();
         read_rows(spi.run(sql::kInstanceMasterExceptions,
-                          {SqlArg(owner), SqlArg(m.calendar_id), SqlArg(m.event_id),
+                          {SqlArg(owner), SqlArg(std::string(m.calendar_id)), SqlArg(std::string(m.event_id)),
                            SqlArg(TIMESTAMPTZOID, timestamptz_maker, &w.time_max)}),
                   extra);
         for (std::size_t i = before; i < extra.size(); i++) {  // the calendar's zone is the master's
@@ -187,7 +203,8 @@ std::vector<Instance> expand_rows(Spi &spi, const std::string &owner, const std:
     {
         // A row read by two branches of the read (or again as a long
         // master's exception) counts once.
-        std::unordered_set<std::string> seen;
+        std::unordered_set<Key, KeyHash> seen;
+        seen.reserve(rows.size() + extra.size());
         for (const Row *r : rows)
             if (seen.insert(master_key(r->calendar_id, r->event_id)).second)
                 all.push_back(r);
@@ -198,17 +215,17 @@ std::vector<Instance> expand_rows(Spi &spi, const std::string &owner, const std:
 
     // Masters that are visible (recurrence, not cancelled) and the original
     // starts their exceptions take over, by (calendar, master id).
-    std::unordered_map<std::string, const Row *> masters;
+    std::unordered_map<Key, const Row *, KeyHash> masters;
     for (const Row *r : all)
         if (!r->null[kRecurrence] && !r->cancelled())
             masters.emplace(master_key(r->calendar_id, r->event_id), r);
-    std::unordered_map<std::string, std::vector<std::int64_t>> overridden;
+    std::unordered_map<Key, std::vector<std::int64_t>, KeyHash> overridden;
     for (const Row *rp : all) {
         const Row &r = *rp;
         if (r.recurring_event_id.empty())
             continue;
         auto k = original_key(r);
-        std::string mk = master_key(r.calendar_id, r.recurring_event_id);
+        const Key mk = master_key(r.calendar_id, r.recurring_event_id);
         if (k && masters.count(mk))
             overridden[mk].push_back(*k);
     }
@@ -368,10 +385,10 @@ GCAL_FUNCTION(gcal_instances)
                                             budget, extra);
 
     // Google's order: start, then calendar, then id.
-    auto id_of = [](const Instance &i, std::string &buf) -> const std::string & {
+    auto id_of = [](const Instance &i, std::string &buf) -> std::string_view {
         if (!i.generated)
             return i.row->event_id;
-        buf = i.row->event_id + "_" +
+        buf = std::string(i.row->event_id) + "_" +
               (i.row->all_day() ? rec::instance_suffix_date(i.occ.start_day) : rec::instance_suffix_timed(i.occ.start));
         return buf;
     };
@@ -405,12 +422,12 @@ GCAL_FUNCTION(gcal_instances)
         nulls[oSelfResponse] = r.null[kSelfResponse];
         values[oData] = r.v[kData];
         nulls[oData] = r.null[kData];
-        const std::string *id = &r.event_id;
+        std::string_view id = r.event_id;
         if (i.generated) {
             const bool all_day = r.all_day();
-            idbuf = r.event_id + "_" +
+            idbuf = std::string(r.event_id) + "_" +
                     (all_day ? rec::instance_suffix_date(i.occ.start_day) : rec::instance_suffix_timed(i.occ.start));
-            id = &idbuf;
+            id = idbuf;
             values[oRecurringEventId] = r.v[kEventId];
             nulls[oRecurringEventId] = false;
             nulls[oStartAt] = nulls[oEndAt] = nulls[oOriginalStartAt] = all_day;
@@ -438,12 +455,12 @@ GCAL_FUNCTION(gcal_instances)
         }
         Datum *v = values;
         bool *nl = nulls;
-        const std::string *idp = id;
+        const std::string_view idp = id;
         const bool generated = i.generated;
         const Datum stored_id = r.v[kEventId];
         pg_guard([=]() {
             if (generated)
-                v[oEventId] = PointerGetDatum(cstring_to_text_with_len(idp->data(), static_cast<int>(idp->size())));
+                v[oEventId] = PointerGetDatum(cstring_to_text_with_len(idp.data(), static_cast<int>(idp.size())));
             else
                 v[oEventId] = stored_id;
             nl[oEventId] = false;

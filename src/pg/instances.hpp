@@ -8,6 +8,7 @@
 #include "pg/zones.hpp"
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace gcal::pg::inst {
@@ -19,11 +20,16 @@ enum Col {
     kSelfResponse, kData, kCalendarTimeZone, kOwner, kRowColumns
 };
 
-// One stored row, as read: its datums stay in SPI's result until the end.
+// One stored row, as read: its datums stay in SPI's result until the end, and
+// so do the texts below, which point into them (no copies: gcal_busy reads tens
+// of thousands of rows). recurring_event_id is empty when NULL.
 struct Row {
+    // Not value-initialized: read_rows fills v and null of every row (zeroing
+    // tens of thousands of rows first was a tenth of gcal_busy's time).
+    Row() {}
     Datum v[kRowColumns];
     bool null[kRowColumns];
-    std::string calendar_id, event_id, recurring_event_id, status;
+    std::string_view calendar_id, event_id, recurring_event_id, status;
     bool all_day() const { return null[kStartAt] && !null[kStartDate]; }
     bool cancelled() const { return status == "cancelled"; }
 };
@@ -36,6 +42,11 @@ struct Instance {
     bool generated;
     rec::Occurrence occ;  // generated: the occurrence (seconds / days)
 };
+
+// The text of a text datum without a copy: a view into the datum, or into
+// its detoasted copy in the current memory context (SPI's procedure context
+// while a Spi is connected), so it lives as long as the datum's SPI result.
+std::string_view text_view(Datum d);
 
 // Microseconds since 1970 of a TimestampTz.
 std::int64_t unix_micros(TimestampTz t);

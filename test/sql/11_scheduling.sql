@@ -92,6 +92,14 @@ SELECT * FROM gcal_busy(NULL, '2026-03-03', '2026-03-04');
 SELECT * FROM gcal_busy(ARRAY['ann', NULL], '2026-03-03', '2026-03-04');
 SELECT * FROM gcal_busy(ARRAY['ann'], '2026-03-04', '2026-03-03');
 SELECT * FROM gcal_busy(ARRAY['ann'], '-infinity', '2026-03-03');
+-- The window is capped at 3660 days, as gcal_free_slots' (Google's
+-- freebusy.query stops at about three months): one microsecond more is
+-- refused with SQLSTATE 54000, exactly 3660 days is answered.
+SELECT * FROM gcal_busy(ARRAY['ann'], '2026-03-03 00:00Z', '2036-03-10 00:00:00.000001Z');
+\set VERBOSITY sqlstate
+SELECT * FROM gcal_busy(ARRAY['ann'], '2026-03-03 00:00Z', '2036-03-10 00:00:00.000001Z');
+\set VERBOSITY default
+SELECT count(*) > 0 AS answered FROM gcal_busy(ARRAY['ann'], '2026-03-03 00:00Z', '2036-03-10 00:00Z');
 
 -- Slots of an hour for ann and ben on Tuesday 2026-03-03, 08:00-18:00 UTC, on
 -- the hour: ben's daily 09:00-10:00 UTC blocks one; ann's 13:00 New York
