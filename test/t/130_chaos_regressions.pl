@@ -87,6 +87,9 @@ ok(GcalTest::wait_until(sub {
 is(sql(qq{SELECT state || ' ' || (sent_at IS NOT NULL) FROM gcalsync.outbox WHERE id = $w}), 'queued true',
 	'the write is queued, marked sent: not failed');
 is(sql(qq{SELECT gcal_wait_write($w, '2s') IS NULL}), 't', 'gcal_wait_write does not call it final');
+# attempts 0: libcurl sent the request again by itself (the engine saw only the 401);
+# 1: the engine saw the dropped connection and retried
+note('attempts before the relink: ' . sql(qq{SELECT attempts FROM gcalsync.outbox WHERE id = $w}));
 $emu->control('DELETE', "/faults/$revoked->{id}");
 sql(q{SELECT gcal_refresh('alice', 'demo-refresh-alice')});
 is(sql(qq{SELECT gcal_wait_write($w, '90s')}), 'done', 'linked again, the write is sent again and recognised: done');
