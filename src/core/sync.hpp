@@ -202,8 +202,9 @@ public:
     virtual void channel_stopped(const std::string &channel_id) = 0;
 
     // The outbox (core/outbox.hpp). (Defaults: a store without an outbox.)
-    // due_writes fails the queued writes of owners that can no longer send
-    // (revoked, in error), then lists the first queued write of each event
+    // due_writes fails the queued writes never sent (sent_at NULL) of owners
+    // that can no longer send (revoked, in error; their sent ones stay queued
+    // for a relink, last_error saying so), then lists the first queued write of each event
     // whose attempt is due, in commit order; owners for which busy(owner)
     // is true (their writes are being sent) are left out.
     virtual std::vector<OutboxWrite> due_writes(std::size_t limit,
