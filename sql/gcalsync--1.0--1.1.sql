@@ -480,7 +480,15 @@ CREATE TABLE gcalsync.outbox (
     etag            text,
     send_updates    text NOT NULL DEFAULT 'none'
                     CHECK (send_updates OPERATOR(pg_catalog.=) ANY (ARRAY['all', 'externalOnly', 'none'])),
-    next_attempt_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+    next_attempt_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- Set (committed) before the write is handed to Google, so it is known
+    -- even if the answer is lost or the server crashes: from then on Google
+    -- may have applied it. NULL: Google cannot have it (never sent, or the
+    -- only answer to it proved it was not applied). A queued write with it
+    -- is never failed for its owner's revoked or error state: it waits for
+    -- the owner to be linked again, is sent again and recognised (README:
+    -- Exactly once).
+    sent_at         timestamptz
 );
 COMMENT ON TABLE gcalsync.outbox IS 'writes to Google queued by gcal_insert_event, gcal_update_event, gcal_delete_event and gcal_respond';
 -- The worker's queue: queued writes in commit order.
@@ -813,7 +821,8 @@ $$;
 COMMENT ON FUNCTION @extschema@.gcal_wait_write(bigint, interval) IS 'wait until a queued write is finished; its final state (done, conflict, failed), or NULL on timeout';
 
 -- gcal_unlink deletes the owner: its queued writes fail (nothing of them is
--- sent any more), and no payload of the owner is kept.
+-- sent any more; one already sent may have been applied, and says so), and
+-- no payload of the owner is kept.
 CREATE FUNCTION gcalsync.outbox_owner_gone()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
@@ -823,7 +832,10 @@ BEGIN
     UPDATE gcalsync.outbox x
        SET state = CASE WHEN x.state OPERATOR(pg_catalog.=) 'queued' THEN 'failed' ELSE x.state END,
            last_error = CASE WHEN x.state OPERATOR(pg_catalog.=) 'queued'
-                             THEN 'owner was unlinked before the write was sent' ELSE x.last_error END,
+                             THEN CASE WHEN x.sent_at IS NULL THEN 'owner was unlinked before the write was sent'
+                                       ELSE 'owner was unlinked before Google''s answer to the write arrived'
+                                            ' (it was sent: Google may have applied it)' END
+                             ELSE x.last_error END,
            done_at = COALESCE(x.done_at, pg_catalog.now()),
            payload = NULL
      WHERE x.owner OPERATOR(pg_catalog.=) OLD.owner

@@ -33,6 +33,7 @@ struct HttpClient::Transfer {
     char error[CURL_ERROR_SIZE] = {0};
     std::chrono::steady_clock::time_point held_since{};  // first refused by the Gate
     bool held = false;
+    int sends = 0;  // times the request left (libcurl resends one whose reused connection died)
 
     Transfer() = default;
     Transfer(const Transfer &) = delete;
@@ -111,6 +112,15 @@ size_t on_header(char *data, size_t size, size_t n, void *userp) noexcept
         return 0;
     }
     return bytes;
+}
+
+// on_prereq counts the times the request is about to be sent on a connection:
+// libcurl sends it again, on a new connection, when a reused one turns out
+// dead before any answer came (the server may have acted on the first copy).
+int on_prereq(void *userp, char *, char *, int, int) noexcept
+{
+    static_cast<HttpClient::Transfer *>(userp)->sends++;
+    return CURL_PREREQFUNC_OK;
 }
 
 // libcurl calls both from its C frames: an exception must never leave them.
@@ -280,6 +290,8 @@ void HttpClient::start_queued()
         curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
         curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
         curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+        curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+        curl_easy_setopt(e, CURLOPT_PREREQDATA, t);
         if (t->request.method == "POST" || !t->request.body.empty()) {
             curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(t->request.body.size()));
             curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->request.body.data());
@@ -370,6 +382,7 @@ void HttpClient::finish(Transfer *raw, int code)
     curl_easy_getinfo(t->easy, CURLINFO_SIZE_DOWNLOAD_T, &body_in);
     curl_easy_getinfo(t->easy, CURLINFO_HEADER_SIZE, &headers_in);
     r.received_bytes = static_cast<std::size_t>(std::max<curl_off_t>(0, body_in) + std::max(0L, headers_in));
+    r.sends = t->sends;
     auto rc = static_cast<CURLcode>(code);
     if (rc == CURLE_OK) {
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &r.status);

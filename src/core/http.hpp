@@ -56,6 +56,8 @@ struct HttpResponse {
     std::size_t body_bytes = 0;  // size of the (decoded) body before a prepare step consumed it
     std::size_t received_bytes = 0;  // bytes received: headers and body as sent (before decoding)
     double held_seconds = 0;         // time the Gate held the request back before it left
+    int sends = 0;  // times the request was sent: above 1 when libcurl sent it again on a new
+                    // connection (a reused one died first), so the answer is the last copy's
 };
 
 struct HttpOptions {

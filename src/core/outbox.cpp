@@ -119,25 +119,71 @@ WriteVerdict judge_write(const OutboxWrite &w, long status, const ApiError *e, c
     return v;
 }
 
+namespace {
+
+// shows: `have` (Google's) shows what `want` (the write's) asked for. Google
+// normalises what it stores: a date-time comes back in another offset
+// ("2025-01-01T10:00:00+01:00" as "2025-01-01T09:00:00Z"), so dateTime
+// members compare as instants and date members as dates; nested objects are
+// merged by a patch (Google adds members: a timeZone next to a dateTime, an
+// attendee's responseStatus), so only the members asked for are compared,
+// null meaning absent; arrays are replaced, so they compare element by
+// element, same length; everything else exactly.
+bool shows(json_t *want, json_t *have, std::string_view key)
+{
+    if (!have)
+        return false;
+    if (json_is_string(want) && json_is_string(have) && (key == "dateTime" || key == "date")) {
+        std::string_view a(json_string_value(want), json_string_length(want));
+        std::string_view b(json_string_value(have), json_string_length(have));
+        if (key == "dateTime") {
+            auto x = parse_rfc3339(a), y = parse_rfc3339(b);
+            if (x && y)
+                return *x == *y;
+        } else {
+            auto x = parse_date(a), y = parse_date(b);
+            if (x && y)
+                return *x == *y;
+        }
+        return a == b;
+    }
+    if (json_is_object(want)) {
+        if (!json_is_object(have))
+            return false;
+        const char *k;
+        json_t *v;
+        json_object_foreach(want, k, v)
+        {
+            json_t *h = json_object_get(have, k);
+            if (json_is_null(v)) {
+                if (h && !json_is_null(h))
+                    return false;
+            } else if (!shows(v, h, k)) {
+                return false;
+            }
+        }
+        return true;
+    }
+    if (json_is_array(want)) {
+        if (!json_is_array(have) || json_array_size(want) != json_array_size(have))
+            return false;
+        for (std::size_t i = 0; i < json_array_size(want); i++)
+            if (!shows(json_array_get(want, i), json_array_get(have, i), {}))
+                return false;
+        return true;
+    }
+    return json_equal(want, have) != 0;
+}
+
+}  // namespace
+
 bool patch_applied(std::string_view patch, std::string_view event)
 {
     Json p = parse_json(patch);
     Json ev = parse_json(event);
     if (!p || !ev || !json_is_object(p.get()) || !json_is_object(ev.get()))
         return false;
-    const char *key;
-    json_t *value;
-    json_object_foreach(p.get(), key, value)
-    {
-        json_t *have = json_object_get(ev.get(), key);
-        if (json_is_null(value)) {
-            if (have && !json_is_null(have))
-                return false;
-        } else if (!have || !json_equal(have, value)) {
-            return false;
-        }
-    }
-    return true;
+    return shows(p.get(), ev.get(), {});
 }
 
 std::optional<EventsPage> single_event_page(std::string_view event, std::string *error)

@@ -11,7 +11,17 @@
 //                     retried after the same backoff as reads)
 //          --403 insufficientPermissions, forbiddenForNonOrganizer,
 //            requiredAccessLevel, 400, 404, other 4xx ------> failed (last_error)
-//          --owner revoked, in error or unlinked -----------> failed (the reason)
+//          --owner revoked, in error or unlinked -----------> failed (the reason),
+//                     if the write was never sent (sent_at NULL); a write
+//                     sent (Google may have applied it: answer lost, crash,
+//                     libcurl's own resend) stays queued until the owner is
+//                     linked again, then is sent again and recognised (409,
+//                     410, 412 with the patch applied); unlinking fails it,
+//                     saying it may have been applied
+//
+// sent_at is committed for a round's writes before the first request leaves
+// (SyncEngine::mark_sent), and cleared only when a 401 answered the only
+// copy ever sent (HttpResponse::sends == 1, not sent in an earlier round).
 //
 // "fetch" is events.get of the event: its answer is stored in gcalsync.event
 // in the transaction that finishes the write, like a 2xx answer is, so the
@@ -43,6 +53,7 @@ struct OutboxWrite {
     std::optional<std::string> etag;  // If-Match (update, delete, respond), when the mirror had the event
     std::string send_updates = "none";
     int attempts = 0;
+    bool sent = false;  // sent before this round (sent_at set): Google may have applied it
 };
 
 // WriteRequest is the HTTP request of a write (without the Authorization header).
@@ -70,8 +81,12 @@ WriteVerdict judge_write(const OutboxWrite &w, long status, const ApiError *e,
                          const std::string &transport_error = {});
 
 // patch_applied: every member of the merge patch `patch` already has that
-// value in `event` (a null member: absent). How a resend after a crash
-// between send and commit recognises its own update behind a 412.
+// value in `event` (a null member: absent), as Google stores it: dateTime
+// members compare as instants, date members as dates, nested objects by the
+// members the patch gives, arrays element by element (outbox.cpp: shows).
+// How a resend after a crash between send and commit (or after a lost
+// answer) recognises its own update behind a 412, and how a 2xx answer that
+// was not the event is verified with events.get.
 bool patch_applied(std::string_view patch, std::string_view event);
 
 // single_event_page wraps one event resource (events.get/insert/patch

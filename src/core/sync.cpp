@@ -1082,8 +1082,15 @@ void SyncEngine::start_due_writes()
         guarded(r, [&]() {
             // One token request for the batch; then each write is sent, paced
             // by the owner's and the project's ceilings like every request.
+            // The batch is marked sent (committed) before the first request
+            // leaves: an answer lost on the way, a crash or a request libcurl
+            // sends again cannot then hide that Google may have applied it.
             with_token(r, [this](const RoundPtr &r) {
                 std::vector<OutboxWrite> batch = r->unsent;
+                if (!mark_sent(batch, true)) {
+                    r->unsent.clear();
+                    return;
+                }
                 for (const auto &w : batch)
                     send_write(r, w);
             });
@@ -1092,13 +1099,42 @@ void SyncEngine::start_due_writes()
     }
 }
 
-void SyncEngine::send_write(const RoundPtr &r, const OutboxWrite &w, bool retried_auth)
+// mark_sent records writes as sent (or, sent = false, as proved not applied)
+// before anything else happens to them; when it cannot, they are tried again
+// later and false is returned (nothing may be sent unmarked).
+bool SyncEngine::mark_sent(const std::vector<OutboxWrite> &writes, bool sent)
 {
-    with_token(r, [this, w, retried_auth](const RoundPtr &r) {
+    if (writes.empty())
+        return true;
+    std::vector<int64_t> ids;
+    for (const auto &w : writes)
+        ids.push_back(w.id);
+    std::optional<int64_t> retry_s;
+    std::string error;
+    try {
+        store_.writes_sent(ids, sent);
+        return true;
+    } catch (const StoreBusy &ex) {
+        error = std::string("the database was busy: ") + ex.what();
+        retry_s = kWriteBusyRetry / kSecond;
+    } catch (const std::exception &ex) {
+        error = std::string("could not record that the write is sent: ") + ex.what();
+        hooks_.log("owner \"" + writes.front().owner + "\": " + error);
+    }
+    for (const auto &w : writes)
+        retry_write(w, error, retry_s);
+    return false;
+}
+
+void SyncEngine::send_write(const RoundPtr &r, const OutboxWrite &w, bool retried_auth, bool mark)
+{
+    with_token(r, [this, w, retried_auth, mark](const RoundPtr &r) {
         auto &unsent = r->unsent;
         unsent.erase(std::remove_if(unsent.begin(), unsent.end(), [&](const OutboxWrite &u) { return u.id == w.id; }),
                      unsent.end());
         if (r->dropped)
+            return;
+        if (mark && !mark_sent({w}, true))
             return;
         Api api = write_api(w.op);
         WriteRequest wr = write_request(config_.api_base, w);
@@ -1116,16 +1152,26 @@ void SyncEngine::send_write(const RoundPtr &r, const OutboxWrite &w, bool retrie
             count_request(api, resp, error && error->rate_limited);
             if (error && error->unauthorized) {
                 if (!retried_auth) {
+                    // Refused with the access token: not applied, if this was
+                    // the only copy ever sent (libcurl did not send it again,
+                    // no earlier round sent it). Then it is unmarked, so that
+                    // a grant found revoked while renewing the token fails it
+                    // as not sent; it is marked again before it is resent.
+                    bool unmark = !w.sent && resp.sends <= 1;
+                    if (unmark && !mark_sent({w}, false))
+                        return;
                     metrics_.add(Counter::Retries);
                     tokens_.erase(r->link.owner);
                     r->unsent.push_back(w);
-                    send_write(r, w, true);
+                    send_write(r, w, true, unmark);
                 } else {
                     retry_write(w, "access token refused right after renewal: " + describe(*error), std::nullopt);
                 }
                 return;
             }
             WriteVerdict v = judge_write(w, resp.status, error ? &*error : nullptr, resp.error);
+            if (v.state == WriteState::Failed && (w.sent || resp.sends > 1))
+                v.error += " (an earlier copy of the write was sent and its answer lost: Google may have applied it)";
             if (v.state == WriteState::Queued) {
                 retry_write(w, v.error, parse_retry_after(resp.retry_after, now() / kSecond));
                 return;

@@ -202,8 +202,9 @@ public:
     virtual void channel_stopped(const std::string &channel_id) = 0;
 
     // The outbox (core/outbox.hpp). (Defaults: a store without an outbox.)
-    // due_writes fails the queued writes of owners that can no longer send
-    // (revoked, in error), then lists the first queued write of each event
+    // due_writes fails the queued writes never sent (sent_at NULL) of owners
+    // that can no longer send (revoked, in error; their sent ones stay queued
+    // for a relink, last_error saying so), then lists the first queued write of each event
     // whose attempt is due, in commit order; owners for which busy(owner)
     // is true (their writes are being sent) are left out.
     virtual std::vector<OutboxWrite> due_writes(std::size_t limit,
@@ -223,6 +224,12 @@ public:
     }
     // write_retry: a transient failure; the write is tried again at retry_at.
     virtual void write_retry(const OutboxWrite &w, const std::string &error, Micros retry_at) {}
+    // writes_sent marks writes (sent) before they are handed to Google, in a
+    // committed transaction: from then on Google may have applied them, and
+    // their owner's revoked or error state never fails them (they wait for a
+    // relink). sent = false: Google's answer proved the write was not applied
+    // and it had never been sent before.
+    virtual void writes_sent(const std::vector<int64_t> &ids, bool sent) {}
 };
 
 // StoreBusy is what a Store throws when a write would have to wait longer
@@ -279,7 +286,8 @@ private:
     // The outbox: start_due_writes sends the due writes of owners whose
     // writes are not being sent (one round of writes per owner at a time).
     void start_due_writes();
-    void send_write(const RoundPtr &r, const OutboxWrite &w, bool retried_auth = false);
+    void send_write(const RoundPtr &r, const OutboxWrite &w, bool retried_auth = false, bool mark = false);
+    bool mark_sent(const std::vector<OutboxWrite> &writes, bool sent);
     void fetch_for_write(const RoundPtr &r, const OutboxWrite &w, const WriteVerdict &v);
     void finish_write(const RoundPtr &r, const OutboxWrite &w, WriteState state, const std::string &error,
                       const EventsPage *mirror);

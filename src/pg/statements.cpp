@@ -100,6 +100,9 @@ const Statement *const kStatementTable[] = {
     &sql::kResealStopToken,
     // store.cpp: the outbox
     &sql::kFailStrandedWrites,
+    &sql::kHoldSentWrites,
+    &sql::kMarkWritesSent,
+    &sql::kUnmarkWriteSent,
     &sql::kDueWrites,
     &sql::kNextWriteDue,
     &sql::kOwnerLinkForWrites,

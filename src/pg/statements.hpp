@@ -1022,15 +1022,50 @@ inline constexpr Statement kResealStopToken{"api.rotate.reseal_stop_token", SPI_
 // ---- store.cpp: the outbox (writes to Google, core/outbox.hpp) ---------------------------------
 
 // Queued writes of owners that can no longer send (revoked, in error) fail
-// with the reason. Returns the owners.
+// with the reason, when Google cannot have them (sent_at NULL). Returns the
+// owners.
 inline constexpr Statement kFailStrandedWrites{"store.outbox.fail_stranded", SPI_OK_UPDATE_RETURNING, {}, R"sql(
     UPDATE gcalsync.outbox x
        SET state = 'failed', done_at = pg_catalog.now(),
            last_error = pg_catalog.concat('owner is ', o.state, ': ', coalesce(o.last_error, 'no reason recorded'),
                                           ' (the write was not sent; gcal_refresh the owner and queue it again)')
       FROM gcalsync.owner o
-     WHERE o.owner = x.owner AND x.state = 'queued' AND o.state IN ('revoked', 'error')
+     WHERE o.owner = x.owner AND x.state = 'queued' AND x.sent_at IS NULL AND o.state IN ('revoked', 'error')
     RETURNING x.owner
+)sql"};
+
+// Queued writes of such owners that were sent (Google may have applied them:
+// the answer was lost, or libcurl sent the request again on a new connection
+// and only the second answer came back) stay queued until the owner is linked
+// again; last_error says why (written once: an idle look writes nothing).
+inline constexpr Statement kHoldSentWrites{"store.outbox.hold_sent", SPI_OK_UPDATE, {}, R"sql(
+    UPDATE gcalsync.outbox x
+       SET last_error = m.msg
+      FROM (SELECT o.owner,
+                   pg_catalog.concat('owner is ', o.state, ': ', coalesce(o.last_error, 'no reason recorded'),
+                                     ' (the write was sent and Google may have applied it: it stays queued,',
+                                     ' and is finished once gcal_refresh links the owner again)') AS msg
+              FROM gcalsync.owner o
+             WHERE o.state IN ('revoked', 'error')) m
+     WHERE m.owner = x.owner AND x.state = 'queued' AND x.sent_at IS NOT NULL
+       AND x.last_error IS DISTINCT FROM m.msg
+)sql"};
+
+// $1 ids. The writes are about to be handed to Google (committed before the
+// first byte leaves: a lost answer or a crash cannot hide that they may have
+// been applied).
+inline constexpr Statement kMarkWritesSent{"store.outbox.mark_sent", SPI_OK_UPDATE, {INT8ARRAYOID}, R"sql(
+    UPDATE gcalsync.outbox
+       SET sent_at = pg_catalog.now()
+     WHERE id = ANY ($1) AND state = 'queued' AND sent_at IS NULL
+)sql"};
+
+// $1 id. Google's answer to the only request of a write never sent before
+// proved that it was not applied (401: the access token was refused).
+inline constexpr Statement kUnmarkWriteSent{"store.outbox.unmark_sent", SPI_OK_UPDATE, {INT8OID}, R"sql(
+    UPDATE gcalsync.outbox
+       SET sent_at = NULL
+     WHERE id = $1 AND state = 'queued'
 )sql"};
 
 // $1 the most to return. The first queued write of each event (its turn:
@@ -1038,7 +1073,7 @@ inline constexpr Statement kFailStrandedWrites{"store.outbox.fail_stranded", SPI
 // its next attempt is due, for owners that can send.
 inline constexpr Statement kDueWrites{"store.outbox.due_writes", SPI_OK_SELECT, {INT8OID}, R"sql(
     SELECT h.id, h.owner, h.calendar_id, h.event_id, h.op, h.payload::pg_catalog.text, h.etag, h.send_updates,
-           h.attempts
+           h.attempts, h.sent_at IS NOT NULL
       FROM (SELECT DISTINCT ON (x.owner, x.calendar_id, x.event_id) x.*
               FROM gcalsync.outbox x
              WHERE x.state = 'queued'

@@ -90,6 +90,17 @@ Datum bool_array(const void *p)
                       });
 }
 
+using Int8Column = std::vector<int64_t>;
+
+Datum int8_array(const void *p)
+{
+    return make_array(*static_cast<const Int8Column *>(p), INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+                      [](int64_t v, Datum *d) {
+                          *d = Int64GetDatum(v);
+                          return true;
+                      });
+}
+
 Datum timestamptz_value(const void *p)
 {
     return TimestampTzGetDatum(to_timestamptz(*static_cast<const Micros *>(p)));
@@ -954,6 +965,7 @@ std::vector<core::OutboxWrite> SpiStore::due_writes(std::size_t limit,
     {
         Spi spi;
         spi.run(sql::kFailStrandedWrites);
+        spi.run(sql::kHoldSentWrites);
         uint64_t n = spi.run(sql::kDueWrites, {static_cast<int64_t>(limit)});
         out.reserve(n);
         for (uint64_t i = 0; i < n; i++) {
@@ -969,6 +981,7 @@ std::vector<core::OutboxWrite> SpiStore::due_writes(std::size_t limit,
             w.etag = spi.get_text(i, 6);
             w.send_updates = spi.get_text(i, 7).value_or("none");
             w.attempts = static_cast<int>(spi.get_int64(i, 8).value_or(0));
+            w.sent = spi.get_bool(i, 9).value_or(true);
             out.push_back(std::move(w));
         }
     }
@@ -1025,6 +1038,24 @@ void SpiStore::write_finished(const core::OwnerLink &link, const core::OutboxWri
     }
     xact.commit();
     count_rows(upserts, tombstones);
+}
+
+void SpiStore::writes_sent(const std::vector<int64_t> &ids, bool sent)
+{
+    // Committed durably (synchronous_commit as configured, not the schedule's
+    // "off"): the mark must survive a crash right after the request left.
+    Transaction xact("gcalsync: marking writes sent to Google");
+    {
+        Spi spi;
+        if (sent) {
+            Int8Column col(ids.begin(), ids.end());
+            spi.run(sql::kMarkWritesSent, {SqlArg(INT8ARRAYOID, int8_array, &col)});
+        } else {
+            for (int64_t id : ids)
+                spi.run(sql::kUnmarkWriteSent, {id});
+        }
+    }
+    xact.commit();
 }
 
 void SpiStore::write_retry(const core::OutboxWrite &w, const std::string &error, Micros retry_at)

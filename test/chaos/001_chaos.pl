@@ -717,11 +717,19 @@ for my $w (@{ rows(q{SELECT id || '|' || owner || '|' || event_id || '|' || op |
 	push @wdiff, "write $id ($op $eid): failed without an error" if $state eq 'failed' && $err eq '';
 	$final{$eid}{summary} = $writes{$id}{summary} if $state eq 'done' && $op =~ /insert|update/ && $writes{$id};
 	$final{$eid}{deleted} = 1 if $state eq 'done' && $op eq 'delete';
+	# "not sent" must be true: Google must not have an insert that failed so (seed 208)
+	$final{$eid}{unsent} = 1 if $state eq 'failed' && $op eq 'insert' && $err =~ /was not sent/;
 	$final{$eid}{owner} = $owner;
 }
 for my $eid (sort keys %final)
 {
 	my $f = $final{$eid};
+	if ($f->{unsent} && !defined $f->{summary})
+	{
+		my $g = eval { $emu->control('GET', '/calendars/' . enc($email{ $f->{owner} }) . "/events/$eid")->{api} };
+		push @wdiff, "$eid: failed as not sent, but Google has it" if $g;
+		next;
+	}
 	next unless defined $f->{summary} || $f->{deleted};
 	my $cal = $email{ $f->{owner} };
 	my $g = eval { $emu->control('GET', '/calendars/' . enc($cal) . "/events/$eid")->{api} };

@@ -61,6 +61,46 @@ is($emu->control('GET', '/calendars/alice%40example.com/events/chaosregress0002'
 is(sql(q{SELECT summary FROM gcalsync.event WHERE owner = 'alice' AND event_id = 'chaosregress0002'}), 'After a broken answer',
 	'and in the mirror');
 
+# 4. A write Google applied whose answer was lost (the connection dropped
+# after the insert took effect), then the owner's grant found revoked before
+# the write was sent again: it ended `failed`, "the write was not sent", and
+# Google had it (seed 208). libcurl may send the request again on a new
+# connection by itself (here answered 401), so the engine cannot count on
+# seeing the lost attempt: a write is marked sent before it leaves, and a
+# sent write waits for the owner to be linked again instead of failing.
+my $seq = GcalTest::log_seq($emu);
+my $lost = $emu->control('POST', '/faults', { method => 'POST', path => '/events$', user => 'alice',
+	action => 'apply_drop', count => 1 });
+my $refused = $emu->control('POST', '/faults', { method => 'POST', path => '/events$', user => 'alice',
+	preset => 'authError', count => 1 });
+my $revoked = $emu->control('POST', '/faults', { path => '^/token$', user => 'alice', preset => 'invalidGrant', count => -1 });
+$w = sql(q{SELECT gcal_insert_event('alice', 'primary', '{"id": "chaosregress0004", "summary": "Answer lost",
+	"start": {"dateTime": "2026-03-04T10:00:00+01:00"}, "end": {"dateTime": "2026-03-04T11:00:00+01:00"}}')});
+ok(GcalTest::wait_fault_hit($emu, $lost), 'Google applied the insert and the connection dropped');
+ok(GcalTest::wait_fault_hit($emu, $refused), 'the request sent again was refused (401)');
+like(GcalTest::wait_state($node, 'alice', 'revoked'), qr/^revoked\|/, 'the grant is found revoked before a retry');
+ok($emu->control('GET', '/calendars/alice%40example.com/events/chaosregress0004')->{event},
+	'Google has the event');
+ok(GcalTest::wait_until(sub {
+	sql(qq{SELECT last_error LIKE '%may have applied it%' FROM gcalsync.outbox WHERE id = $w}) eq 't' }, 60,
+	'the worker to hold the write'), 'the write waits for a relink, and last_error says why');
+is(sql(qq{SELECT state || ' ' || (sent_at IS NOT NULL) FROM gcalsync.outbox WHERE id = $w}), 'queued true',
+	'the write is queued, marked sent: not failed');
+is(sql(qq{SELECT gcal_wait_write($w, '2s') IS NULL}), 't', 'gcal_wait_write does not call it final');
+# attempts 0: libcurl sent the request again by itself (the engine saw only the 401);
+# 1: the engine saw the dropped connection and retried
+note('attempts before the relink: ' . sql(qq{SELECT attempts FROM gcalsync.outbox WHERE id = $w}));
+$emu->control('DELETE', "/faults/$revoked->{id}");
+sql(q{SELECT gcal_refresh('alice', 'demo-refresh-alice')});
+is(sql(qq{SELECT gcal_wait_write($w, '90s')}), 'done', 'linked again, the write is sent again and recognised: done');
+my @inserts = grep { ($_->{method} // '') eq 'POST' && ($_->{path} // '') =~ m{/events$} }
+  @{ GcalTest::api_requests($emu, $seq, 'alice') };
+is(scalar(@inserts), 3, 'three copies were sent (applied, refused, recognised by its 409)');
+is(scalar(grep { ($_->{api}{id} // '') eq 'chaosregress0004' }
+	@{ $emu->control('GET', '/calendars/alice%40example.com/events') }), 1, 'Google has it once');
+is(sql(q{SELECT summary FROM gcalsync.event WHERE owner = 'alice' AND event_id = 'chaosregress0004'}), 'Answer lost',
+	'and the mirror shows it');
+
 $node->stop;
 $emu->stop;
 done_testing();

@@ -106,6 +106,41 @@ TEST(Outbox, PatchApplied)
     EXPECT_FALSE(patch_applied("not json", "{}"));
 }
 
+// Google normalises what it stores: an applied update must not be taken for a
+// conflict (or, verified after a 2xx that was not the event, sent again).
+TEST(Outbox, PatchAppliedAsGoogleStoresIt)
+{
+    // a date-time in another offset, with the time zone Google adds
+    EXPECT_TRUE(patch_applied(R"({"start":{"dateTime":"2025-01-01T10:00:00+01:00"},"end":{"dateTime":"2025-01-01T11:00:00+01:00"}})",
+                              R"({"start":{"dateTime":"2025-01-01T09:00:00Z","timeZone":"Europe/Paris"},)"
+                              R"("end":{"dateTime":"2025-01-01T05:00:00-05:00","timeZone":"America/New_York"}})"));
+    EXPECT_TRUE(patch_applied(R"({"start":{"dateTime":"2025-01-01T09:00:00.000Z"}})",
+                              R"({"start":{"dateTime":"2025-01-01t10:00:00+01:00"}})"));
+    // another instant is another event
+    EXPECT_FALSE(patch_applied(R"({"start":{"dateTime":"2025-01-01T10:00:00+01:00"}})",
+                               R"({"start":{"dateTime":"2025-01-01T10:00:00Z","timeZone":"Europe/Paris"}})"));
+    // a time zone the patch names must be the event's
+    EXPECT_FALSE(patch_applied(R"({"start":{"dateTime":"2025-01-01T10:00:00+01:00","timeZone":"Europe/Paris"}})",
+                               R"({"start":{"dateTime":"2025-01-01T09:00:00Z","timeZone":"Europe/Berlin"}})"));
+    // dates as dates; a dateTime the patch removes (null) must be gone
+    EXPECT_TRUE(patch_applied(R"({"start":{"date":"2025-01-01","dateTime":null}})", R"({"start":{"date":"2025-01-01"}})"));
+    EXPECT_FALSE(patch_applied(R"({"start":{"date":"2025-01-01","dateTime":null}})",
+                               R"({"start":{"date":"2025-01-01","dateTime":"2025-01-01T00:00:00Z"}})"));
+    EXPECT_FALSE(patch_applied(R"({"start":{"date":"2025-01-01"}})", R"({"start":{"date":"2025-01-02"}})"));
+    // not a date-time: exactly
+    EXPECT_FALSE(patch_applied(R"({"start":{"dateTime":"soon"}})", R"({"start":{"dateTime":"Soon"}})"));
+    EXPECT_TRUE(patch_applied(R"({"start":{"dateTime":"soon"}})", R"({"start":{"dateTime":"soon"}})"));
+    EXPECT_FALSE(patch_applied(R"({"summary":"2025-01-01T10:00:00+01:00"})", R"({"summary":"2025-01-01T09:00:00Z"})"));
+    // attendees: Google adds members to each; the list itself is replaced
+    EXPECT_TRUE(patch_applied(R"({"attendees":[{"email":"a@x"},{"email":"b@x"}]})",
+                              R"({"attendees":[{"email":"a@x","responseStatus":"needsAction"},)"
+                              R"({"email":"b@x","responseStatus":"needsAction"}]})"));
+    EXPECT_FALSE(patch_applied(R"({"attendees":[{"email":"a@x"}]})",
+                               R"({"attendees":[{"email":"a@x"},{"email":"b@x"}]})"));
+    EXPECT_FALSE(patch_applied(R"({"recurrence":["RRULE:FREQ=DAILY"]})", R"({"recurrence":["RRULE:FREQ=WEEKLY"]})"));
+    EXPECT_FALSE(patch_applied(R"({"start":{"dateTime":"2025-01-01T10:00:00Z"}})", R"({"start":"x"})"));
+}
+
 TEST(Outbox, SingleEventPage)
 {
     std::string why;
