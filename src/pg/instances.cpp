@@ -143,12 +143,16 @@ void read_rows(uint64_t n, std::vector<Row> &rows)
         HeapTuple tuple = table->vals[i];
         TupleDesc desc = table->tupdesc;
         pg_guard([=]() { heap_deform_tuple(tuple, desc, rp->v, rp->null); });
-        r.calendar_id = text_of(r.v[kCalendarId]);
-        r.event_id = text_of(r.v[kEventId]);
-        if (!r.null[kRecurringEventId])
-            r.recurring_event_id = text_of(r.v[kRecurringEventId]);
-        r.status = r.null[kStatus] ? std::string("confirmed") : text_of(r.v[kStatus]);
+        finish_row(r);
     }
+}
+
+void finish_row(Row &r)
+{
+    r.calendar_id = text_of(r.v[kCalendarId]);
+    r.event_id = text_of(r.v[kEventId]);
+    r.recurring_event_id = r.null[kRecurringEventId] ? std::string() : text_of(r.v[kRecurringEventId]);
+    r.status = r.null[kStatus] ? std::string("confirmed") : text_of(r.v[kStatus]);
 }
 
 std::vector<Instance> expand_rows(Spi &spi, const std::string &owner, const std::vector<const Row *> &rows,

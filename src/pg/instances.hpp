@@ -44,6 +44,9 @@ std::int64_t unix_micros(TimestampTz t);
 // stays until the SPI connection ends) to `rows`.
 void read_rows(uint64_t n, std::vector<Row> &rows);
 
+// finish_row fills a row's strings from its datums (v, null set).
+void finish_row(Row &r);
+
 // What expand_rows needs besides the rows.
 struct Window {
     TimestampTz time_min, time_max;  // time_max > time_min
