@@ -210,7 +210,8 @@ bool busy_row(const inst::Row &r)
 // instances Google's busy rules count and returns them merged and clipped to
 // [time_min, time_max). The one place of the busy rules: busy_ranges calls it
 // on the coordinator (one server), gcalsync.busy_agg on each shard (Citus).
-std::vector<core::Range> owner_busy(Spi &spi, const std::string &owner, const std::vector<const inst::Row *> &owner_rows,
+// spi: for long masters' older exceptions (nullptr: they are in the rows).
+std::vector<core::Range> owner_busy(Spi *spi, const std::string &owner, const std::vector<const inst::Row *> &owner_rows,
                                     TimestampTz time_min, TimestampTz time_max, const char *function, Zones &zones)
 {
     using inst::Row, inst::Instance;
@@ -317,7 +318,7 @@ busy_ranges(Spi &spi, const Owners &owners, const Datum &owners_datum, const Dat
     }
     Zones zones;
     for (const auto &[owner, owner_rows] : by_owner)
-        out[owner] = owner_busy(spi, owner, owner_rows, time_min, time_max, function, zones);
+        out[owner] = owner_busy(&spi, owner, owner_rows, time_min, time_max, function, zones);
     return out;
 }
 
@@ -438,10 +439,8 @@ GCAL_FUNCTION(gcal_busy_agg_final)
     }
     std::vector<core::Range> ranges;
     if (!rows.empty()) {
-        Spi spi;  // (long masters' older exceptions: read as the caller, routed to the owner's shard)
-        Zones zones;
-        ranges = owner_busy(spi, owner, pointers, st->time_min, st->time_max, caller_name(st->caller), zones);
-        spi.finish();
+        Zones zones;  // (busy.agg's rows hold the long masters' older exceptions)
+        ranges = owner_busy(nullptr, owner, pointers, st->time_min, st->time_max, caller_name(st->caller), zones);
     }
     return pg_guard([&]() {
         TypeCacheEntry *range_type = lookup_type_cache(TSTZRANGEOID, TYPECACHE_RANGE_INFO);

@@ -155,7 +155,7 @@ void finish_row(Row &r)
     r.status = r.null[kStatus] ? std::string("confirmed") : text_of(r.v[kStatus]);
 }
 
-std::vector<Instance> expand_rows(Spi &spi, const std::string &owner, const std::vector<const Row *> &rows,
+std::vector<Instance> expand_rows(Spi *spi, const std::string &owner, const std::vector<const Row *> &rows,
                                   const Window &w, Zones &zones, rec::Budget &budget, std::vector<Row> &extra)
 {
     const std::int64_t min_us = unix_micros(w.time_min), max_us = unix_micros(w.time_max);
@@ -167,6 +167,8 @@ std::vector<Instance> expand_rows(Spi &spi, const std::string &owner, const std:
     // Masters longer than the eight days instances.rows looks back for
     // exceptions: read all their exceptions before the window's end.
     for (const Row *mp : rows) {
+        if (!spi)
+            break;
         const Row &m = *mp;
         if (m.null[kRecurrence] || m.cancelled())
             continue;
@@ -177,7 +179,7 @@ std::vector<Instance> expand_rows(Spi &spi, const std::string &owner, const std:
         if (!long_timed && !long_days)
             continue;
         const std::size_t before = extra.size();
-        read_rows(spi.run(sql::kInstanceMasterExceptions,
+        read_rows(spi->run(sql::kInstanceMasterExceptions,
                           {SqlArg(owner), SqlArg(m.calendar_id), SqlArg(m.event_id),
                            SqlArg(TIMESTAMPTZOID, timestamptz_maker, &w.time_max)}),
                   extra);
@@ -368,7 +370,7 @@ GCAL_FUNCTION(gcal_instances)
     for (const Row &r : rows)
         pointers.push_back(&r);
     std::vector<Row> extra;
-    std::vector<Instance> out = expand_rows(spi, owner, pointers, Window{time_min, time_max, show_deleted}, zones,
+    std::vector<Instance> out = expand_rows(&spi, owner, pointers, Window{time_min, time_max, show_deleted}, zones,
                                             budget, extra);
 
     // Google's order: start, then calendar, then id.

@@ -58,9 +58,11 @@ struct Window {
 // window, unsorted: masters expanded (exceptions take over the occurrences
 // they replace), singles and exceptions as they are, cancelled ones only with
 // show_deleted. A row may appear twice in `rows` (it counts once). Masters
-// longer than eight days get their older exceptions read here, into `extra`,
-// which must outlive the instances. Budget: the limits of one owner's call.
-std::vector<Instance> expand_rows(Spi &spi, const std::string &owner, const std::vector<const Row *> &rows,
+// longer than eight days get their older exceptions read here with `spi`,
+// into `extra`, which must outlive the instances; spi nullptr: `rows` holds
+// them already (busy.agg reads them with the rest: a query on a Citus shard
+// cannot start another distributed query). Budget: the limits of one owner's call.
+std::vector<Instance> expand_rows(Spi *spi, const std::string &owner, const std::vector<const Row *> &rows,
                                   const Window &w, Zones &zones, rec::Budget &budget, std::vector<Row> &extra);
 
 }  // namespace gcal::pg::inst

@@ -1272,8 +1272,8 @@ inline constexpr Statement kBusyRows{"busy.rows", SPI_OK_SELECT,
 // limit's error). With Citus (README: Scaling out with Citus): each owner's
 // merged busy ranges (tstzrange[]), computed by gcalsync.busy_agg where the
 // owner's rows are. The rows are those of busy.rows (the same four
-// conditions, joined in one scan so that the query is a co-located join on
-// owner), and the GROUP BY on the distribution column lets Citus push the
+// conditions, in one scan of a co-located join on owner) and the older
+// exceptions of long masters, and the GROUP BY on the distribution column lets Citus push the
 // whole query, aggregate included, down to the shards (CONTRIBUTING: SQL that
 // Citus must be able to route).
 inline constexpr Statement kBusyAgg{"busy.agg", SPI_OK_SELECT,
@@ -1306,7 +1306,20 @@ inline constexpr Statement kBusyAgg{"busy.agg", SPI_OK_SELECT,
             OR (e.recurrence IS NOT NULL
                 AND (e.start_at < $4 OR e.start_date < ($4 AT TIME ZONE 'UTC')::pg_catalog.date + 2)
                 AND e.status <> 'cancelled' AND e.transparency = 'opaque' AND e.event_type <> 'workingLocation'
-                AND e.self_response IS DISTINCT FROM 'declined'))
+                AND e.self_response IS DISTINCT FROM 'declined')
+            -- every exception before the window's end of such a master longer
+            -- than eight days (what instances.master_exceptions reads on one
+            -- server; a query on a shard cannot run another distributed query)
+            OR (e.recurring_event_id IS NOT NULL
+                AND (e.original_start_at < $4 OR e.original_start_date < ($4 AT TIME ZONE 'UTC')::pg_catalog.date + 2)
+                AND EXISTS (
+                    SELECT FROM gcalsync.event m
+                     WHERE m.owner = e.owner AND m.calendar_id = e.calendar_id AND m.event_id = e.recurring_event_id
+                       AND m.recurrence IS NOT NULL
+                       AND (m.start_at < $4 OR m.start_date < ($4 AT TIME ZONE 'UTC')::pg_catalog.date + 2)
+                       AND m.status <> 'cancelled' AND m.transparency = 'opaque'
+                       AND m.event_type <> 'workingLocation' AND m.self_response IS DISTINCT FROM 'declined'
+                       AND (m.end_at - m.start_at > '8 days'::pg_catalog.interval OR m.end_date - m.start_date > 8))))
      GROUP BY e.owner
 )sql"};
 
