@@ -214,6 +214,9 @@ for my $w ([ '2025-03-01T00:00:00Z', '2025-04-15T00:00:00Z' ], [ '2024-06-01T00:
 on($coord, q{SELECT run_command_on_workers('GRANT USAGE ON SCHEMA gcalsync TO app')});
 on($coord, q{GRANT USAGE ON SCHEMA gcalsync TO app;
 	GRANT SELECT ON gcalsync.calendar_list, gcalsync.calendar, gcalsync.event, gcalsync.status TO app;
+	-- (the status view runs as its reader here: security_invoker, set above)
+	GRANT SELECT (owner, state, last_error, last_sync_at, failures, linked_at, full_sync_started_at,
+	              full_sync_finished_at, full_sync_pages, full_sync_events, next_sync_at) ON gcalsync.owner TO app;
 	GRANT EXECUTE ON FUNCTION gcal_busy(text[], timestamptz, timestamptz, text[]) TO app});
 my $busy_sql = q{SET TIME ZONE 'UTC'; SELECT owner, busy FROM gcal_busy(ARRAY['alice', 'bob', 'carol', 'rita'], '2024-06-01', '2026-06-01')};
 is(on($coord, "SET ROLE app; $busy_sql"), on($coord, $busy_sql), 'gcal_busy as the application role: the same rows');
