@@ -1327,9 +1327,14 @@ inline constexpr Statement kBusyAgg{"busy.agg", SPI_OK_SELECT,
 // whether it has a primary calendar, and that calendar's time zone, read with
 // the caller's rights; in the order of text (gcal_busy returns owners in it).
 inline constexpr Statement kSlotOwners{"availability.owners", SPI_OK_SELECT, {TEXTARRAYOID}, R"sql(
+    -- (the states in a CTE of their own, MATERIALIZED: with Citus the view
+    -- would otherwise be read whole, each owner's counts a routed query)
+    WITH s AS MATERIALIZED (
+        SELECT s.owner, s.state FROM gcalsync.status s WHERE s.owner OPERATOR(pg_catalog.=) ANY ($1)
+    )
     SELECT u.owner, s.state, p.calendar_id IS NOT NULL AS has_primary, p.time_zone
       FROM pg_catalog.unnest($1) AS u(owner)
-      LEFT JOIN gcalsync.status s ON s.owner OPERATOR(pg_catalog.=) u.owner
+      LEFT JOIN s ON s.owner OPERATOR(pg_catalog.=) u.owner
       LEFT JOIN (
           -- (owner = ANY, not LATERAL: Citus can plan it on distributed tables)
           SELECT DISTINCT ON (cl.owner) cl.owner, cl.calendar_id, cl.time_zone FROM gcalsync.calendar_list cl
