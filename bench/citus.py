@@ -37,32 +37,66 @@ WEEK = ("2025-03-03T00:00:00Z", "2025-03-10T00:00:00Z")
 YEAR = ("2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z")
 
 
-def timed(cl, query, params, n):
-    times = []
+def server_cpu(nodes):
+    """CPU seconds (user + system) used so far by the servers' processes: each
+    node's postmaster and its children (backends, the worker, Citus's cached
+    connections). Processes that exited are not counted: the client's and
+    Citus's connections stay open across the timed calls."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pms = set()
+    for n in nodes:
+        try:
+            with open(os.path.join(n.dir, "postmaster.pid")) as f:
+                pms.add(int(f.readline()))
+        except (OSError, ValueError):
+            pass
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(pid) in pms or int(fields[1]) in pms:   # fields[1]: ppid
+            total += int(fields[11]) + int(fields[12])   # utime, stime
+    return total / tick
+
+
+def timed(cl, query, params, n, nodes=None):
+    """Median wall seconds of n calls, rows, and median server CPU seconds per call."""
+    times, cpus = [], []
+    nodes = nodes or [cl]
     for _ in range(n):
+        c0 = server_cpu(nodes)
         t0 = time.monotonic()
         rows = cl.sql(query, params)
         times.append(time.monotonic() - t0)
-    return statistics.median(times), len(rows)
+        cpus.append(server_cpu(nodes) - c0)
+    return statistics.median(times), len(rows), statistics.median(cpus)
 
 
-def measure(cl, owners, n_owners):
+def measure(cl, owners, n_owners, nodes=None):
     t0 = time.monotonic()
     run.link_all(cl, owners)
     ok = run.wait_all_synced(cl, n_owners, 3600)
     seconds = time.monotonic() - t0
     events = cl.one("SELECT count(*) FROM gcalsync.event")
     names = [o for o, _ in owners]
-    busy_all, ranges = timed(cl, "SELECT * FROM gcal_busy(%s, %s, %s)", (names, WEEK[0], WEEK[1]), 3)
-    busy_10, _ = timed(cl, "SELECT * FROM gcal_busy(%s, %s, %s)", (names[:10], WEEK[0], WEEK[1]), 3)
-    inst, inst_rows = timed(cl, "SELECT * FROM gcal_instances(%s, %s, %s)", (names[0], YEAR[0], YEAR[1]), 5)
-    status, _ = timed(cl, "SELECT * FROM gcalsync.status", None, 3)
+    busy_all, ranges, busy_all_cpu = timed(cl, "SELECT * FROM gcal_busy(%s, %s, %s)", (names, WEEK[0], WEEK[1]), 5,
+                                           nodes)
+    busy_10, _, busy_10_cpu = timed(cl, "SELECT * FROM gcal_busy(%s, %s, %s)", (names[:10], WEEK[0], WEEK[1]), 5,
+                                    nodes)
+    inst, inst_rows, _ = timed(cl, "SELECT * FROM gcal_instances(%s, %s, %s)", (names[0], YEAR[0], YEAR[1]), 5)
+    status, _, _ = timed(cl, "SELECT * FROM gcalsync.status", None, 3)
     r = {"all_synced": ok, "owners": n_owners, "events": events, "initial_sync_s": round(seconds, 2),
          "initial_sync_ms_per_owner": round(1000 * seconds / n_owners, 2),
          "events_per_s": round(events / seconds) if seconds else 0,
          "gcal_busy_all_s": round(busy_all, 3), "gcal_busy_all_ranges": ranges,
          "gcal_busy_all_ms_per_owner": round(1000 * busy_all / n_owners, 3),
-         "gcal_busy_10_ms": round(1000 * busy_10, 1),
+         "gcal_busy_all_server_cpu_ms": round(1000 * busy_all_cpu), "gcal_busy_10_ms": round(1000 * busy_10, 1),
+         "gcal_busy_10_server_cpu_ms": round(1000 * busy_10_cpu),
          "gcal_instances_1_owner_year_ms": round(1000 * inst, 1), "gcal_instances_rows": inst_rows,
          "status_view_all_ms": round(1000 * status, 1)}
     run.log(json.dumps(r))
@@ -100,7 +134,7 @@ def main():
         for n in nodes[1:]:
             coord.sql("SELECT citus_add_node('127.0.0.1', %s)", (n.port,))
         coord.sql("SELECT * FROM gcal_distribute(%s)", (args.shard_count,))
-        results["citus"] = measure(coord, owners, args.owners)
+        results["citus"] = measure(coord, owners, args.owners, nodes)
         results["citus"]["shard_count"] = args.shard_count
         results["machine"]["load_after"] = os.getloadavg()
     finally:

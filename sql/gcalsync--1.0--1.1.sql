@@ -904,6 +904,44 @@ AS 'MODULE_PATHNAME', 'gcal_free_slots';
 COMMENT ON FUNCTION @extschema@.gcal_free_slots(text[], timestamptz, timestamptz, interval, interval, integer, interval, interval, jsonb, text[]) IS 'meeting slots in [time_min, time_max) where at least min_owners (default all) owners are free, with buffers and open hours';
 REVOKE ALL ON FUNCTION @extschema@.gcal_free_slots(text[], timestamptz, timestamptz, interval, interval, integer, interval, interval, jsonb, text[]) FROM PUBLIC;
 
+-- gcalsync.busy_agg: one owner's merged busy ranges (tstzrange[]) from its
+-- candidate rows, expanded and merged exactly as gcal_busy does (the same
+-- C++ code). gcal_busy and gcal_free_slots use it, grouped by owner, when
+-- Citus is in the database: Citus then runs it on the nodes that hold each
+-- owner's rows, in parallel, and only the ranges come back (README: Scaling
+-- out with Citus). It reads nothing but its input, except the older
+-- exceptions of a master longer than eight days (as gcal_instances reads
+-- them), with the caller's rights: so it is executable by PUBLIC (the
+-- caller of gcal_busy needs it on every node; see the grant at the end of
+-- this script) and gives no one more than a SELECT of the rows would.
+-- SECURITY INVOKER; the statement of the final function pins its own path.
+CREATE FUNCTION gcalsync.busy_agg_step(state internal, calendar_id text, event_id text, status text,
+    start_at timestamptz, end_at timestamptz, start_date date, end_date date, time_zone text,
+    recurrence text[], recurring_event_id text, original_start_at timestamptz, original_start_date date,
+    transparency text, event_type text, self_response text, calendar_time_zone text, owner text,
+    time_min timestamptz, time_max timestamptz, caller text)
+RETURNS internal
+LANGUAGE c CALLED ON NULL INPUT SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'gcal_busy_agg_step';
+REVOKE ALL ON FUNCTION gcalsync.busy_agg_step(internal, text, text, text, timestamptz, timestamptz, date, date, text, text[], text, timestamptz, date, text, text, text, text, text, timestamptz, timestamptz, text) FROM PUBLIC;
+CREATE FUNCTION gcalsync.busy_agg_final(state internal) RETURNS tstzrange[]
+LANGUAGE c CALLED ON NULL INPUT SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'gcal_busy_agg_final';
+REVOKE ALL ON FUNCTION gcalsync.busy_agg_final(internal) FROM PUBLIC;
+CREATE AGGREGATE gcalsync.busy_agg(calendar_id text, event_id text, status text,
+    start_at timestamptz, end_at timestamptz, start_date date, end_date date, time_zone text,
+    recurrence text[], recurring_event_id text, original_start_at timestamptz, original_start_date date,
+    transparency text, event_type text, self_response text, calendar_time_zone text, owner text,
+    time_min timestamptz, time_max timestamptz, caller text) (
+    SFUNC = gcalsync.busy_agg_step,
+    STYPE = internal,
+    FINALFUNC = gcalsync.busy_agg_final
+);
+COMMENT ON AGGREGATE gcalsync.busy_agg(text, text, text, timestamptz, timestamptz, date, date, text, text[], text, timestamptz, date, text, text, text, text, text, timestamptz, timestamptz, text) IS 'one owner''s merged busy ranges from its candidate rows (gcal_busy''s read on Citus, grouped by owner)';
+REVOKE ALL ON FUNCTION gcalsync.busy_agg(text, text, text, timestamptz, timestamptz, date, date, text, text[], text, timestamptz, date, text, text, text, text, text, timestamptz, timestamptz, text) FROM PUBLIC;
+
 -------------------------------------------------------------------------------
 -- Scaling out with Citus (issue 19, README: Scaling out with Citus).
 -- gcal_distribute turns the mirror tables into co-located Citus tables
@@ -1109,3 +1147,11 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-------------------------------------------------------------------------------
+-- The one grant of the extension, after the privileges section (which takes
+-- every grant back): gcalsync.busy_agg to PUBLIC. The caller of gcal_busy
+-- and gcal_free_slots runs it, on every Citus node, with the caller's own
+-- rights over rows the caller reads (see its definition).
+-------------------------------------------------------------------------------
+GRANT EXECUTE ON FUNCTION gcalsync.busy_agg(text, text, text, timestamptz, timestamptz, date, date, text, text[], text, timestamptz, date, text, text, text, text, text, timestamptz, timestamptz, text) TO PUBLIC;

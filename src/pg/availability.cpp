@@ -10,7 +10,10 @@
 #include "pg/statements.hpp"
 
 extern "C" {
+#include "commands/extension.h"
 #include "lib/stringinfo.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -219,19 +222,98 @@ bool busy_row(const inst::Row &r)
     return r.null[kSelfResponse] || text_view(r.v[kSelfResponse]) != "declined";
 }
 
-// busy_ranges reads, with one statement, the rows of all linked owners that
-// can be busy in [time_min, time_max), expands each owner's as gcal_instances
-// does, and returns each owner's merged busy ranges clipped to the window.
+// owner_busy expands one owner's rows as gcal_instances does, keeps the
+// instances Google's busy rules count and returns them merged and clipped to
+// [time_min, time_max). The one place of the busy rules: busy_ranges calls it
+// on the coordinator (one server), gcalsync.busy_agg on each shard (Citus).
+// spi: for long masters' older exceptions (nullptr: they are in the rows).
+std::vector<core::Range> owner_busy(Spi *spi, const std::string &owner, const std::vector<const inst::Row *> &owner_rows,
+                                    TimestampTz time_min, TimestampTz time_max, const char *function, Zones &zones)
+{
+    using inst::Row, inst::Instance;
+    rec::Budget budget;  // the limits of one owner's gcal_instances
+    std::vector<Row> extra;
+    std::vector<core::Range> ranges;
+    for (const Instance &i : inst::expand_rows(spi, owner, owner_rows, inst::Window{time_min, time_max, false, function},
+                                               zones, budget, extra))
+        if (busy_row(*i.row))
+            ranges.push_back({i.sort_start, i.sort_end});
+    return core::merge_ranges(std::move(ranges), core::Range{unix_micros(time_min), unix_micros(time_max)});
+}
+
+// The function a limit's error names (busy_agg's caller argument).
+const char *caller_name(const std::string &caller)
+{
+    return caller == "gcal_free_slots" ? "gcal_free_slots" : "gcal_busy";
+}
+
+// Whether the mirror tables may be Citus tables: Citus is loaded and created
+// in this database. Then busy_ranges reads through gcalsync.busy_agg, grouped
+// by owner, which Citus pushes down to the shards whole (on local tables it
+// gives the same answer).
+bool busy_pushdown()
+{
+    if (!citus_loaded())
+        return false;
+    return pg_guard([]() { return OidIsValid(get_extension_oid("citus", true)); });
+}
+
+// busy_ranges returns each linked owner's merged busy ranges clipped to
+// [time_min, time_max), read with one statement for all owners.
 // calendar_ids: NULL (nullptr) for each owner's primary calendar.
+// One server: busy.rows brings the rows that can be busy here, and each
+// owner's are expanded here. With Citus: busy.agg runs owner_busy on the
+// nodes that hold each owner's rows (gcalsync.busy_agg), in parallel, and
+// brings back only the merged ranges.
 std::unordered_map<std::string, std::vector<core::Range>>
 busy_ranges(Spi &spi, const Owners &owners, const Datum &owners_datum, const Datum *calendar_ids, TimestampTz time_min,
             TimestampTz time_max, const char *function)
 {
-    using inst::Row, inst::Instance;
+    using inst::Row;
     auto datum_maker = [](const void *p) -> Datum { return *static_cast<const Datum *>(p); };
     auto timestamptz_maker = [](const void *p) -> Datum {
         return TimestampTzGetDatum(*static_cast<const TimestampTz *>(p));
     };
+    std::unordered_map<std::string, std::vector<core::Range>> out;
+    if (busy_pushdown()) {
+        const uint64_t n = spi.run(sql::kBusyAgg, {SqlArg(TEXTARRAYOID, datum_maker, &owners_datum),
+                                                   calendar_ids ? SqlArg(TEXTARRAYOID, datum_maker, calendar_ids)
+                                                                : SqlArg(std::nullopt),
+                                                   SqlArg(TIMESTAMPTZOID, timestamptz_maker, &time_min),
+                                                   SqlArg(TIMESTAMPTZOID, timestamptz_maker, &time_max),
+                                                   SqlArg(function)});
+        TypeCacheEntry *range_type = pg_guard([]() { return lookup_type_cache(TSTZRANGEOID, TYPECACHE_RANGE_INFO); });
+        for (uint64_t i = 0; i < n; i++) {
+            std::string o = *spi.get_text(i, 0);
+            if (!owners.info.count(o))  // (defensive: the read asks only for these owners)
+                continue;
+            std::vector<core::Range> &ranges = out[o];
+            Datum *elems = nullptr;
+            bool *nulls = nullptr;
+            int count = 0;
+            pg_guard([&]() {
+                bool isnull = false;
+                Datum d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
+                if (!isnull)
+                    deconstruct_array(DatumGetArrayTypeP(d), TSTZRANGEOID, -1, false, TYPALIGN_DOUBLE, &elems, &nulls,
+                                      &count);
+            });
+            ranges.reserve(static_cast<std::size_t>(count));
+            for (int k = 0; k < count; k++) {
+                if (nulls[k])
+                    continue;
+                RangeBound lower, upper;
+                bool empty = false;
+                const Datum e = elems[k];
+                pg_guard([&]() { range_deserialize(range_type, DatumGetRangeTypeP(e), &lower, &upper, &empty); });
+                if (!empty)
+                    ranges.push_back({unix_micros(DatumGetTimestampTz(lower.val)),
+                                      unix_micros(DatumGetTimestampTz(upper.val))});
+            }
+        }
+        spi.free_result();
+        return out;
+    }
     std::vector<Row> rows;
     inst::read_rows(spi.run(sql::kBusyRows, {SqlArg(TEXTARRAYOID, datum_maker, &owners_datum),
                                        calendar_ids ? SqlArg(TEXTARRAYOID, datum_maker, calendar_ids)
@@ -251,29 +333,147 @@ busy_ranges(Spi &spi, const Owners &owners, const Datum &owners_datum, const Dat
         if (asked.count(o))
             by_owner[o].push_back(&r);
     }
-    std::unordered_map<std::string, std::vector<core::Range>> out;
     out.reserve(by_owner.size());
-    const core::Range window{unix_micros(time_min), unix_micros(time_max)};
     Zones zones;
-    std::vector<core::Range> ranges;
-    std::vector<Row> extra;
     for (const auto &[owner_view, owner_rows] : by_owner) {
         std::string owner(owner_view);
-        rec::Budget budget;  // the limits of one owner's gcal_instances
-        extra.clear();
-        ranges.clear();
-        for (const Instance &i : inst::expand_rows(spi, owner, owner_rows,
-                                                   inst::Window{time_min, time_max, false, function}, zones, budget,
-                                                   extra))
-            if (busy_row(*i.row))
-                ranges.push_back({i.sort_start, i.sort_end});
-        out[std::move(owner)] = core::merge_ranges(std::move(ranges), window);
-        ranges = {};
+        std::vector<core::Range> ranges = owner_busy(&spi, owner, owner_rows, time_min, time_max, function, zones);
+        out[std::move(owner)] = std::move(ranges);
     }
     return out;
 }
 
+// ---- gcalsync.busy_agg: one owner's busy ranges, computed where its rows are ----------------
+//
+// gcalsync.busy_agg(<the columns of busy.rows but summary and data>,
+// time_min, time_max, caller) collects one group's rows (one owner's: busy.agg
+// groups by owner) and returns owner_busy's ranges as tstzrange[]. Its state
+// is palloc'd in the aggregate's context (no C++ object: nothing to destroy
+// when the query fails); the final function runs owner_busy over it.
+
+// The aggregate's arguments after the state, as columns of inst::Row.
+constexpr inst::Col kAggColumns[] = {
+    inst::kCalendarId, inst::kEventId, inst::kStatus, inst::kStartAt, inst::kEndAt, inst::kStartDate, inst::kEndDate,
+    inst::kTimeZone, inst::kRecurrence, inst::kRecurringEventId, inst::kOriginalStartAt, inst::kOriginalStartDate,
+    inst::kTransparency, inst::kEventType, inst::kSelfResponse, inst::kCalendarTimeZone, inst::kOwner};
+constexpr int kAggRowArgs = static_cast<int>(sizeof(kAggColumns) / sizeof(kAggColumns[0]));
+constexpr int kAggTimeMin = 1 + kAggRowArgs, kAggTimeMax = kAggTimeMin + 1, kAggCaller = kAggTimeMax + 1;
+
+struct BusyAggState {
+    int n, cap;  // rows held, room
+    Datum *v;    // n * kRowColumns
+    bool *null;  // n * kRowColumns
+    TimestampTz time_min, time_max;
+    bool has_window;
+    char caller[32];
+};
+
 }  // namespace
+
+// busy_agg_step(state, row..., time_min, time_max, caller): adds a row.
+GCAL_FUNCTION(gcal_busy_agg_step)
+{
+    return pg_guard([=]() {
+        MemoryContext aggcontext;
+        if (!AggCheckCallContext(fcinfo, &aggcontext))
+            ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                            errmsg("gcalsync.busy_agg_step() called in a non-aggregate context")));
+        MemoryContext old = MemoryContextSwitchTo(aggcontext);
+        BusyAggState *st;
+        if (PG_ARGISNULL(0)) {
+            st = static_cast<BusyAggState *>(palloc0(sizeof(BusyAggState)));
+            st->cap = 16;
+            st->v = static_cast<Datum *>(palloc(sizeof(Datum) * inst::kRowColumns * st->cap));
+            st->null = static_cast<bool *>(palloc(sizeof(bool) * inst::kRowColumns * st->cap));
+        } else {
+            st = reinterpret_cast<BusyAggState *>(PG_GETARG_POINTER(0));
+        }
+        if (!st->has_window) {
+            if (PG_ARGISNULL(kAggTimeMin) || PG_ARGISNULL(kAggTimeMax))
+                ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("time_min and time_max must not be NULL")));
+            st->time_min = PG_GETARG_TIMESTAMPTZ(kAggTimeMin);
+            st->time_max = PG_GETARG_TIMESTAMPTZ(kAggTimeMax);
+            if (TIMESTAMP_NOT_FINITE(st->time_min) || TIMESTAMP_NOT_FINITE(st->time_max) || st->time_max <= st->time_min)
+                ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                                errmsg("time_max must be later than time_min, both finite")));
+            strlcpy(st->caller, PG_ARGISNULL(kAggCaller) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(kAggCaller)),
+                    sizeof(st->caller));
+            st->has_window = true;
+        }
+        if (st->n == st->cap) {
+            st->cap *= 2;
+            st->v = static_cast<Datum *>(repalloc(st->v, sizeof(Datum) * inst::kRowColumns * st->cap));
+            st->null = static_cast<bool *>(repalloc(st->null, sizeof(bool) * inst::kRowColumns * st->cap));
+        }
+        Datum *v = st->v + static_cast<std::size_t>(st->n) * inst::kRowColumns;
+        bool *null = st->null + static_cast<std::size_t>(st->n) * inst::kRowColumns;
+        for (int c = 0; c < inst::kRowColumns; c++) {
+            v[c] = static_cast<Datum>(0);
+            null[c] = true;
+        }
+        for (int a = 0; a < kAggRowArgs; a++) {
+            const int c = kAggColumns[a];
+            if (PG_ARGISNULL(1 + a))
+                continue;
+            null[c] = false;
+            switch (c) {
+            case inst::kStartAt: case inst::kEndAt: case inst::kStartDate: case inst::kEndDate:
+            case inst::kOriginalStartAt: case inst::kOriginalStartDate:
+                v[c] = PG_GETARG_DATUM(1 + a);  // by value
+                break;
+            default:  // text, text[]: a plain copy in the aggregate's context
+                v[c] = PointerGetDatum(PG_DETOAST_DATUM_COPY(PG_GETARG_DATUM(1 + a)));
+            }
+        }
+        if (null[inst::kCalendarId] || null[inst::kEventId] || null[inst::kOwner])
+            ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                            errmsg("owner, calendar_id and event_id must not be NULL")));
+        st->n++;
+        MemoryContextSwitchTo(old);
+        return PointerGetDatum(st);
+    });
+}
+
+// busy_agg_final(state): the group's owner's merged busy ranges as tstzrange[].
+GCAL_FUNCTION(gcal_busy_agg_final)
+{
+    using inst::Row;
+    if (PG_ARGISNULL(0))
+        PG_RETURN_NULL();  // (never: a group has rows)
+    const BusyAggState *st = reinterpret_cast<const BusyAggState *>(PG_GETARG_POINTER(0));
+    std::vector<Row> rows(static_cast<std::size_t>(st->n));
+    std::vector<const Row *> pointers;
+    pointers.reserve(rows.size());
+    std::string owner;
+    for (int i = 0; i < st->n; i++) {
+        Row &r = rows[static_cast<std::size_t>(i)];
+        std::copy_n(st->v + static_cast<std::size_t>(i) * inst::kRowColumns, inst::kRowColumns, r.v);
+        std::copy_n(st->null + static_cast<std::size_t>(i) * inst::kRowColumns, inst::kRowColumns, r.null);
+        inst::finish_row(r);
+        std::string o = text_of_datum(r.v[inst::kOwner]);
+        if (i == 0)
+            owner = std::move(o);
+        else if (o != owner)
+            throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "gcalsync.busy_agg takes the rows of one owner",
+                            "Group its rows by owner.");
+        pointers.push_back(&r);
+    }
+    std::vector<core::Range> ranges;
+    if (!rows.empty()) {
+        Zones zones;  // (busy.agg's rows hold the long masters' older exceptions)
+        ranges = owner_busy(nullptr, owner, pointers, st->time_min, st->time_max, caller_name(st->caller), zones);
+    }
+    return pg_guard([&]() {
+        TypeCacheEntry *range_type = lookup_type_cache(TSTZRANGEOID, TYPECACHE_RANGE_INFO);
+        const int n = static_cast<int>(ranges.size());
+        if (n == 0)
+            return PointerGetDatum(construct_empty_array(TSTZRANGEOID));
+        Datum *elems = static_cast<Datum *>(palloc(sizeof(Datum) * n));
+        for (int i = 0; i < n; i++)
+            elems[i] = tstzrange_of(range_type, pg_timestamptz(ranges[i].lo), pg_timestamptz(ranges[i].hi));
+        return PointerGetDatum(construct_array(elems, n, TSTZRANGEOID, -1, false, TYPALIGN_DOUBLE));
+    });
+}
 
 // gcal_busy(owners, time_min, time_max, calendar_ids): each linked owner's
 // merged busy ranges in the window, ordered by owner and range.

@@ -158,16 +158,19 @@ void read_rows(uint64_t n, std::vector<Row> &rows)
             heap_deform_tuple(table->vals[i], table->tupdesc, first[i].v, first[i].null);
     });
     for (uint64_t i = 0; i < n; i++) {
-        Row &r = first[i];
-        r.calendar_id = text_view(r.v[kCalendarId]);
-        r.event_id = text_view(r.v[kEventId]);
-        if (!r.null[kRecurringEventId])
-            r.recurring_event_id = text_view(r.v[kRecurringEventId]);
-        r.status = r.null[kStatus] ? std::string_view("confirmed") : text_view(r.v[kStatus]);
+        finish_row(first[i]);
     }
 }
 
-std::vector<Instance> expand_rows(Spi &spi, const std::string &owner, const std::vector<const Row *> &rows,
+void finish_row(Row &r)
+{
+    r.calendar_id = text_view(r.v[kCalendarId]);
+    r.event_id = text_view(r.v[kEventId]);
+    r.recurring_event_id = r.null[kRecurringEventId] ? std::string_view() : text_view(r.v[kRecurringEventId]);
+    r.status = r.null[kStatus] ? std::string_view("confirmed") : text_view(r.v[kStatus]);
+}
+
+std::vector<Instance> expand_rows(Spi *spi, const std::string &owner, const std::vector<const Row *> &rows,
                                   const Window &w, Zones &zones, rec::Budget &budget, std::vector<Row> &extra)
 {
     const std::int64_t min_us = unix_micros(w.time_min), max_us = unix_micros(w.time_max);
@@ -179,6 +182,8 @@ std::vector<Instance> expand_rows(Spi &spi, const std::string &owner, const std:
     // Masters longer than the eight days instances.rows looks back for
     // exceptions: read all their exceptions before the window's end.
     for (const Row *mp : rows) {
+        if (!spi)
+            break;
         const Row &m = *mp;
         if (m.null[kRecurrence] || m.cancelled())
             continue;
@@ -189,8 +194,8 @@ std::vector<Instance> expand_rows(Spi &spi, const std::string &owner, const std:
         if (!long_timed && !long_days)
             continue;
         const std::size_t before = extra.size();
-        read_rows(spi.run(sql::kInstanceMasterExceptions,
-                          {SqlArg(owner), SqlArg(std::string(m.calendar_id)), SqlArg(std::string(m.event_id)),
+        read_rows(spi->run(sql::kInstanceMasterExceptions,
+                           {SqlArg(owner), SqlArg(std::string(m.calendar_id)), SqlArg(std::string(m.event_id)),
                            SqlArg(TIMESTAMPTZOID, timestamptz_maker, &w.time_max)}),
                   extra);
         for (std::size_t i = before; i < extra.size(); i++) {  // the calendar's zone is the master's
@@ -381,7 +386,7 @@ GCAL_FUNCTION(gcal_instances)
     for (const Row &r : rows)
         pointers.push_back(&r);
     std::vector<Row> extra;
-    std::vector<Instance> out = expand_rows(spi, owner, pointers, Window{time_min, time_max, show_deleted}, zones,
+    std::vector<Instance> out = expand_rows(&spi, owner, pointers, Window{time_min, time_max, show_deleted}, zones,
                                             budget, extra);
 
     // Google's order: start, then calendar, then id.

@@ -55,6 +55,9 @@ std::int64_t unix_micros(TimestampTz t);
 // stays until the SPI connection ends) to `rows`.
 void read_rows(uint64_t n, std::vector<Row> &rows);
 
+// finish_row fills a row's strings from its datums (v, null set).
+void finish_row(Row &r);
+
 // What expand_rows needs besides the rows.
 struct Window {
     TimestampTz time_min, time_max;  // time_max > time_min
@@ -66,9 +69,11 @@ struct Window {
 // window, unsorted: masters expanded (exceptions take over the occurrences
 // they replace), singles and exceptions as they are, cancelled ones only with
 // show_deleted. A row may appear twice in `rows` (it counts once). Masters
-// longer than eight days get their older exceptions read here, into `extra`,
-// which must outlive the instances. Budget: the limits of one owner's call.
-std::vector<Instance> expand_rows(Spi &spi, const std::string &owner, const std::vector<const Row *> &rows,
+// longer than eight days get their older exceptions read here with `spi`,
+// into `extra`, which must outlive the instances; spi nullptr: `rows` holds
+// them already (busy.agg reads them with the rest: a query on a Citus shard
+// cannot start another distributed query). Budget: the limits of one owner's call.
+std::vector<Instance> expand_rows(Spi *spi, const std::string &owner, const std::vector<const Row *> &rows,
                                   const Window &w, Zones &zones, rec::Budget &budget, std::vector<Row> &extra);
 
 }  // namespace gcal::pg::inst

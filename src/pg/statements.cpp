@@ -117,6 +117,7 @@ const Statement *const kStatementTable[] = {
     &sql::kInstanceMasterExceptions,
     // availability.cpp
     &sql::kBusyRows,
+    &sql::kBusyAgg,
     &sql::kSlotOwners,
     // changes.cpp
     &sql::kFeedLock,

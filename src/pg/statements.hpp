@@ -1305,13 +1305,74 @@ inline constexpr Statement kBusyRows{"busy.rows", SPI_OK_SELECT,
        AND e.self_response IS DISTINCT FROM 'declined'
 )sql", true};
 
+// $1 the owners (text[]), $2 calendar ids (NULL: each owner's primary
+// calendar), $3 time_min, $4 time_max, $5 the calling function (named in a
+// limit's error). With Citus (README: Scaling out with Citus): each owner's
+// merged busy ranges (tstzrange[]), computed by gcalsync.busy_agg where the
+// owner's rows are. The rows are those of busy.rows (the same four
+// conditions, in one scan of a co-located join on owner) and the older
+// exceptions of long masters, and the GROUP BY on the distribution column lets Citus push the
+// whole query, aggregate included, down to the shards (CONTRIBUTING: SQL that
+// Citus must be able to route).
+inline constexpr Statement kBusyAgg{"busy.agg", SPI_OK_SELECT,
+                                    {TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID}, R"sql(
+    SELECT e.owner,
+           gcalsync.busy_agg(e.calendar_id, e.event_id, e.status, e.start_at, e.end_at, e.start_date, e.end_date,
+                             e.time_zone, e.recurrence, e.recurring_event_id, e.original_start_at,
+                             e.original_start_date, e.transparency, e.event_type, e.self_response, cl.time_zone,
+                             e.owner, $3, $4, $5)
+      FROM gcalsync.event e
+      JOIN gcalsync.calendar_list cl ON cl.owner = e.owner AND cl.calendar_id = e.calendar_id
+     WHERE e.owner = ANY ($1) AND NOT cl.deleted
+       AND CASE WHEN $2 IS NULL THEN cl.is_primary ELSE cl.calendar_id = ANY ($2) END
+       AND (
+            -- busy singles and exceptions by their own span (timed; all-day
+            -- with two days of margin for any zone)
+            (e.status <> 'cancelled' AND e.recurrence IS NULL AND e.transparency = 'opaque'
+             AND e.event_type <> 'workingLocation' AND e.self_response IS DISTINCT FROM 'declined'
+             AND ((e.start_at < $4 AND e.end_at > $3)
+                  OR (e.start_date IS NOT NULL
+                      AND e.start_date < ($4 AT TIME ZONE 'UTC')::pg_catalog.date + 2
+                      AND e.end_date > ($3 AT TIME ZONE 'UTC')::pg_catalog.date - 2)))
+            -- every exception whose original start is in the window or up to
+            -- eight days before it
+            OR (e.recurring_event_id IS NOT NULL
+                AND ((e.original_start_at < $4 AND e.original_start_at > $3 - '8 days'::pg_catalog.interval)
+                     OR (e.original_start_date < ($4 AT TIME ZONE 'UTC')::pg_catalog.date + 2
+                         AND e.original_start_date > ($3 AT TIME ZONE 'UTC')::pg_catalog.date - 10)))
+            -- busy recurring masters starting before the window's end
+            OR (e.recurrence IS NOT NULL
+                AND (e.start_at < $4 OR e.start_date < ($4 AT TIME ZONE 'UTC')::pg_catalog.date + 2)
+                AND e.status <> 'cancelled' AND e.transparency = 'opaque' AND e.event_type <> 'workingLocation'
+                AND e.self_response IS DISTINCT FROM 'declined')
+            -- every exception before the window's end of such a master longer
+            -- than eight days (what instances.master_exceptions reads on one
+            -- server; a query on a shard cannot run another distributed query)
+            OR (e.recurring_event_id IS NOT NULL
+                AND (e.original_start_at < $4 OR e.original_start_date < ($4 AT TIME ZONE 'UTC')::pg_catalog.date + 2)
+                AND EXISTS (
+                    SELECT FROM gcalsync.event m
+                     WHERE m.owner = e.owner AND m.calendar_id = e.calendar_id AND m.event_id = e.recurring_event_id
+                       AND m.recurrence IS NOT NULL
+                       AND (m.start_at < $4 OR m.start_date < ($4 AT TIME ZONE 'UTC')::pg_catalog.date + 2)
+                       AND m.status <> 'cancelled' AND m.transparency = 'opaque'
+                       AND m.event_type <> 'workingLocation' AND m.self_response IS DISTINCT FROM 'declined'
+                       AND (m.end_at - m.start_at > '8 days'::pg_catalog.interval OR m.end_date - m.start_date > 8))))
+     GROUP BY e.owner
+)sql"};
+
 // $1 the owners (text[]): each owner with its state (NULL: not linked),
 // whether it has a primary calendar, and that calendar's time zone, read with
 // the caller's rights; in the order of text (gcal_busy returns owners in it).
 inline constexpr Statement kSlotOwners{"availability.owners", SPI_OK_SELECT, {TEXTARRAYOID}, R"sql(
+    -- (the states in a CTE of their own, MATERIALIZED: with Citus the view
+    -- would otherwise be read whole, each owner's counts a routed query)
+    WITH s AS MATERIALIZED (
+        SELECT s.owner, s.state FROM gcalsync.status s WHERE s.owner OPERATOR(pg_catalog.=) ANY ($1)
+    )
     SELECT u.owner, s.state, p.calendar_id IS NOT NULL AS has_primary, p.time_zone
       FROM pg_catalog.unnest($1) AS u(owner)
-      LEFT JOIN gcalsync.status s ON s.owner OPERATOR(pg_catalog.=) u.owner
+      LEFT JOIN s ON s.owner OPERATOR(pg_catalog.=) u.owner
       LEFT JOIN (
           -- (owner = ANY, not LATERAL: Citus can plan it on distributed tables)
           SELECT DISTINCT ON (cl.owner) cl.owner, cl.calendar_id, cl.time_zone FROM gcalsync.calendar_list cl

@@ -26,7 +26,10 @@ SELECT p.oid::regprocedure AS function, p.prosecdef AS security_definer, p.proco
  ORDER BY p.oid::regprocedure::text;
 
 -- Nothing of the extension is granted to anyone but its owner (PUBLIC
--- included), whatever default privileges say (test/sql/06_install.sql).
+-- included), whatever default privileges say (test/sql/06_install.sql), but
+-- EXECUTE on the aggregate gcalsync.busy_agg to PUBLIC (gcal_busy's read on
+-- Citus, run on every node with the caller's rights over the caller's rows).
+-- Functions: gcalsync.busy_agg is the one with public_execute.
 SELECT count(*) AS grants_to_others
   FROM pg_depend d,
        aclexplode(CASE d.classid

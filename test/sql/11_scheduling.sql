@@ -209,6 +209,32 @@ REVOKE ALL ON SCHEMA gcalsync FROM regress_busy_app;
 REVOKE ALL ON FUNCTION gcal_busy(text[], timestamptz, timestamptz, text[]) FROM regress_busy_app;
 DROP ROLE regress_busy_app;
 
+-- gcalsync.busy_agg, gcal_busy's read on Citus (README: Scaling out with
+-- Citus), gives gcal_busy's ranges on one server too: fed every row of each
+-- owner's primary calendar (more than busy.agg reads), grouped by owner.
+SELECT a.owner, a.busy OPERATOR(pg_catalog.=) b.busy AS same_as_gcal_busy, pg_catalog.cardinality(a.busy) AS ranges
+  FROM (SELECT e.owner,
+               gcalsync.busy_agg(e.calendar_id, e.event_id, e.status, e.start_at, e.end_at, e.start_date, e.end_date,
+                                 e.time_zone, e.recurrence, e.recurring_event_id, e.original_start_at,
+                                 e.original_start_date, e.transparency, e.event_type, e.self_response, cl.time_zone,
+                                 e.owner, '2026-03-02 00:00Z', '2026-03-14 00:00Z', 'gcal_busy') AS busy
+          FROM gcalsync.event e JOIN gcalsync.calendar_list cl USING (owner, calendar_id)
+         WHERE cl.is_primary AND NOT cl.deleted AND e.owner IN ('ann', 'ben', 'fay')
+         GROUP BY e.owner) a
+  LEFT JOIN (SELECT owner, array_agg(busy ORDER BY busy) AS busy
+               FROM gcal_busy(ARRAY['ann', 'ben', 'fay'], '2026-03-02 00:00Z', '2026-03-14 00:00Z') GROUP BY owner) b
+       USING (owner)
+ ORDER BY a.owner;
+-- It takes one owner's rows (a group by owner) and a window.
+SELECT gcalsync.busy_agg(e.calendar_id, e.event_id, e.status, e.start_at, e.end_at, e.start_date, e.end_date,
+                         e.time_zone, e.recurrence, e.recurring_event_id, e.original_start_at, e.original_start_date,
+                         e.transparency, e.event_type, e.self_response, NULL, e.owner, '2026-03-02', '2026-03-14', NULL)
+  FROM gcalsync.event e WHERE e.owner IN ('ann', 'ben');
+SELECT gcalsync.busy_agg(e.calendar_id, e.event_id, e.status, e.start_at, e.end_at, e.start_date, e.end_date,
+                         e.time_zone, e.recurrence, e.recurring_event_id, e.original_start_at, e.original_start_date,
+                         e.transparency, e.event_type, e.self_response, NULL, e.owner, '2026-03-14', '2026-03-02', NULL)
+  FROM gcalsync.event e WHERE e.owner = 'ann';
+
 DELETE FROM gcalsync.event WHERE owner IN ('ann', 'ben', 'cat', 'dan', 'eve', 'fay');
 DELETE FROM gcalsync.calendar_list WHERE owner IN ('ann', 'ben', 'cat', 'dan', 'eve', 'fay');
 DELETE FROM gcalsync.owner WHERE owner IN ('ann', 'ben', 'cat', 'dan', 'eve', 'fay');

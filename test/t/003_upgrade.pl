@@ -57,8 +57,15 @@ SELECT string_agg(line, E'\n' ORDER BY line) FROM (
   UNION ALL
   SELECT format('trigger %s', pg_get_triggerdef(t.oid)) FROM pg_trigger t JOIN rel r ON r.oid = t.tgrelid WHERE NOT t.tgisinternal
   UNION ALL
-  SELECT format('function %s acl=%s comment=%s', pg_get_functiondef(p.oid), p.proacl, obj_description(p.oid, 'pg_proc'))
+  SELECT format('function %s acl=%s comment=%s',
+                CASE WHEN p.prokind = 'a'  -- (an aggregate has no functiondef: its signature and support functions)
+                     THEN format('aggregate %s(%s) sfunc=%s stype=%s finalfunc=%s', p.oid::regproc,
+                                 pg_get_function_identity_arguments(p.oid), a.aggtransfn, a.aggtranstype::regtype,
+                                 a.aggfinalfn)
+                     ELSE pg_get_functiondef(p.oid) END,
+                p.proacl, obj_description(p.oid, 'pg_proc'))
     FROM pg_proc p JOIN member m ON m.classid = 'pg_proc'::regclass AND m.objid = p.oid
+    LEFT JOIN pg_aggregate a ON a.aggfnoid = p.oid
   UNION ALL
   SELECT format('schema %s acl=%s comment=%s', n.nspname, n.nspacl, obj_description(n.oid, 'pg_namespace'))
     FROM pg_namespace n JOIN member m ON m.classid = 'pg_namespace'::regclass AND m.objid = n.oid

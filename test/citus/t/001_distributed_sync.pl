@@ -155,6 +155,76 @@ for my $w ([ '2025-03-01T00:00:00Z', '2025-04-15T00:00:00Z' ], [ '2024-06-01T00:
 			ARRAY['alice\@example.com', 'bob\@example.com', 'c_9a1f3e6b2d8c4a7e\@group.calendar.google.com'])},
 		"gcal_busy with named calendars [$w->[0], $w->[1])");
 }
+# A multi-owner gcal_busy runs on the worker nodes (README: Scaling out with
+# Citus): the coordinator sends each shard the aggregate grouped by owner
+# (gcalsync.busy_agg expands and merges there) and expands nothing itself.
+{
+	my @owners = qw(alice bob carol rita);
+	my %nodes = map { GcalCitus::placement($coord, $_) => 1 } @owners;
+	my ($rc, $o, $log) = $coord->psql('postgres', q{SET citus.log_remote_commands = on; SET client_min_messages = log;
+		SELECT count(*) FROM gcal_busy(ARRAY['alice', 'bob', 'carol', 'rita'], '2024-06-01', '2026-06-01')});
+	my %agg_on;
+	while ($log =~ /issuing (.*?)\nDETAIL:  on server \S+@(\S+) /g)
+	{
+		my ($cmd, $node) = ($1, $2);
+		$agg_on{$node}++ if $cmd =~ /gcalsync\.busy_agg\(/ && $cmd =~ /GROUP BY/;
+	}
+	ok($o > 0, "gcal_busy on the cluster: $o ranges");
+	is(join(',', sort keys %agg_on), join(',', sort keys %nodes),
+		'gcal_busy: busy_agg grouped by owner is sent to every node holding the owners (' . join(', ', sort keys %nodes) . ')');
+	is(scalar(grep { /issuing .*\brecurrence\b/ && !/busy_agg/ } split /\n/, $log), 0,
+		'gcal_busy: no shard sends its rows back to the coordinator for expansion');
+	my $plan = on($coord, q{EXPLAIN (COSTS OFF)
+		SELECT e.owner, gcalsync.busy_agg(e.calendar_id, e.event_id, e.status, e.start_at, e.end_at, e.start_date,
+		       e.end_date, e.time_zone, e.recurrence, e.recurring_event_id, e.original_start_at, e.original_start_date,
+		       e.transparency, e.event_type, e.self_response, cl.time_zone, e.owner, '2024-06-01', '2026-06-01', 'gcal_busy')
+		  FROM gcalsync.event e JOIN gcalsync.calendar_list cl ON cl.owner = e.owner AND cl.calendar_id = e.calendar_id
+		 WHERE e.owner = ANY ('{alice,bob,carol,rita}') GROUP BY e.owner});
+	like($plan, qr/\A\s*Custom Scan \(Citus Adaptive\)\n\s*Task Count: [2-9]/, 'EXPLAIN: a Citus scan of several tasks, nothing above it');
+	like($plan, qr/->  Task\n.*\n\s*->  (Group|Hash)Aggregate\n\s*Group Key: e\.owner/,
+		'EXPLAIN: each task aggregates its owners');
+}
+
+# A master longer than eight days whose cancelled exception starts more than
+# eight days before the window (read apart on one server, with the rows on
+# the shards), the same in a transaction on both nodes, rolled back.
+{
+	my $sql = q{SET TIME ZONE 'UTC'; BEGIN;
+		INSERT INTO gcalsync.event (owner, calendar_id, event_id, status, start_at, end_at, time_zone, recurrence,
+		                            transparency, event_type, data)
+		VALUES ('alice', 'alice@example.com', 'longmaster01', 'confirmed', '2025-01-01 10:00+00', '2025-01-11 10:00+00',
+		        'UTC', ARRAY['RRULE:FREQ=MONTHLY'], 'opaque', 'default', '{}'),
+		       ('bob', 'bob@example.com', 'longmaster02', 'confirmed', '2025-01-01 10:00+00', '2025-01-11 10:00+00',
+		        'UTC', ARRAY['RRULE:FREQ=MONTHLY'], 'opaque', 'default', '{}');
+		INSERT INTO gcalsync.event (owner, calendar_id, event_id, status, recurring_event_id, original_start_at, data)
+		VALUES ('alice', 'alice@example.com', 'longmaster01_20250201T100000Z', 'cancelled', 'longmaster01',
+		        '2025-02-01 10:00+00', '{}');
+		SELECT owner, busy FROM gcal_busy(ARRAY['alice', 'bob'], '2025-02-10', '2025-02-12');
+		ROLLBACK};
+	my $one = on($single, $sql);
+	is(on($coord, $sql), $one, 'gcal_busy with a long master and an old exception: the same ranges');
+	like($one, qr/bob\|\["2025-02-10 00:00:00\+00","2025-02-11 10:00:00\+00"\)/, 'bob: busy by the long master');
+	unlike($one, qr/alice\|\["2025-02-10 00:00:00\+00","2025-02-11 10:00:00\+00"\)/, 'alice: its occurrence cancelled');
+}
+
+# The application role of README: Privileges, on the cluster: gcal_busy runs
+# on the worker nodes with its rights. The mirror tables' grants reach the
+# shards; USAGE on the extension's schema is granted on every node (Citus
+# does not propagate grants on an extension's schema).
+on($coord, q{SELECT run_command_on_workers('GRANT USAGE ON SCHEMA gcalsync TO app')});
+on($coord, q{GRANT USAGE ON SCHEMA gcalsync TO app;
+	GRANT SELECT ON gcalsync.calendar_list, gcalsync.calendar, gcalsync.event, gcalsync.status TO app;
+	-- (the status view runs as its reader here: security_invoker, set above)
+	GRANT SELECT (owner, state, last_error, last_sync_at, failures, linked_at, full_sync_started_at,
+	              full_sync_finished_at, full_sync_pages, full_sync_events, next_sync_at) ON gcalsync.owner TO app;
+	GRANT EXECUTE ON FUNCTION gcal_busy(text[], timestamptz, timestamptz, text[]) TO app});
+my $busy_sql = q{SET TIME ZONE 'UTC'; SELECT owner, busy FROM gcal_busy(ARRAY['alice', 'bob', 'carol', 'rita'], '2024-06-01', '2026-06-01')};
+is(on($coord, "SET ROLE app; $busy_sql"), on($coord, $busy_sql), 'gcal_busy as the application role: the same rows');
+on($coord, q{REVOKE SELECT ON gcalsync.event FROM app});
+($ret, $out, $err) = $coord->psql('postgres', "SET ROLE app; $busy_sql");
+like($err, qr/permission denied for table event/, 'gcal_busy without SELECT on event: refused');
+on($coord, q{GRANT SELECT ON gcalsync.event TO app});
+
 GcalCitus::same_rows($single, $coord, q{SET TIME ZONE 'UTC';
 	SELECT slot, free_owners FROM gcal_free_slots(ARRAY['alice', 'bob', 'carol', 'rita'],
 		'2025-03-03T08:00:00Z', '2025-03-08T18:00:00Z', '45 min', min_owners => 3)},
