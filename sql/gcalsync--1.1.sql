@@ -1203,12 +1203,12 @@ REVOKE ALL ON FUNCTION @extschema@.gcal_free_slots(text[], timestamptz, timestam
 -- C++ code). gcal_busy and gcal_free_slots use it, grouped by owner, when
 -- Citus is in the database: Citus then runs it on the nodes that hold each
 -- owner's rows, in parallel, and only the ranges come back (README: Scaling
--- out with Citus). It reads nothing but its input, except the older
--- exceptions of a master longer than eight days (as gcal_instances reads
--- them), with the caller's rights: so it is executable by PUBLIC (the
--- caller of gcal_busy needs it on every node; see the grant at the end of
--- this script) and gives no one more than a SELECT of the rows would.
--- SECURITY INVOKER; the statement of the final function pins its own path.
+-- out with Citus). It reads nothing but its input (the statement that calls
+-- it hands over the older exceptions of a master longer than eight days
+-- too), so it is executable by PUBLIC (the caller of gcal_busy needs it on
+-- every node; see the grant at the end of this script) and gives no one
+-- more than a SELECT of the rows would. Its window is capped as gcal_busy's.
+-- SECURITY INVOKER.
 CREATE FUNCTION gcalsync.busy_agg_step(state internal, calendar_id text, event_id text, status text,
     start_at timestamptz, end_at timestamptz, start_date date, end_date date, time_zone text,
     recurrence text[], recurring_event_id text, original_start_at timestamptz, original_start_date date,

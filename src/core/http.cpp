@@ -126,6 +126,10 @@ int on_prereq(void *userp, char *, char *, int, int) noexcept
 // libcurl calls both from its C frames: an exception must never leave them.
 static_assert(noexcept(on_body(nullptr, 0, 0, nullptr)), "on_body must be noexcept");
 static_assert(noexcept(on_header(nullptr, 0, 0, nullptr)), "on_header must be noexcept");
+static_assert(noexcept(on_prereq(nullptr, nullptr, nullptr, 0, 0)), "on_prereq must be noexcept");
+#if LIBCURL_VERSION_NUM < 0x075000
+#error "gcalsync needs libcurl 7.80 or later (CURLOPT_PREREQFUNCTION counts the copies of a write sent)"
+#endif
 
 }  // namespace
 

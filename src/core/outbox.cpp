@@ -3,6 +3,8 @@
 
 #include "core/json.hpp"
 
+#include <cstring>
+
 namespace gcal::core {
 
 const char *to_string(WriteOp op)
@@ -128,11 +130,30 @@ namespace {
 // merged by a patch (Google adds members: a timeZone next to a dateTime, an
 // attendee's responseStatus), so only the members asked for are compared,
 // null meaning absent; arrays are replaced, so they compare element by
-// element, same length; everything else exactly.
-bool shows(json_t *want, json_t *have, std::string_view key)
+// element, same length, and an object element must have no member the write
+// did not give but those Google adds to attendees (someone else's `comment`
+// or `optional` on an attendee the patch replaced is a change, not ours);
+// an empty string, array or object is shown by an absent member (Google
+// omits empty values); everything else exactly.
+bool google_adds_to_element(const char *member)
 {
-    if (!have)
-        return false;
+    static const char *const added[] = {"responseStatus", "self", "organizer", "displayName", "id"};
+    for (const char *a : added)
+        if (std::strcmp(member, a) == 0)
+            return true;
+    return false;
+}
+
+bool empty_value(json_t *v)
+{
+    return (json_is_string(v) && json_string_length(v) == 0) || (json_is_array(v) && json_array_size(v) == 0) ||
+           (json_is_object(v) && json_object_size(v) == 0);
+}
+
+bool shows(json_t *want, json_t *have, std::string_view key, bool element = false)
+{
+    if (!have || json_is_null(have))
+        return empty_value(want);
     if (json_is_string(want) && json_is_string(have) && (key == "dateTime" || key == "date")) {
         std::string_view a(json_string_value(want), json_string_length(want));
         std::string_view b(json_string_value(have), json_string_length(have));
@@ -162,13 +183,20 @@ bool shows(json_t *want, json_t *have, std::string_view key)
                 return false;
             }
         }
+        if (element) {
+            json_object_foreach(have, k, v)
+            {
+                if (!json_object_get(want, k) && !json_is_null(v) && !google_adds_to_element(k))
+                    return false;
+            }
+        }
         return true;
     }
     if (json_is_array(want)) {
         if (!json_is_array(have) || json_array_size(want) != json_array_size(have))
             return false;
         for (std::size_t i = 0; i < json_array_size(want); i++)
-            if (!shows(json_array_get(want, i), json_array_get(have, i), {}))
+            if (!shows(json_array_get(want, i), json_array_get(have, i), {}, true))
                 return false;
         return true;
     }

@@ -19,8 +19,8 @@
 //                     410, 412 with the patch applied); unlinking fails it,
 //                     saying it may have been applied
 //
-// sent_at is committed for a round's writes before the first request leaves
-// (SyncEngine::mark_sent), and cleared only when a 401 answered the only
+// sent_at is committed for each write right before its request is made, if
+// the write is still queued (SyncEngine::mark_sent; otherwise it is not sent), and cleared only when a 401 answered the only
 // copy ever sent (HttpResponse::sends == 1, not sent in an earlier round).
 //
 // "fetch" is events.get of the event: its answer is stored in gcalsync.event

@@ -1082,17 +1082,15 @@ void SyncEngine::start_due_writes()
         guarded(r, [&]() {
             // One token request for the batch; then each write is sent, paced
             // by the owner's and the project's ceilings like every request.
-            // The batch is marked sent (committed) before the first request
-            // leaves: an answer lost on the way, a crash or a request libcurl
-            // sends again cannot then hide that Google may have applied it.
+            // Each write is marked sent (committed) right before its request
+            // is made: an answer lost on the way, a crash or a request libcurl
+            // sends again cannot then hide that Google may have applied it,
+            // and a write the round never reached stays unmarked (a revoked
+            // grant then fails it as not sent).
             with_token(r, [this](const RoundPtr &r) {
                 std::vector<OutboxWrite> batch = r->unsent;
-                if (!mark_sent(batch, true)) {
-                    r->unsent.clear();
-                    return;
-                }
                 for (const auto &w : batch)
-                    send_write(r, w);
+                    send_write(r, w, false, true);
             });
         });
         end(r);
@@ -1101,7 +1099,9 @@ void SyncEngine::start_due_writes()
 
 // mark_sent records writes as sent (or, sent = false, as proved not applied)
 // before anything else happens to them; when it cannot, they are tried again
-// later and false is returned (nothing may be sent unmarked).
+// later and false is returned (nothing may be sent unmarked). Marking as sent
+// also returns false when a write is no longer queued (an unlink or its
+// owner's error failed it while the round waited): it must not be sent.
 bool SyncEngine::mark_sent(const std::vector<OutboxWrite> &writes, bool sent)
 {
     if (writes.empty())
@@ -1112,8 +1112,8 @@ bool SyncEngine::mark_sent(const std::vector<OutboxWrite> &writes, bool sent)
     std::optional<int64_t> retry_s;
     std::string error;
     try {
-        store_.writes_sent(ids, sent);
-        return true;
+        std::vector<int64_t> marked = store_.writes_sent(ids, sent);
+        return !sent || marked.size() == ids.size();
     } catch (const StoreBusy &ex) {
         error = std::string("the database was busy: ") + ex.what();
         retry_s = kWriteBusyRetry / kSecond;

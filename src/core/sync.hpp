@@ -227,9 +227,11 @@ public:
     // writes_sent marks writes (sent) before they are handed to Google, in a
     // committed transaction: from then on Google may have applied them, and
     // their owner's revoked or error state never fails them (they wait for a
-    // relink). sent = false: Google's answer proved the write was not applied
-    // and it had never been sent before.
-    virtual void writes_sent(const std::vector<int64_t> &ids, bool sent) {}
+    // relink). Returns the writes marked: those still queued (a write failed
+    // meanwhile, by an unlink or its owner's error, must not be sent).
+    // sent = false: Google's answer proved the write was not applied and it
+    // had never been sent before (the return value is then not used).
+    virtual std::vector<int64_t> writes_sent(const std::vector<int64_t> &ids, bool sent) { return ids; }
 };
 
 // StoreBusy is what a Store throws when a write would have to wait longer

@@ -373,6 +373,10 @@ struct BusyAggState {
 // busy_agg_step(state, row..., time_min, time_max, caller): adds a row.
 GCAL_FUNCTION(gcal_busy_agg_step)
 {
+    // The window is checked once per group, as gcal_busy checks it (anyone
+    // may call the aggregate: a century's window is refused here too).
+    if (PG_ARGISNULL(0) && !PG_ARGISNULL(kAggTimeMin) && !PG_ARGISNULL(kAggTimeMax))
+        check_window(PG_GETARG_TIMESTAMPTZ(kAggTimeMin), PG_GETARG_TIMESTAMPTZ(kAggTimeMax), "gcalsync.busy_agg");
     return pg_guard([=]() {
         MemoryContext aggcontext;
         if (!AggCheckCallContext(fcinfo, &aggcontext))

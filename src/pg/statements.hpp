@@ -1054,10 +1054,11 @@ inline constexpr Statement kHoldSentWrites{"store.outbox.hold_sent", SPI_OK_UPDA
 // $1 ids. The writes are about to be handed to Google (committed before the
 // first byte leaves: a lost answer or a crash cannot hide that they may have
 // been applied).
-inline constexpr Statement kMarkWritesSent{"store.outbox.mark_sent", SPI_OK_UPDATE, {INT8ARRAYOID}, R"sql(
+inline constexpr Statement kMarkWritesSent{"store.outbox.mark_sent", SPI_OK_UPDATE_RETURNING, {INT8ARRAYOID}, R"sql(
     UPDATE gcalsync.outbox
-       SET sent_at = pg_catalog.now()
-     WHERE id = ANY ($1) AND state = 'queued' AND sent_at IS NULL
+       SET sent_at = pg_catalog.coalesce(sent_at, pg_catalog.now())
+     WHERE id = ANY ($1) AND state = 'queued'
+    RETURNING id
 )sql"};
 
 // $1 id. Google's answer to the only request of a write never sent before

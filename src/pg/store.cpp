@@ -1040,22 +1040,27 @@ void SpiStore::write_finished(const core::OwnerLink &link, const core::OutboxWri
     count_rows(upserts, tombstones);
 }
 
-void SpiStore::writes_sent(const std::vector<int64_t> &ids, bool sent)
+std::vector<int64_t> SpiStore::writes_sent(const std::vector<int64_t> &ids, bool sent)
 {
     // Committed durably (synchronous_commit as configured, not the schedule's
     // "off"): the mark must survive a crash right after the request left.
+    std::vector<int64_t> marked;
     Transaction xact("gcalsync: marking writes sent to Google");
     {
         Spi spi;
         if (sent) {
             Int8Column col(ids.begin(), ids.end());
-            spi.run(sql::kMarkWritesSent, {SqlArg(INT8ARRAYOID, int8_array, &col)});
+            const uint64_t n = spi.run(sql::kMarkWritesSent, {SqlArg(INT8ARRAYOID, int8_array, &col)});
+            for (uint64_t i = 0; i < n; i++)
+                if (auto id = spi.get_int64(i, 0))
+                    marked.push_back(*id);
         } else {
             for (int64_t id : ids)
                 spi.run(sql::kUnmarkWriteSent, {id});
         }
     }
     xact.commit();
+    return marked;
 }
 
 void SpiStore::write_retry(const core::OutboxWrite &w, const std::string &error, Micros retry_at)

@@ -53,7 +53,7 @@ public:
     void write_finished(const core::OwnerLink &link, const core::OutboxWrite &w, core::WriteState state,
                         const std::string &error, const core::EventsPage *mirror) override;
     void write_retry(const core::OutboxWrite &w, const std::string &error, core::Micros retry_at) override;
-    void writes_sent(const std::vector<int64_t> &ids, bool sent) override;
+    std::vector<int64_t> writes_sent(const std::vector<int64_t> &ids, bool sent) override;
 
     // prune_changes deletes change-feed entries older than the retention and
     // records the highest pruned sequence number; returns the count.

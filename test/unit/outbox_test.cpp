@@ -137,6 +137,17 @@ TEST(Outbox, PatchAppliedAsGoogleStoresIt)
                               R"({"email":"b@x","responseStatus":"needsAction"}]})"));
     EXPECT_FALSE(patch_applied(R"({"attendees":[{"email":"a@x"}]})",
                                R"({"attendees":[{"email":"a@x"},{"email":"b@x"}]})"));
+    // ... but only the members Google adds: someone else's comment or optional
+    // flag on an attendee the patch replaced is a change of theirs
+    EXPECT_FALSE(patch_applied(R"({"attendees":[{"email":"a@x"}]})",
+                               R"({"attendees":[{"email":"a@x","responseStatus":"needsAction","optional":true}]})"));
+    EXPECT_FALSE(patch_applied(R"({"attendees":[{"email":"a@x"}]})",
+                               R"({"attendees":[{"email":"a@x","comment":"late"}]})"));
+    EXPECT_TRUE(patch_applied(R"({"attendees":[{"email":"a@x"}]})",
+                              R"({"attendees":[{"email":"a@x","self":true,"organizer":true,"displayName":"A"}]})"));
+    // Google omits empty values: an emptied list or text is absent
+    EXPECT_TRUE(patch_applied(R"({"attendees":[],"description":""})", R"({"summary":"s"})"));
+    EXPECT_FALSE(patch_applied(R"({"attendees":[]})", R"({"attendees":[{"email":"a@x"}]})"));
     EXPECT_FALSE(patch_applied(R"({"recurrence":["RRULE:FREQ=DAILY"]})", R"({"recurrence":["RRULE:FREQ=WEEKLY"]})"));
     EXPECT_FALSE(patch_applied(R"({"start":{"dateTime":"2025-01-01T10:00:00Z"}})", R"({"start":"x"})"));
 }
