@@ -1056,7 +1056,7 @@ inline constexpr Statement kHoldSentWrites{"store.outbox.hold_sent", SPI_OK_UPDA
 // been applied).
 inline constexpr Statement kMarkWritesSent{"store.outbox.mark_sent", SPI_OK_UPDATE_RETURNING, {INT8ARRAYOID}, R"sql(
     UPDATE gcalsync.outbox
-       SET sent_at = pg_catalog.coalesce(sent_at, pg_catalog.now())
+       SET sent_at = COALESCE(sent_at, pg_catalog.now())
      WHERE id = ANY ($1) AND state = 'queued'
     RETURNING id
 )sql"};
