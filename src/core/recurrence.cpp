@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <set>
@@ -287,6 +288,9 @@ public:
         }
         icalerror_clear_errno();
         struct icalrecurrencetype recur = icalrecurrencetype_from_string(rule.c_str());
+        // An RSCALE value is the caller's to free (libical strdups it, even
+        // when the rule has no FREQ; on an error it frees it itself).
+        const std::unique_ptr<char, void (*)(void *)> rscale(recur.rscale, std::free);
         if (recur.freq == ICAL_NO_RECURRENCE || icalerrno != ICAL_NO_ERROR) {
             icalerror_clear_errno();
             return false;

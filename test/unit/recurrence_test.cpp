@@ -403,6 +403,25 @@ TEST(Recurrence, RulesLibicalCrashesOnAreIgnored)
               (V{"2026-12-28T09:00", "2032-12-27T09:00"}));
 }
 
+TEST(Recurrence, RscaleRulesLeaveNothingAllocated)
+{
+    // libical strdups an RSCALE value into the rule it returns, even for a
+    // rule without FREQ; the caller frees it (fuzz_recurrence found the leak;
+    // the sanitizer build of this test catches it).
+    for (bool libical_only : {false, true}) {
+        SCOPED_TRACE(libical_only);
+        Series s = timed("UTC", "2025-03-03T09:00:00", 60,
+                         {"RRULE:RSCALE=GREGORIAN;FREQ=DAILY;COUNT=3", "RRULE:RSCALE=", "RRULE:RSCALE=X;BOGUS=1"});
+        s.libical_only = libical_only;
+        Budget b;
+        int ignored = 0;
+        auto o = expand(s, utc("2025-01-01T00:00:00"), utc("2026-01-01T00:00:00"), b, &ignored);
+        EXPECT_EQ(ignored, 2);
+        ASSERT_EQ(o.size(), 3u);
+        EXPECT_EQ(o[2].start, utc("2025-03-05T09:00:00"));
+    }
+}
+
 TEST(Recurrence, CountOnAPlainGridJumpsAndEndsExactly)
 {
     // FREQ=MINUTELY;INTERVAL=7;COUNT=100000: occurrence n (0-based) is at
