@@ -962,6 +962,10 @@ std::vector<core::OutboxWrite> SpiStore::due_writes(std::size_t limit,
     if (schema_1_0_)
         return out;  // no outbox before ALTER EXTENSION UPDATE
     Transaction xact("gcalsync: reading the outbox");
+    if (!extension_installed()) {
+        xact.commit();  // before CREATE EXTENSION, or after DROP EXTENSION: nothing to send
+        return out;
+    }
     {
         Spi spi;
         spi.run(sql::kFailStrandedWrites);
