@@ -9,6 +9,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <set>
@@ -322,12 +323,79 @@ public:
         // expanded; it counts as an ignored line.
         if (recur.by_week_no[0] != ICAL_RECURRENCE_ARRAY_MAX)
             return false;
-        if (recur.by_set_pos[0] != ICAL_RECURRENCE_ARRAY_MAX && recur.freq != ICAL_MONTHLY_RECURRENCE &&
-            recur.freq != ICAL_YEARLY_RECURRENCE && !s_.libical_only)
-            return run_set_pos(recur, until, lo_local, hi_local, out, what);
-        if (!s_.libical_only && simple(recur))
+        const bool own_set_pos = recur.by_set_pos[0] != ICAL_RECURRENCE_ARRAY_MAX &&
+                                 recur.freq != ICAL_MONTHLY_RECURRENCE && recur.freq != ICAL_YEARLY_RECURRENCE &&
+                                 !s_.libical_only;
+        if (!own_set_pos && !s_.libical_only && simple(recur))
             return run_simple(recur, until, lo_local, hi_local, out, what);
+        if (!ever_occurs(rule, recur)) {
+            // Nothing after DTSTART, the rule's first occurrence (an EXRULE's
+            // too, as the day engine has it).
+            take(first_civil_, until, lo_local, hi_local, out);
+            return true;
+        }
+        if (own_set_pos)
+            return run_set_pos(recur, until, lo_local, hi_local, out, what);
         return run_libical(recur, until, lo_local, hi_local, out, what);
+    }
+
+    // ever_occurs is false for a rule that has no occurrence after DTSTART
+    // in 400 years (a full cycle of the Gregorian calendar): no day passes
+    // its day parts (FREQ=HOURLY;BYMONTH=2;BYMONTHDAY=31), or no period has
+    // as many days as its BYSETPOS asks (FREQ=MONTHLY;BYMONTHDAY=1;BYHOUR=9;
+    // BYSETPOS=-5). libical 3.0 searches for a next occurrence
+    // without bound, in its iterator set-up and in each step: seconds to
+    // minutes of CPU the backend cannot be interrupted in (fuzz_recurrence
+    // found it), for a rule anyone can put on an invitation. The day parts
+    // are checked by the day engine on the rule without its time parts, with
+    // every day a candidate for sub-daily and WEEKLY rules. Rules it cannot
+    // read are assumed to occur (libical decides, as before).
+    bool ever_occurs(const std::string &rule, const struct icalrecurrencetype &recur) const
+    {
+        std::string days;
+        for (const std::string &part : split(rule, ';')) {
+            const std::size_t eq = part.find('=');
+            const std::string key = upper(trim(part.substr(0, eq)));
+            if (key == "BYHOUR" || key == "BYMINUTE" || key == "BYSECOND" || key == "BYSETPOS" || key == "COUNT" ||
+                key == "INTERVAL")
+                continue;
+            if (!days.empty())
+                days += ';';
+            if (key == "FREQ" && recur.freq != ICAL_MONTHLY_RECURRENCE && recur.freq != ICAL_YEARLY_RECURRENCE)
+                days += "FREQ=DAILY";
+            else
+                days += part;
+        }
+        const auto day_rule = parse_day_rule(days);
+        if (!day_rule)
+            return true;
+        // How many days a period needs for the smallest BYSETPOS (MONTHLY and
+        // YEARLY only: libical ignores it elsewhere, and picks among the
+        // period's days, not among their times as RFC 5545 would).
+        const bool monthly = recur.freq == ICAL_MONTHLY_RECURRENCE, yearly = recur.freq == ICAL_YEARLY_RECURRENCE;
+        std::int64_t need = 1;
+        if (monthly || yearly) {
+            need = std::numeric_limits<std::int64_t>::max();
+            for (int i = 0; i < ICAL_BY_SETPOS_SIZE && recur.by_set_pos[i] != ICAL_RECURRENCE_ARRAY_MAX; i++)
+                need = std::min<std::int64_t>(need, std::abs(recur.by_set_pos[i]));
+            if (need == std::numeric_limits<std::int64_t>::max())
+                need = 1;
+        }
+        const std::int64_t start_day =
+            s_.all_day ? s_.start_day : days_from_civil(first_civil_.year, first_civil_.month, first_civil_.day);
+        std::int64_t period = std::numeric_limits<std::int64_t>::min(), in_period = 0;
+        bool found = false;
+        iterate_days(*day_rule, start_day, start_day + 1, start_day + 146097, [&](std::int64_t day) {
+            if (day <= start_day)
+                return true;
+            const Civil c = civil_from_days(day);
+            const std::int64_t p = monthly ? c.year * 12 + c.month : yearly ? c.year : day;
+            in_period = p == period ? in_period + 1 : 1;
+            period = p;
+            found = in_period >= need;
+            return !found;
+        });
+        return found;
     }
 
     // take handles one occurrence at wall-clock time c: false once the rule

@@ -422,6 +422,50 @@ TEST(Recurrence, RscaleRulesLeaveNothingAllocated)
     }
 }
 
+TEST(Recurrence, RulesThatNeverOccurAreNotSearched)
+{
+    // libical 3.0 searches for a next occurrence without bound: minutes of
+    // CPU for these (fuzz_recurrence found them; the corpus keeps one). None
+    // has an occurrence after DTSTART, which stays the series' only instance.
+    for (bool libical_only : {false, true}) {
+        for (const char *line :
+             {"RRULE:FREQ=MONTHLY;BYMONTHDAY=1;BYSETPOS=-5;BYHOUR=9,10", "RRULE:FREQ=MONTHLY;BYMONTHDAY=1;BYSETPOS=-5",
+              "RRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30;BYMINUTE=5", "RRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=31;BYHOUR=9",
+              "RRULE:FREQ=HOURLY;BYMONTH=2;BYMONTHDAY=31", "RRULE:FREQ=MINUTELY;BYMONTH=4;BYMONTHDAY=31"}) {
+            SCOPED_TRACE(line);
+            Series s = timed("UTC", "2025-03-03T09:00:00", 60, {line});
+            s.libical_only = libical_only;
+            Budget b;
+            int ignored = 0;
+            auto o = expand(s, utc("2025-01-01T00:00:00"), utc("2030-01-01T00:00:00"), b, &ignored);
+            EXPECT_EQ(ignored, 0);
+            ASSERT_EQ(o.size(), 1u);
+            EXPECT_EQ(o[0].start, utc("2025-03-03T09:00:00"));
+        }
+        SCOPED_TRACE(libical_only);
+        // An EXRULE that never occurs after DTSTART excludes DTSTART only, as
+        // the day engine's rules do (whichever engine takes it).
+        for (const char *line : {"EXRULE:FREQ=MONTHLY;BYMONTHDAY=1;BYSETPOS=-5;BYHOUR=9",
+                                 "EXRULE:FREQ=MONTHLY;BYMONTHDAY=3;BYSETPOS=-5"}) {
+            SCOPED_TRACE(line);
+            Series ex = timed("UTC", "2025-03-03T09:00:00", 60, {"RRULE:FREQ=DAILY;COUNT=3", line});
+            ex.libical_only = libical_only;
+            EXPECT_EQ(starts(ex, "UTC", "2025-01-01T00:00:00", "2026-01-01T00:00:00"),
+                      (V{"2025-03-04T09:00", "2025-03-05T09:00"}));
+        }
+        // Rare or BYSETPOS-picked occurrences are still found.
+        Series leap = timed("UTC", "2025-03-03T09:00:00", 60, {"RRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29;BYHOUR=9"});
+        leap.libical_only = libical_only;
+        EXPECT_EQ(starts(leap, "UTC", "2025-04-01T00:00:00", "2033-01-01T00:00:00"),
+                  (V{"2028-02-29T09:00", "2032-02-29T09:00"}));
+        Series pos = timed("UTC", "2025-03-03T09:00:00", 60,
+                           {"RRULE:FREQ=MONTHLY;BYMONTHDAY=1,2;BYHOUR=9;BYSETPOS=-1"});
+        pos.libical_only = libical_only;
+        EXPECT_EQ(starts(pos, "UTC", "2025-04-01T00:00:00", "2025-06-03T00:00:00"),
+                  (V{"2025-04-02T09:00", "2025-05-02T09:00", "2025-06-02T09:00"}));
+    }
+}
+
 TEST(Recurrence, CountOnAPlainGridJumpsAndEndsExactly)
 {
     // FREQ=MINUTELY;INTERVAL=7;COUNT=100000: occurrence n (0-based) is at
