@@ -865,6 +865,19 @@ REVOKE ALL ON FUNCTION @extschema@.gcal_wait_write(bigint, interval) FROM PUBLIC
 -------------------------------------------------------------------------------
 -- The recurring masters of an owner's calendars (gcal_instances reads them all).
 CREATE INDEX event_master_idx ON gcalsync.event (owner, calendar_id) WHERE recurrence IS NOT NULL;
+-- The exceptions of an owner's series by original start (gcal_busy reads the
+-- exceptions of the window's occurrences, not every exception of the owner's
+-- years of series): timed ones, and all-day ones.
+CREATE INDEX event_exception_start_at_idx ON gcalsync.event (owner, original_start_at)
+    WHERE recurring_event_id IS NOT NULL AND original_start_at IS NOT NULL;
+CREATE INDEX event_exception_start_date_idx ON gcalsync.event (owner, original_start_date)
+    WHERE recurring_event_id IS NOT NULL AND original_start_date IS NOT NULL;
+-- Live timed events longer than a day: gcal_busy finds the others that can
+-- overlap a window by a start at most a day before it (event_owner_start_at_idx
+-- from there), not by walking an owner's every earlier event.
+CREATE INDEX event_owner_long_idx ON gcalsync.event (owner, start_at, end_at)
+    WHERE status OPERATOR(pg_catalog.<>) 'cancelled'
+      AND (end_at OPERATOR(pg_catalog.-) start_at) OPERATOR(pg_catalog.>) '1 day'::pg_catalog.interval;
 
 CREATE FUNCTION @extschema@.gcal_instances(owner text, time_min timestamptz, time_max timestamptz,
     calendar_ids text[] DEFAULT NULL, show_deleted boolean DEFAULT false)

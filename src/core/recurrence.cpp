@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <unordered_map>
 
 namespace gcal::core::rec {
 
@@ -238,6 +239,65 @@ struct Until {
     std::int64_t last_key = 0;  // timed: last allowed instant; all-day: last allowed day
 };
 
+// A rule line's value as run_rule reads it: UNTIL taken out (its Google
+// forms are decided by until_of), libical's reading of the rest, and the day
+// engine's, if it can take the rule.
+struct ParsedRule {
+    bool ok = false;                  // false: not a rule (the line is ignored)
+    std::string rule;                 // the value without UNTIL
+    std::optional<DateValue> until;   // UNTIL's value, if any
+    struct icalrecurrencetype recur{};  // rscale: the caller frees it
+    std::optional<DayRule> day_rule;  // parse_day_rule(rule)
+};
+
+void parse_rule(const std::string &value, ParsedRule &p)
+{
+    for (const std::string &part : split(value, ';')) {
+        std::size_t eq = part.find('=');
+        std::string key = upper(trim(part.substr(0, eq)));
+        if (key == "UNTIL" && eq != std::string::npos) {
+            p.until = parse_date_value(trim(part.substr(eq + 1)));
+            if (!p.until)
+                return;
+            continue;
+        }
+        if (!p.rule.empty())
+            p.rule += ';';
+        p.rule += part;
+    }
+    icalerror_clear_errno();
+    p.recur = icalrecurrencetype_from_string(p.rule.c_str());
+    if (p.recur.freq == ICAL_NO_RECURRENCE || icalerrno != ICAL_NO_ERROR) {
+        icalerror_clear_errno();
+        return;
+    }
+    p.day_rule = parse_day_rule(p.rule);
+    p.ok = true;
+}
+
+// The parse of `value` from the cache (parsed and added if new), or nullptr
+// for a rule with RSCALE (parse it with parse_rule, and free its rscale).
+// Bounded: emptied when full. Expansion runs on one thread (the backend's).
+const ParsedRule *cached_rule(const std::string &value)
+{
+    constexpr std::size_t kMaxEntries = 1024, kMaxText = 512;
+    static std::unordered_map<std::string, ParsedRule> cache;
+    if (value.size() > kMaxText)
+        return nullptr;
+    auto it = cache.find(value);
+    if (it != cache.end())
+        return &it->second;
+    ParsedRule p;
+    parse_rule(value, p);
+    if (p.recur.rscale) {
+        std::free(p.recur.rscale);
+        return nullptr;
+    }
+    if (cache.size() >= kMaxEntries)
+        cache.clear();
+    return &cache.emplace(value, std::move(p)).first->second;
+}
+
 class Expander {
 public:
     Expander(const Series &s, std::int64_t time_min, std::int64_t time_max, Budget &budget)
@@ -270,32 +330,25 @@ public:
     // Adds the keys of the rule line (RRULE or EXRULE value) to `out`.
     bool run_rule(const std::string &value, std::vector<std::int64_t> &out, const char *what)
     {
-        // Take UNTIL out of the rule: its Google forms are decided by until_of.
-        std::string rule;
-        Until until;
-        for (const std::string &part : split(value, ';')) {
-            std::size_t eq = part.find('=');
-            std::string key = upper(trim(part.substr(0, eq)));
-            if (key == "UNTIL" && eq != std::string::npos) {
-                auto v = parse_date_value(trim(part.substr(eq + 1)));
-                if (!v)
-                    return false;
-                until = until_of(*v);
-                continue;
-            }
-            if (!rule.empty())
-                rule += ';';
-            rule += part;
+        // The rule's parse is a function of its text alone, and the same few
+        // texts recur across masters (FREQ=WEEKLY, weekdays, ...): parsed once
+        // (ParsedRule, kept in a bounded cache), except rules with RSCALE,
+        // whose value libical allocates for each parse.
+        ParsedRule fresh;
+        const ParsedRule *parsed = cached_rule(value);
+        if (!parsed) {
+            parse_rule(value, fresh);
+            parsed = &fresh;
         }
-        icalerror_clear_errno();
-        struct icalrecurrencetype recur = icalrecurrencetype_from_string(rule.c_str());
         // An RSCALE value is the caller's to free (libical strdups it, even
         // when the rule has no FREQ; on an error it frees it itself).
-        const std::unique_ptr<char, void (*)(void *)> rscale(recur.rscale, std::free);
-        if (recur.freq == ICAL_NO_RECURRENCE || icalerrno != ICAL_NO_ERROR) {
-            icalerror_clear_errno();
+        const std::unique_ptr<char, void (*)(void *)> rscale(fresh.recur.rscale, std::free);
+        if (!parsed->ok)
             return false;
-        }
+        Until until;
+        if (parsed->until)
+            until = until_of(*parsed->until);
+        struct icalrecurrencetype recur = parsed->recur;
         // The wall-clock range to walk: the window's, widened by two days
         // (any offset change) for daily and longer rules, by three hours
         // (any DST shift) for sub-daily ones, whose steps are many.
@@ -309,7 +362,7 @@ public:
         // set-up for those goes through ICU's calendar code, which cost a
         // fifth of a 1,000-owner gcal_busy (bench/README.md); unless a test
         // asks for libical alone.
-        if (auto day_rule = s_.libical_only ? std::nullopt : parse_day_rule(rule)) {
+        if (const DayRule *day_rule = s_.libical_only || !parsed->day_rule ? nullptr : &*parsed->day_rule) {
             const std::int64_t start_day =
                 s_.all_day ? s_.start_day : days_from_civil(first_civil_.year, first_civil_.month, first_civil_.day);
             if (day_rule->freq == DayRule::kMonthly || day_rule->freq == DayRule::kYearly ||

@@ -1240,8 +1240,8 @@ inline constexpr Statement kInstanceMasterExceptions{"instances.master_exception
 // long masters: instances.master_exceptions), and busy recurring masters
 // starting before the window's end (a master that is not busy has no busy
 // occurrence, and its exceptions are placed by their own span either way).
-// The first three are read by owner through the time indexes, then kept for
-// the chosen calendars (a join by owner and calendar would walk every event
+// The first three are read by owner through the time and original-start
+// indexes, then kept for the chosen calendars (a join by owner and calendar would walk every event
 // of the calendar instead). The caller keeps the rows of linked owners
 // (availability.owners). Run as the caller: privileges and row-level
 // security apply. One generic plan.
@@ -1255,14 +1255,28 @@ inline constexpr Statement kBusyRows{"busy.rows", SPI_OK_SELECT,
     ), candidate AS (
         -- (OFFSET 0 below: planned apart, through the time indexes, as a
         -- MATERIALIZED CTE would be, without copying its rows into a
-        -- tuplestore) busy singles and exceptions by their own span: timed ones
-        -- (event_owner_start_at_idx), all-day ones with two days of margin
-        -- for any zone (event_owner_start_date_idx)
+        -- tuplestore) busy singles and exceptions by their own span: timed
+        -- ones that start at most a day before the window
+        -- (event_owner_start_at_idx, from that day on instead of from the
+        -- owner's first event), timed ones longer than a day (the only ones
+        -- that can start earlier and still overlap it: event_owner_long_idx;
+        -- a row read by both counts once), all-day ones with two days of
+        -- margin for any zone (event_owner_start_date_idx)
         SELECT e.owner, e.calendar_id, e.event_id, e.status, e.start_at, e.end_at, e.start_date, e.end_date,
                e.time_zone, e.recurrence, e.recurring_event_id, e.original_start_at, e.original_start_date,
                e.transparency, e.event_type, e.self_response
           FROM gcalsync.event e
          WHERE e.owner = ANY ($1) AND e.status <> 'cancelled' AND e.start_at < $4 AND e.end_at > $3
+           AND e.start_at >= $3 - '1 day'::pg_catalog.interval
+           AND e.recurrence IS NULL AND e.transparency = 'opaque' AND e.event_type <> 'workingLocation'
+           AND e.self_response IS DISTINCT FROM 'declined'
+        UNION ALL
+        SELECT e.owner, e.calendar_id, e.event_id, e.status, e.start_at, e.end_at, e.start_date, e.end_date,
+               e.time_zone, e.recurrence, e.recurring_event_id, e.original_start_at, e.original_start_date,
+               e.transparency, e.event_type, e.self_response
+          FROM gcalsync.event e
+         WHERE e.owner = ANY ($1) AND e.status <> 'cancelled' AND e.end_at - e.start_at > '1 day'::pg_catalog.interval
+           AND e.start_at < $4 AND e.end_at > $3
            AND e.recurrence IS NULL AND e.transparency = 'opaque' AND e.event_type <> 'workingLocation'
            AND e.self_response IS DISTINCT FROM 'declined'
         UNION ALL
@@ -1277,15 +1291,22 @@ inline constexpr Statement kBusyRows{"busy.rows", SPI_OK_SELECT,
            AND e.self_response IS DISTINCT FROM 'declined'
         UNION ALL
         -- every exception whose original start is in the window or up to
-        -- eight days before it (event_recurring_idx)
+        -- eight days before it: timed (event_exception_start_at_idx), all-day
+        -- (event_exception_start_date_idx)
         SELECT e.owner, e.calendar_id, e.event_id, e.status, e.start_at, e.end_at, e.start_date, e.end_date,
                e.time_zone, e.recurrence, e.recurring_event_id, e.original_start_at, e.original_start_date,
                e.transparency, e.event_type, e.self_response
           FROM gcalsync.event e
-         WHERE e.owner = ANY ($1) AND e.recurring_event_id IS NOT NULL
-           AND ((e.original_start_at < $4 AND e.original_start_at > $3 - '8 days'::pg_catalog.interval)
-                OR (e.original_start_date < ($4 AT TIME ZONE 'UTC')::pg_catalog.date + 2
-                    AND e.original_start_date > ($3 AT TIME ZONE 'UTC')::pg_catalog.date - 10))
+         WHERE e.owner = ANY ($1) AND e.recurring_event_id IS NOT NULL AND e.original_start_at IS NOT NULL
+           AND e.original_start_at < $4 AND e.original_start_at > $3 - '8 days'::pg_catalog.interval
+        UNION ALL
+        SELECT e.owner, e.calendar_id, e.event_id, e.status, e.start_at, e.end_at, e.start_date, e.end_date,
+               e.time_zone, e.recurrence, e.recurring_event_id, e.original_start_at, e.original_start_date,
+               e.transparency, e.event_type, e.self_response
+          FROM gcalsync.event e
+         WHERE e.owner = ANY ($1) AND e.recurring_event_id IS NOT NULL AND e.original_start_date IS NOT NULL
+           AND e.original_start_date < ($4 AT TIME ZONE 'UTC')::pg_catalog.date + 2
+           AND e.original_start_date > ($3 AT TIME ZONE 'UTC')::pg_catalog.date - 10
         OFFSET 0
     )
     SELECT e.calendar_id, e.event_id, e.status, NULL::pg_catalog.text, e.start_at, e.end_at, e.start_date,

@@ -70,7 +70,9 @@ def single(rng, eid, zone, me):
             ev["transparency"] = "transparent"
     else:
         start = day + timedelta(minutes=15 * rng.randrange(96))
-        length = timedelta(minutes=rng.choice((0, 15, 30, 45, 60, 90, 120, 600)))
+        # (longer than a day too: gcal_busy reads those through their own index,
+        # the others from a day before the window on)
+        length = timedelta(minutes=rng.choice((0, 15, 30, 45, 60, 90, 120, 600, 1440, 1455, 4320, 28800)))
         ev["start"], ev["end"] = _local(start, zone), _local(start + length, zone)
     r = rng.random()
     if r < 0.1:
