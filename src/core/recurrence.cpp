@@ -381,7 +381,7 @@ public:
                                  !s_.libical_only;
         if (!own_set_pos && !s_.libical_only && simple(recur))
             return run_simple(recur, until, lo_local, hi_local, out, what);
-        if (!ever_occurs(rule, recur)) {
+        if (!ever_occurs(parsed->rule, recur)) {
             // Nothing after DTSTART, the rule's first occurrence (an EXRULE's
             // too, as the day engine has it).
             take(first_civil_, until, lo_local, hi_local, out);
