@@ -673,6 +673,14 @@ std::pair<std::size_t, std::size_t> SpiStore::store_event_rows(Spi &spi, const c
             if (schema_1_0_ || !insert_new_events(link.owner, calendar_id, rows.data(), rows.size())) {
                 data_texts();
                 spi.run(schema_1_0_ ? sql::kInsertEventsV10 : sql::kInsertEvents, args);
+            } else {
+                // At DEBUG2 (tests): how many rows came with their jsonb made off this thread.
+                std::size_t encoded = static_cast<std::size_t>(
+                    std::count_if(rows.begin(), rows.end(), [](const core::EventRow *e) { return !e->jsonb.empty(); }));
+                pg_guard([=]() {
+                    elog(DEBUG2, "gcalsync: %zu events written as COPY writes them, %zu with their jsonb made by the helper thread",
+                         n, encoded);
+                });
             }
             sub.commit();
             inserted = true;

@@ -16,6 +16,7 @@ use GcalTest;
 my $emu = GcalTest::start_emulator(data => 'recurrence');
 my $node = GcalTest::node($emu, 'bulk', q{
 gcalsync.poll_interval = '1h'
+log_min_messages = debug2
 });
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 sql('CREATE EXTENSION pg_walinspect');
@@ -55,6 +56,16 @@ ok(GcalTest::mirror_matches($node, $emu, "a_$_", $refresh{$_}), "a_$_: the mirro
 is(sql(q{SELECT count(*) FROM gcalsync.event WHERE owner LIKE 'a\_%'
 	AND data::bytea IS DISTINCT FROM data::text::jsonb::bytea}), 0,
 	"bulk path: every row's data has jsonb_in's bytes");
+# ... and those bytes were made by the helper thread (the worker says so at DEBUG2).
+my ($written, $encoded) = (0, 0);
+for (split /\n/, slurp_file($node->logfile))
+{
+	next unless /(\d+) events written as COPY writes them, (\d+) with their jsonb made by the helper thread/;
+	$written += $1;
+	$encoded += $2;
+}
+cmp_ok($encoded, '>', 0, "bulk path: $encoded of $written rows with their jsonb made by the helper thread");
+is($encoded, $written, 'bulk path: every row of the emulator\'s data encoded (none left to jsonb_in)');
 
 # INSERT: a trigger on the table (it must fire, so the worker cannot bypass it).
 sql(q{
