@@ -195,7 +195,12 @@ struct EventRow {
     OptText organizer_email, creator_email;         // organizer.email, creator.email
     OptText html_link;                              // htmlLink
     std::optional<Micros> created, updated;
-    std::string data;  // the item's JSON, compact
+    std::string data;  // the item's JSON, compact (empty when jsonb holds it)
+    // The data as PostgreSQL's jsonb datum without its varlena header
+    // (encode_jsonb, core/jsonb.hpp), made on the helper thread for full
+    // listings when the store asks for it (Store::jsonb_events); then `data`
+    // is freed. Empty when not made (the text is then in `data`).
+    std::string jsonb;
 };
 
 struct EventsPage {

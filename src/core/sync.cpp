@@ -1,5 +1,6 @@
 #include "core/sync.hpp"
 
+#include "core/jsonb.hpp"
 #include "core/push.hpp"
 
 #include <algorithm>
@@ -586,7 +587,10 @@ void SyncEngine::list_page(const std::shared_ptr<Listing> &l)
                             : events_url(config_.api_base, l->calendar_id, l->cursor.page_token,
                                          l->cursor.sync_token);
     auto parsed = std::make_shared<ParsedPage>();
-    HttpClient::Prepare prepare = [parsed, lists](HttpResponse &resp) {
+    // The rows of a full listing usually go to the table as they are
+    // (the store's bulk insert): their jsonb is made here, off the writing thread.
+    const bool jsonb = !lists && l->cursor.sync_token.empty() && store_.jsonb_events(r->link, l->calendar_id);
+    HttpClient::Prepare prepare = [parsed, lists, jsonb](HttpResponse &resp) {
         if (!is_2xx(resp.status))
             return;  // an error body is read on the main thread
         parsed->error.clear();
@@ -595,6 +599,10 @@ void SyncEngine::list_page(const std::shared_ptr<Listing> &l)
         else
             parsed->events = parse_events_page(resp.body, &parsed->error);
         std::string().swap(resp.body);  // freed here, off the main thread
+        if (jsonb && parsed->events)
+            for (auto &e : parsed->events->items)
+                if (encode_jsonb(e.data, &e.jsonb))
+                    std::string().swap(e.data);  // only the bytes are kept
     };
     // The pages of a full listing are the big ones (2,500 events, megabytes),
     // and so are the pages after the first of an incremental one.

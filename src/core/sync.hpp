@@ -175,6 +175,17 @@ public:
     // costs no Google requests and no lock wait while the lock is held.
     // (Default: free; a store without locks never pauses owners.)
     virtual bool owner_free(const std::string &owner) { (void) owner; return true; }
+    // jsonb_events: whether the events of the next page of a calendar's full
+    // listing should come with their data encoded as jsonb (EventRow::jsonb,
+    // core/jsonb.hpp) by the helper thread: for a store that writes those
+    // bytes as they are (a UTF8 database, rows that go in as new ones).
+    // Asked on the main thread before the page is fetched.
+    virtual bool jsonb_events(const OwnerLink &link, const std::string &calendar_id)
+    {
+        (void) link;
+        (void) calendar_id;
+        return false;
+    }
     // owner_synced ends a successful round in one transaction: state active;
     // when the list was synced, the owner's requested work is complete and
     // next_at is its next check; each calendar whose listing completed in the

@@ -29,6 +29,7 @@ extern "C" {
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
 #include "utils/date.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
@@ -155,6 +156,15 @@ Datum recurrence_datum(const std::vector<std::string> &lines)
     return PointerGetDatum(construct_array(elems, static_cast<int>(lines.size()), TEXTOID, -1, false, TYPALIGN_INT));
 }
 
+// jsonb_datum is a palloc'd jsonb datum of encode_jsonb's bytes.
+Jsonb *jsonb_datum(const std::string &bytes)
+{
+    Jsonb *j = static_cast<Jsonb *>(palloc(VARHDRSZ + bytes.size()));
+    SET_VARSIZE(j, VARHDRSZ + bytes.size());
+    memcpy(VARDATA(j), bytes.data(), bytes.size());
+    return j;
+}
+
 // The per-page constants of every row.
 struct Common {
     Datum owner, calendar_id, synced_at, synced_tick;
@@ -204,8 +214,12 @@ void fill_row(TupleTableSlot *slot, const Layout &l, const Common &k, const core
     set_text(v, null, l.at[kHtmlLink], e.html_link);
     set_time(v, null, l.at[kCreated], e.created);
     set_time(v, null, l.at[kUpdated], e.updated);
-    // As INSERT's text -> jsonb cast: the item's own text through jsonb_in.
-    put(kData, DirectFunctionCall1(jsonb_in, CStringGetDatum(e.data.c_str())));
+    // As INSERT's text -> jsonb cast: the item's own text through jsonb_in,
+    // or the same datum as the helper thread made it (core/jsonb.hpp).
+    if (!e.jsonb.empty())
+        put(kData, PointerGetDatum(jsonb_datum(e.jsonb)));
+    else
+        put(kData, DirectFunctionCall1(jsonb_in, CStringGetDatum(e.data.c_str())));
     put(kSyncedAt, k.synced_at);
     put(kSyncedTick, k.synced_tick);
     set_text(v, null, l.at[kSelfResponse], e.self_response);
@@ -316,7 +330,7 @@ bool insert_rows(const std::string &owner, const std::string &calendar_id, const
             ExecConstraints(b->rri, slot, b->estate);  // NOT NULL, CHECK
         ResetPerTupleExprContext(b->estate);
         b->buffered++;
-        b->bytes += rows[r]->data.size();
+        b->bytes += rows[r]->data.size() + rows[r]->jsonb.size();
         if (b->buffered == kMaxBatchRows || b->bytes >= kMaxBatchBytes)
             flush(b);
     }
@@ -342,6 +356,19 @@ bool insert_new_events(const std::string &owner, const std::string &calendar_id,
                        const core::EventRow *const *rows, std::size_t n)
 {
     return pg_guard([&]() { return insert_rows(owner, calendar_id, rows, n); });
+}
+
+std::string jsonb_text(const std::string &jsonb)
+{
+    char *text = pg_guard([&]() {
+        Jsonb *j = jsonb_datum(jsonb);
+        char *out = JsonbToCString(nullptr, &j->root, static_cast<int>(VARSIZE(j)));
+        pfree(j);
+        return out;
+    });
+    std::string out(text);
+    pg_guard([=]() { pfree(text); });
+    return out;
 }
 
 }  // namespace gcal::pg

@@ -18,7 +18,14 @@ namespace gcal::pg {
 // table — the caller then uses INSERT. A PostgreSQL ERROR (a unique
 // violation: the row exists) comes out as PgError: run it in a
 // Subtransaction, which undoes the batches written so far.
+// A row's data is its `jsonb` bytes where the helper thread made them
+// (core/jsonb.hpp: the datum jsonb_in makes, without the varlena header),
+// else jsonb_in of its `data` text.
 bool insert_new_events(const std::string &owner, const std::string &calendar_id,
                        const core::EventRow *const *rows, std::size_t n);
+
+// jsonb_text is jsonb_out's text of such bytes (for the statements that take
+// the data as text).
+std::string jsonb_text(const std::string &jsonb);
 
 }  // namespace gcal::pg

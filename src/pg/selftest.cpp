@@ -1,8 +1,14 @@
 // selftest.cpp — gcalsync.boundary_selftest(mode): drives errors across the
 // C++/PostgreSQL boundary in both directions so the tests can prove that the
 // backend survives and that C++ destructors ran. Not granted to anyone.
+#include "core/jsonb.hpp"
 #include "pg/spi.hpp"
 #include "pg/statements.hpp"
+
+extern "C" {
+#include "mb/pg_wchar.h"
+#include "utils/jsonb.h"
+}
 
 namespace gcal::pg {
 
@@ -40,11 +46,29 @@ struct Tracker {
 //                  the wrong uses of a statement that must fail loudly (XX000):
 //                  one missing from the table, another text under a listed
 //                  name, an argument of another type than declared
+//   jsonb:TEXT     core::encode_jsonb's bytes of TEXT (issue 18) against
+//                  jsonb_in's: 1 when identical, 0 when the encoder leaves
+//                  TEXT to jsonb_in (always in a database not in UTF8),
+//                  an error (XX000) when they differ
 GCAL_FUNCTION(gcal_boundary_selftest)
 {
     std::string mode = pg_guard([&]() -> std::string { return text_to_cstring(PG_GETARG_TEXT_PP(0)); });
     if (mode == "live")
         PG_RETURN_INT64(live_trackers);
+    if (mode.compare(0, 6, "jsonb:") == 0) {
+        const char *json = mode.c_str() + 6;
+        std::string bytes;
+        bool utf8 = pg_guard([]() { return GetDatabaseEncoding() == PG_UTF8; });
+        if (!utf8 || !core::encode_jsonb(json, &bytes))
+            PG_RETURN_INT64(0);  // the worker too leaves it to jsonb_in
+        bool same = pg_guard([&]() {
+            Jsonb *j = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
+            return VARSIZE(j) - VARHDRSZ == bytes.size() && memcmp(VARDATA(j), bytes.data(), bytes.size()) == 0;
+        });
+        if (!same)
+            throw std::runtime_error("encode_jsonb's bytes differ from jsonb_in's");
+        PG_RETURN_INT64(1);
+    }
 
     Tracker outer;
     std::vector<std::string> owned(3, "heap memory that must be freed");

@@ -23,6 +23,7 @@
 extern "C" {
 #include "commands/extension.h"
 #include "datatype/timestamp.h"
+#include "mb/pg_wchar.h"
 #include "storage/condition_variable.h"
 #include "utils/array.h"
 #include "utils/date.h"
@@ -335,6 +336,18 @@ std::vector<core::OwnerLink> SpiStore::due_owners(std::size_t limit,
     return out;
 }
 
+// jsonb_events: the rows of a full listing go to insert_new_events, which
+// copies the jsonb the helper thread made (core/jsonb.hpp) where INSERT runs
+// jsonb_in on the writing thread. Only in a UTF8 database (encode_jsonb
+// decodes \u escapes as UTF-8, as jsonb_in does only there), and not where
+// those rows go through SQL anyway (a schema at 1.0, Citus, a listing that
+// met an existing row): there the text would only be made again.
+bool SpiStore::jsonb_events(const core::OwnerLink &link, const std::string &calendar_id)
+{
+    static const bool utf8 = pg_guard([]() { return GetDatabaseEncoding() == PG_UTF8; });
+    return utf8 && !schema_1_0_ && !citus_loaded() && upsert_listings_.count(link.owner + '\x1f' + calendar_id) == 0;
+}
+
 // owner_free: the probe's NOWAIT lock either succeeds (the row is free, or
 // gone) or fails at once with lock_not_available, which Spi::run throws as
 // StoreBusy; the transaction is then rolled back by its destructor.
@@ -600,7 +613,7 @@ std::pair<std::size_t, std::size_t> SpiStore::store_event_rows(Spi &spi, const c
         html_link.push_back(opt(e->html_link));
         created.push_back(e->created);
         updated.push_back(e->updated);
-        data.push_back(&e->data);
+        data.push_back(e->jsonb.empty() ? &e->data : nullptr);  // nullptr: see data_texts
         self_response.push_back(opt(e->self_response));
         (e->status == "cancelled" ? cancelled : upserted).push_back(e->event_id);
     }
@@ -612,11 +625,25 @@ std::pair<std::size_t, std::size_t> SpiStore::store_event_rows(Spi &spi, const c
         arg(creator_email), arg(html_link), arg(created), arg(updated), arg(data), arg(self_response)};
     if (schema_1_0_)
         args.pop_back();  // a schema still at 1.0 has no self_response
+    // A row whose data the helper thread encoded as jsonb (jsonb_events) has
+    // no text left: where a statement below needs it, it gets jsonb_out's
+    // text of those bytes (the same jsonb value, the same bytes again when
+    // the statement casts it back), made only then.
+    std::vector<std::string> data_from_jsonb;
+    auto data_texts = [&]() {
+        data_from_jsonb.reserve(n);  // no reallocation: the column points into it
+        for (std::size_t i = 0; i < n; i++)
+            if (!data[i]) {
+                data_from_jsonb.push_back(jsonb_text(rows[i]->jsonb));
+                data[i] = &data_from_jsonb.back();
+            }
+    };
     // The worker's own outbox writes come back in the next incremental
     // listing with the etag it stored: not a change (read before the rows
     // are written over).
     std::unordered_set<std::string> unchanged;
     if (listing && !step.full && n > 0 && !schema_1_0_) {
+        data_texts();
         uint64_t same = spi.run(sql::kUnchangedEvents, {link.owner, calendar_id, arg(id), arg(data)});
         for (auto &i : column_texts(spi, same))
             unchanged.insert(std::move(i));
@@ -643,8 +670,18 @@ std::pair<std::size_t, std::size_t> SpiStore::store_event_rows(Spi &spi, const c
     if (n > 0 && step.full && !upsert_listings_.count(listing_key) && !citus_loaded()) {
         try {
             Subtransaction sub;
-            if (schema_1_0_ || !insert_new_events(link.owner, calendar_id, rows.data(), rows.size()))
+            if (schema_1_0_ || !insert_new_events(link.owner, calendar_id, rows.data(), rows.size())) {
+                data_texts();
                 spi.run(schema_1_0_ ? sql::kInsertEventsV10 : sql::kInsertEvents, args);
+            } else {
+                // At DEBUG2 (tests): how many rows came with their jsonb made off this thread.
+                std::size_t encoded = static_cast<std::size_t>(
+                    std::count_if(rows.begin(), rows.end(), [](const core::EventRow *e) { return !e->jsonb.empty(); }));
+                pg_guard([=]() {
+                    elog(DEBUG2, "gcalsync: %zu events written as COPY writes them, %zu with their jsonb made by the helper thread",
+                         n, encoded);
+                });
+            }
             sub.commit();
             inserted = true;
         } catch (const PgError &e) {
@@ -655,8 +692,10 @@ std::pair<std::size_t, std::size_t> SpiStore::store_event_rows(Spi &spi, const c
     }
     if (!step.next_sync_token.empty())
         upsert_listings_.erase(listing_key);
-    if (n > 0 && !inserted)
+    if (n > 0 && !inserted) {
+        data_texts();
         spi.run(schema_1_0_ ? sql::kUpsertEventsV10 : sql::kUpsertEvents, args);
+    }
     if (step.full && !step.next_sync_token.empty()) {
         uint64_t swept =
             schema_1_0_ ? spi.run(sql::kSweepEventsV10, {link.owner, calendar_id, params_of(core::Resource::Events)})

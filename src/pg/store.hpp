@@ -30,6 +30,7 @@ public:
                          const std::string &error, core::Micros retry_at) override;
     bool calendars_all_failing(const core::OwnerLink &link) override;
     bool owner_free(const std::string &owner) override;
+    bool jsonb_events(const core::OwnerLink &link, const std::string &calendar_id) override;
     bool calendar_metadata(const core::OwnerLink &link, const std::string &calendar_id,
                            const core::OptText &summary, const core::OptText &time_zone) override;
     void owner_synced(const core::OwnerLink &link, bool list_synced, core::Micros next_at,

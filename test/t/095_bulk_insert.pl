@@ -16,9 +16,13 @@ use GcalTest;
 my $emu = GcalTest::start_emulator(data => 'recurrence');
 my $node = GcalTest::node($emu, 'bulk', q{
 gcalsync.poll_interval = '1h'
+log_min_messages = debug2
 });
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 sql('CREATE EXTENSION pg_walinspect');
+# data's bytes as they are stored: the helper thread encodes the jsonb of
+# full listings (core/jsonb.hpp), and it must be byte for byte jsonb_in's.
+sql('CREATE CAST (jsonb AS bytea) WITHOUT FUNCTION');
 
 my %refresh = (alice => 'demo-refresh-alice', bob => 'demo-refresh-bob',
 	carol => 'demo-refresh-carol', rita => 'demo-refresh-rita');
@@ -49,6 +53,19 @@ my ($multi, $single) = link_all('a');
 cmp_ok($multi, '>', 0, "bulk path: $multi multi-insert records for gcalsync.event");
 is($single, 0, 'bulk path: no single-row heap insert into gcalsync.event');
 ok(GcalTest::mirror_matches($node, $emu, "a_$_", $refresh{$_}), "a_$_: the mirror equals Google") for @people;
+is(sql(q{SELECT count(*) FROM gcalsync.event WHERE owner LIKE 'a\_%'
+	AND data::bytea IS DISTINCT FROM data::text::jsonb::bytea}), 0,
+	"bulk path: every row's data has jsonb_in's bytes");
+# ... and those bytes were made by the helper thread (the worker says so at DEBUG2).
+my ($written, $encoded) = (0, 0);
+for (split /\n/, slurp_file($node->logfile))
+{
+	next unless /(\d+) events written as COPY writes them, (\d+) with their jsonb made by the helper thread/;
+	$written += $1;
+	$encoded += $2;
+}
+cmp_ok($encoded, '>', 0, "bulk path: $encoded of $written rows with their jsonb made by the helper thread");
+is($encoded, $written, 'bulk path: every row of the emulator\'s data encoded (none left to jsonb_in)');
 
 # INSERT: a trigger on the table (it must fire, so the worker cannot bypass it).
 sql(q{
@@ -70,7 +87,7 @@ is(sql('SELECT n FROM public.fired'), sql(q{SELECT count(*) FROM gcalsync.event 
 my $cols = q{calendar_id, event_id, status, summary, description, location, start_at, end_at, start_date,
 	end_date, time_zone, recurrence, pg_catalog.array_dims(recurrence), recurring_event_id, original_start_at,
 	original_start_date, ical_uid, sequence, event_type, transparency, visibility, organizer_email,
-	creator_email, html_link, created, updated, data::text, self_response,
+	creator_email, html_link, created, updated, data::text, data::bytea, self_response,
 	synced_at IS NOT NULL, synced_tick IS NOT NULL};
 for my $p (@people)
 {
@@ -107,6 +124,8 @@ is(sql(q{SELECT gcal_wait('d_rita', '120s')}), 't', 'resync done');
 like(GcalTest::owner_state($node, 'd_rita'), qr/^active\|$/, 'd_rita: active after the resync, no error');
 is(sql(q{SELECT count(*) FROM gcalsync.event WHERE owner = 'd_rita'}), $before, 'the resync wrote no row twice');
 ok(GcalTest::mirror_matches($node, $emu, 'd_rita', $refresh{rita}), 'd_rita: the mirror equals Google after the resync');
+is(sql(q{SELECT count(*) FROM gcalsync.event WHERE data::bytea IS DISTINCT FROM data::text::jsonb::bytea}), 0,
+	"every path (bulk, INSERT, the resync's upsert): data has jsonb_in's bytes");
 
 $node->stop;
 done_testing();
