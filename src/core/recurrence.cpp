@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -248,6 +249,9 @@ struct ParsedRule {
     std::optional<DateValue> until;   // UNTIL's value, if any
     struct icalrecurrencetype recur{};  // rscale: the caller frees it
     std::optional<DayRule> day_rule;  // parse_day_rule(rule)
+    // ever_occurs' answers by DTSTART's month and day (the rule's defaults
+    // come from them; the 400 years it looks at are a whole calendar cycle).
+    mutable std::map<int, bool> occurs;
 };
 
 void parse_rule(const std::string &value, ParsedRule &p)
@@ -376,12 +380,29 @@ public:
         // expanded; it counts as an ignored line.
         if (recur.by_week_no[0] != ICAL_RECURRENCE_ARRAY_MAX)
             return false;
+        // In a sub-daily rule libical 3.0 never matches a negative BYMONTHDAY
+        // or BYYEARDAY, nor a BYDAY with an ordinal, and searches for one
+        // without bound (FREQ=HOURLY;BYMONTHDAY=-1: 35 s in its set-up): not
+        // expanded either, an ignored line.
+        if (sub_daily) {
+            auto any = [](const short *a, int size, auto pred) {
+                for (int i = 0; i < size && a[i] != ICAL_RECURRENCE_ARRAY_MAX; i++)
+                    if (pred(a[i]))
+                        return true;
+                return false;
+            };
+            auto negative = [](short v) { return v < 0; };
+            if (any(recur.by_month_day, ICAL_BY_MONTHDAY_SIZE, negative) ||
+                any(recur.by_year_day, ICAL_BY_YEARDAY_SIZE, negative) ||
+                any(recur.by_day, ICAL_BY_DAY_SIZE, [](short v) { return icalrecurrencetype_day_position(v) != 0; }))
+                return false;
+        }
         const bool own_set_pos = recur.by_set_pos[0] != ICAL_RECURRENCE_ARRAY_MAX &&
                                  recur.freq != ICAL_MONTHLY_RECURRENCE && recur.freq != ICAL_YEARLY_RECURRENCE &&
                                  !s_.libical_only;
         if (!own_set_pos && !s_.libical_only && simple(recur))
             return run_simple(recur, until, lo_local, hi_local, out, what);
-        if (!ever_occurs(parsed->rule, recur)) {
+        if (!ever_occurs(*parsed, recur)) {
             // Nothing after DTSTART, the rule's first occurrence (an EXRULE's
             // too, as the day engine has it).
             take(first_civil_, until, lo_local, hi_local, out);
@@ -403,7 +424,18 @@ public:
     // are checked by the day engine on the rule without its time parts, with
     // every day a candidate for sub-daily and WEEKLY rules. Rules it cannot
     // read are assumed to occur (libical decides, as before).
-    bool ever_occurs(const std::string &rule, const struct icalrecurrencetype &recur) const
+    bool ever_occurs(const ParsedRule &parsed, const struct icalrecurrencetype &recur)
+    {
+        const int key = first_civil_.month * 32 + first_civil_.day;
+        auto known = parsed.occurs.find(key);
+        if (known != parsed.occurs.end())
+            return known->second;
+        const bool occurs = search_occurrence(parsed.rule, recur);
+        parsed.occurs.emplace(key, occurs);
+        return occurs;
+    }
+
+    bool search_occurrence(const std::string &rule, const struct icalrecurrencetype &recur)
     {
         std::string days;
         for (const std::string &part : split(rule, ';')) {
@@ -436,18 +468,25 @@ public:
         }
         const std::int64_t start_day =
             s_.all_day ? s_.start_day : days_from_civil(first_civil_.year, first_civil_.month, first_civil_.day);
+        // Ten years at a time, from January 1st (no month or year straddles
+        // two looks), with an interrupt check between them.
         std::int64_t period = std::numeric_limits<std::int64_t>::min(), in_period = 0;
         bool found = false;
-        iterate_days(*day_rule, start_day, start_day + 1, start_day + 146097, [&](std::int64_t day) {
-            if (day <= start_day)
-                return true;
-            const Civil c = civil_from_days(day);
-            const std::int64_t p = monthly ? c.year * 12 + c.month : yearly ? c.year : day;
-            in_period = p == period ? in_period + 1 : 1;
-            period = p;
-            found = in_period >= need;
-            return !found;
-        });
+        for (int year = first_civil_.year; !found && year <= first_civil_.year + 400; year += 10) {
+            const std::int64_t from = std::max(start_day + 1, days_from_civil(year, 1, 1));
+            iterate_days(*day_rule, start_day, from, days_from_civil(year + 10, 1, 1) - 1, [&](std::int64_t day) {
+                if (day < from)
+                    return true;
+                const Civil c = civil_from_days(day);
+                const std::int64_t p = monthly ? c.year * 12 + c.month : yearly ? c.year : day;
+                in_period = p == period ? in_period + 1 : 1;
+                period = p;
+                found = in_period >= need;
+                return !found;
+            });
+            if (budget_.check_interrupts)
+                budget_.check_interrupts();
+        }
         return found;
     }
 

@@ -1260,7 +1260,8 @@ inline constexpr Statement kBusyRows{"busy.rows", SPI_OK_SELECT,
         -- (event_owner_start_at_idx, from that day on instead of from the
         -- owner's first event), timed ones longer than a day (the only ones
         -- that can start earlier and still overlap it: event_owner_long_idx;
-        -- a row read by both counts once), all-day ones with two days of
+        -- a row read by both comes twice, its range merges with itself),
+        -- all-day ones with two days of
         -- margin for any zone (event_owner_start_date_idx)
         SELECT e.owner, e.calendar_id, e.event_id, e.status, e.start_at, e.end_at, e.start_date, e.end_date,
                e.time_zone, e.recurrence, e.recurring_event_id, e.original_start_at, e.original_start_date,

@@ -422,6 +422,23 @@ TEST(Recurrence, RscaleRulesLeaveNothingAllocated)
     }
 }
 
+TEST(Recurrence, SubDailyRulesLibicalNeverMatchesAreIgnored)
+{
+    for (bool libical_only : {false, true}) {
+        for (const char *line : {"RRULE:FREQ=HOURLY;BYMONTHDAY=-1", "RRULE:FREQ=HOURLY;BYYEARDAY=-1",
+                                 "RRULE:FREQ=MINUTELY;BYDAY=1MO"}) {
+            SCOPED_TRACE(line);
+            Series s = timed("UTC", "2025-03-03T09:00:00", 60, {line});
+            s.libical_only = libical_only;
+            Budget b;
+            int ignored = 0;
+            auto o = expand(s, utc("2025-01-01T00:00:00"), utc("2026-01-01T00:00:00"), b, &ignored);
+            EXPECT_EQ(ignored, 1);
+            ASSERT_EQ(o.size(), 1u);  // the master's own start
+        }
+    }
+}
+
 TEST(Recurrence, RulesThatNeverOccurAreNotSearched)
 {
     // libical 3.0 searches for a next occurrence without bound: minutes of
