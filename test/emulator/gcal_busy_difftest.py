@@ -137,8 +137,11 @@ def load(cur, accounts):
     rows = []
     for owner, state, cals in accounts:
         if state is not None:
-            cur.execute("INSERT INTO gcalsync.owner (owner, refresh_token, state) VALUES (%s, '\\x00', %s)",
-                        (owner, state))
+            # Never due (next_sync_at infinity): the worker must not sync these made-up
+            # owners (their token is no token: it would set them to `error` while the
+            # comparisons run, and the oracle keeps the states written here).
+            cur.execute("INSERT INTO gcalsync.owner (owner, refresh_token, state, next_sync_at) "
+                        "VALUES (%s, '\\x00', %s, 'infinity')", (owner, state))
         for k, (cal, zone, events) in enumerate(cals):
             cur.execute("INSERT INTO gcalsync.calendar_list (owner, calendar_id, summary, time_zone, is_primary, "
                         "access_role, selected, data) VALUES (%s, %s, %s, %s, %s, 'owner', true, '{}')",
