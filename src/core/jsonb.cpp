@@ -96,24 +96,13 @@ private:
         return token_ends();
     }
 
-    static int hex(char c)
-    {
-        if (c >= '0' && c <= '9')
-            return c - '0';
-        if (c >= 'a' && c <= 'f')
-            return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-            return c - 'A' + 10;
-        return -1;
-    }
-
     bool hex4(uint32_t *out)
     {
         if (end_ - p_ < 4)
             return false;
         uint32_t v = 0;
         for (int i = 0; i < 4; i++) {
-            int h = hex(p_[i]);
+            int h = hex_value(p_[i]);
             if (h < 0)
                 return false;
             v = v * 16 + static_cast<uint32_t>(h);
