@@ -37,7 +37,11 @@ constexpr int kMaxJsonbDepth = 256;
 //   repalloc refuses a request above MaxAllocSize; appendElement and
 //   appendKey also refuse more than JSONB_MAX_ELEMS and JSONB_MAX_PAIRS
 //   (MaxAllocSize / the size of one, at most JB_CMASK). The room that fits
-//   is the smaller bound: 2^24 elements, 2^23 pairs.
+//   is the smaller bound: 2^24 elements, 2^23 pairs. (Checked on PostgreSQL
+//   15.20: jsonb_in builds an array of 2^24 nulls and an object of 2^23
+//   pairs of one key, and refuses one more with "invalid memory alloc
+//   request size 1073741824" and "... 1207959552"; encode_jsonb gives its
+//   bytes at the limit, boundary_selftest('jsonb:...'), and refuses past it.)
 // - JENTRY_OFFLENMASK (2^28 - 1) bytes: the longest string (checkStringLen),
 //   the total of a container's children's data and a container's own size
 //   (convertJsonbArray, convertJsonbObject: "total size of jsonb array
@@ -76,9 +80,9 @@ struct JsonbLimits {
     std::size_t max_elements = kJsonbMaxElements;  // of one array
     std::size_t max_pairs = kJsonbMaxPairs;        // of one object, as written (duplicate keys too)
     std::size_t max_offlen = kJsonbMaxOffLen;      // a string's bytes, a container's size
-    // The text itself: jsonb_in's callers hand it at most a palloc'd cstring
-    // (MaxAllocSize with its NUL), and the encoder's 32-bit offsets into the
-    // text stay valid below that.
+    // The text itself, a bound of the encoder's own (not jsonb_in's): its
+    // 32-bit offsets into the text stay valid below it, and no text datum
+    // holds more.
     std::size_t max_text = kPgMaxAllocSize - 1;
 };
 
