@@ -49,7 +49,10 @@ struct Node {
 // false for anything outside the subset it proves exact.
 class Parser {
 public:
-    explicit Parser(std::string_view s) : p_(s.data()), end_(s.data() + s.size()) {}
+    Parser(std::string_view s, const JsonbLimits &limits)
+        : p_(s.data()), end_(s.data() + s.size()), limits_(limits)
+    {
+    }
 
     bool parse(uint32_t *root)
     {
@@ -96,24 +99,13 @@ private:
         return token_ends();
     }
 
-    static int hex(char c)
-    {
-        if (c >= '0' && c <= '9')
-            return c - '0';
-        if (c >= 'a' && c <= 'f')
-            return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-            return c - 'A' + 10;
-        return -1;
-    }
-
     bool hex4(uint32_t *out)
     {
         if (end_ - p_ < 4)
             return false;
         uint32_t v = 0;
         for (int i = 0; i < 4; i++) {
-            int h = hex(p_[i]);
+            int h = hex_value(p_[i]);
             if (h < 0)
                 return false;
             v = v * 16 + static_cast<uint32_t>(h);
@@ -240,8 +232,8 @@ private:
             }
         }
         std::size_t n = text.size() - start;
-        if (n > kOffLenMask)
-            return false;
+        if (n > limits_.max_offlen)
+            return false;  // checkStringLen
         *off = static_cast<uint32_t>(start);
         *len = static_cast<uint32_t>(n);
         return true;
@@ -293,6 +285,8 @@ private:
                 for (;;) {
                     skip_space();
                     if (object) {
+                        if ((stack_.size() - base) / 2 >= limits_.max_pairs)
+                            return false;  // appendKey: one pair more than jsonb_in holds
                         if (p_ == end_ || *p_ != '"')
                             return false;
                         Node key;
@@ -306,6 +300,8 @@ private:
                         p_++;
                         skip_space();
                     }
+                    if (!object && stack_.size() - base >= limits_.max_elements)
+                        return false;  // appendElement: one element more than jsonb_in holds
                     uint32_t child;
                     if (!value(&child, depth + 1))
                         return false;
@@ -396,13 +392,14 @@ private:
     }
 
     const char *p_, *end_;
+    const JsonbLimits &limits_;
     std::vector<uint32_t> stack_;  // the children of the containers being read
 };
 
 // Writer lays the nodes out as convertJsonbValue does.
 class Writer {
 public:
-    Writer(const Parser &p, std::string *out) : p_(p), out_(*out) {}
+    Writer(const Parser &p, std::string *out, const JsonbLimits &limits) : p_(p), out_(*out), limits_(limits) {}
 
     bool root(uint32_t id)
     {
@@ -504,39 +501,52 @@ private:
             if (!value(p_.nodes[p_.kids[n.off + k]], &meta))
                 return false;
             total += meta & kOffLenMask;
-            if (total > kOffLenMask)
-                return false;
+            if (total > limits_.max_offlen)
+                return false;  // "total size of jsonb array elements exceeds the maximum of ..."
             if (i % kStride == 0)
                 meta = (meta & kTypeMask) | static_cast<uint32_t>(total) | kHasOff;
             set_entry(at, meta);
             at += 4;
+            if (out_.size() - base > limits_.max_offlen)
+                return false;  // (refused at its end anyway: a container's size only grows)
         }
         std::size_t size = out_.size() - base;
-        if (size > kOffLenMask)
-            return false;
+        if (size > limits_.max_offlen)
+            return false;  // the same, the container's header and JEntries counted
         *entry = kIsContainer | static_cast<uint32_t>(size);
         return true;
     }
 
     const Parser &p_;
     std::string &out_;
+    const JsonbLimits &limits_;
 };
 
 }  // namespace
 
-bool encode_jsonb(std::string_view json, std::string *out)
+bool encode_jsonb(std::string_view json, std::string *out, const JsonbLimits &asked)
 {
     out->clear();
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
     (void) json;
+    (void) asked;
     return false;  // the varlena headers below are written little-endian
 #else
-    Parser parser(json);
+    // A limit above PostgreSQL's counts as PostgreSQL's.
+    const JsonbLimits defaults;
+    JsonbLimits limits;
+    limits.max_elements = std::min(asked.max_elements, defaults.max_elements);
+    limits.max_pairs = std::min(asked.max_pairs, defaults.max_pairs);
+    limits.max_offlen = std::min(asked.max_offlen, defaults.max_offlen);
+    limits.max_text = std::min(asked.max_text, defaults.max_text);
+    if (json.size() > limits.max_text)
+        return false;
+    Parser parser(json, limits);
     uint32_t root;
     if (!parser.parse(&root))
         return false;
     out->reserve(json.size() + json.size() / 4 + 64);
-    Writer writer(parser, out);
+    Writer writer(parser, out, limits);
     if (!writer.root(root)) {
         std::string().swap(*out);
         return false;

@@ -11,3 +11,21 @@
 #ifdef POSTGRES_H
 static_assert(false, "src/core must not see PostgreSQL headers: include core headers before postgres.h");
 #endif
+
+namespace gcal::core {
+
+// hex_value is the value of a hexadecimal digit (0-9, a-f, A-F), -1 for any
+// other character: the key file's hex (crypto.cpp) and JSON's \u escapes
+// (jsonb.cpp).
+constexpr int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+}  // namespace gcal::core

@@ -1152,10 +1152,12 @@ inline constexpr Statement kUnchangedEvents{"store.unchanged_events", SPI_OK_SEL
 // dates with two days of margin for any zone), cancelled ones too with
 // show_deleted, every recurring master starting before the window's end
 // (event_master_idx), and the exceptions whose original start lies in the
-// window or up to eight days before it (they remove or move an occurrence
-// that may overlap it; a master longer than that has its exceptions read by
-// instances.master_exceptions). A row may come twice (gcal_instances keeps
-// one). Run as the caller: privileges and row-level security apply. One
+// window or up to eight days (192 hours) before it (they remove or move an
+// occurrence that may overlap it; a master longer than that has its
+// exceptions read by instances.master_exceptions). Bounds before the window
+// are in hours: a timestamptz minus '8 days' is eight calendar days in the
+// session's time zone, an hour short of 192 hours across a DST change. A row
+// may come twice (gcal_instances keeps one). Run as the caller: privileges and row-level security apply. One
 // generic plan: a custom plan per call would cost more than the read.
 inline constexpr Statement kInstanceRows{"instances.rows", SPI_OK_SELECT,
                                          {TEXTOID, TEXTARRAYOID, TIMESTAMPTZOID, TIMESTAMPTZOID, BOOLOID}, R"sql(
@@ -1208,7 +1210,7 @@ inline constexpr Statement kInstanceRows{"instances.rows", SPI_OK_SELECT,
                cal.time_zone, e.owner
       FROM days, cal JOIN gcalsync.event e ON e.owner = $1 AND e.calendar_id = cal.calendar_id
      WHERE e.recurring_event_id IS NOT NULL
-       AND ((e.original_start_at < $4 AND e.original_start_at > $3 - '8 days'::pg_catalog.interval)
+       AND ((e.original_start_at < $4 AND e.original_start_at > $3 - '192 hours'::pg_catalog.interval)
             OR (e.original_start_date < days.hi AND e.original_start_date > days.lo - 8))
 )sql", true};
 
@@ -1258,7 +1260,8 @@ inline constexpr Statement kBusyRows{"busy.rows", SPI_OK_SELECT,
         -- tuplestore) busy singles and exceptions by their own span: timed
         -- ones that start at most a day before the window
         -- (event_owner_start_at_idx, from that day on instead of from the
-        -- owner's first event), timed ones longer than a day (the only ones
+        -- owner's first event; 24 hours, as instances.rows' bounds are in
+        -- hours), timed ones longer than a day (the only ones
         -- that can start earlier and still overlap it: event_owner_long_idx;
         -- a row read by both comes twice, its range merges with itself),
         -- all-day ones with two days of
@@ -1268,7 +1271,7 @@ inline constexpr Statement kBusyRows{"busy.rows", SPI_OK_SELECT,
                e.transparency, e.event_type, e.self_response
           FROM gcalsync.event e
          WHERE e.owner = ANY ($1) AND e.status <> 'cancelled' AND e.start_at < $4 AND e.end_at > $3
-           AND e.start_at >= $3 - '1 day'::pg_catalog.interval
+           AND e.start_at >= $3 - '24 hours'::pg_catalog.interval
            AND e.recurrence IS NULL AND e.transparency = 'opaque' AND e.event_type <> 'workingLocation'
            AND e.self_response IS DISTINCT FROM 'declined'
         UNION ALL
@@ -1299,7 +1302,7 @@ inline constexpr Statement kBusyRows{"busy.rows", SPI_OK_SELECT,
                e.transparency, e.event_type, e.self_response
           FROM gcalsync.event e
          WHERE e.owner = ANY ($1) AND e.recurring_event_id IS NOT NULL AND e.original_start_at IS NOT NULL
-           AND e.original_start_at < $4 AND e.original_start_at > $3 - '8 days'::pg_catalog.interval
+           AND e.original_start_at < $4 AND e.original_start_at > $3 - '192 hours'::pg_catalog.interval
         UNION ALL
         SELECT e.owner, e.calendar_id, e.event_id, e.status, e.start_at, e.end_at, e.start_date, e.end_date,
                e.time_zone, e.recurrence, e.recurring_event_id, e.original_start_at, e.original_start_date,
@@ -1332,11 +1335,13 @@ inline constexpr Statement kBusyRows{"busy.rows", SPI_OK_SELECT,
 // calendar), $3 time_min, $4 time_max, $5 the calling function (named in a
 // limit's error). With Citus (README: Scaling out with Citus): each owner's
 // merged busy ranges (tstzrange[]), computed by gcalsync.busy_agg where the
-// owner's rows are. The rows are those of busy.rows (the same four
-// conditions, in one scan of a co-located join on owner) and the older
-// exceptions of long masters, and the GROUP BY on the distribution column lets Citus push the
-// whole query, aggregate included, down to the shards (CONTRIBUTING: SQL that
-// Citus must be able to route).
+// owner's rows are. The rows are those of busy.rows (the same conditions,
+// with its bounds, as the arms of one OR: one scan of a co-located join on
+// owner, which each shard plans as a BitmapOr of the same indexes, and each
+// row comes once) and the older exceptions of long masters, and the GROUP BY
+// on the distribution column lets Citus push the whole query, aggregate
+// included, down to the shards (CONTRIBUTING: SQL that Citus must be able to
+// route).
 inline constexpr Statement kBusyAgg{"busy.agg", SPI_OK_SELECT,
                                     {TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID}, R"sql(
     SELECT e.owner,
@@ -1349,20 +1354,33 @@ inline constexpr Statement kBusyAgg{"busy.agg", SPI_OK_SELECT,
      WHERE e.owner = ANY ($1) AND NOT cl.deleted
        AND CASE WHEN $2 IS NULL THEN cl.is_primary ELSE cl.calendar_id = ANY ($2) END
        AND (
-            -- busy singles and exceptions by their own span (timed; all-day
-            -- with two days of margin for any zone)
-            (e.status <> 'cancelled' AND e.recurrence IS NULL AND e.transparency = 'opaque'
-             AND e.event_type <> 'workingLocation' AND e.self_response IS DISTINCT FROM 'declined'
-             AND ((e.start_at < $4 AND e.end_at > $3)
-                  OR (e.start_date IS NOT NULL
-                      AND e.start_date < ($4 AT TIME ZONE 'UTC')::pg_catalog.date + 2
-                      AND e.end_date > ($3 AT TIME ZONE 'UTC')::pg_catalog.date - 2)))
+            -- busy singles and exceptions by their own span: timed ones that
+            -- start at most a day before the window (event_owner_start_at_idx
+            -- from that day on), timed ones longer than a day (the only ones
+            -- that can start earlier and still overlap it:
+            -- event_owner_long_idx), all-day ones with two days of margin for
+            -- any zone (event_owner_start_date_idx)
+            (e.status <> 'cancelled' AND e.start_at < $4 AND e.end_at > $3
+             AND e.start_at >= $3 - '24 hours'::pg_catalog.interval
+             AND e.recurrence IS NULL AND e.transparency = 'opaque' AND e.event_type <> 'workingLocation'
+             AND e.self_response IS DISTINCT FROM 'declined')
+            OR (e.status <> 'cancelled' AND e.end_at - e.start_at > '1 day'::pg_catalog.interval
+                AND e.start_at < $4 AND e.end_at > $3
+                AND e.recurrence IS NULL AND e.transparency = 'opaque' AND e.event_type <> 'workingLocation'
+                AND e.self_response IS DISTINCT FROM 'declined')
+            OR (e.status <> 'cancelled' AND e.start_date IS NOT NULL
+                AND e.start_date < ($4 AT TIME ZONE 'UTC')::pg_catalog.date + 2
+                AND e.end_date > ($3 AT TIME ZONE 'UTC')::pg_catalog.date - 2
+                AND e.recurrence IS NULL AND e.transparency = 'opaque' AND e.event_type <> 'workingLocation'
+                AND e.self_response IS DISTINCT FROM 'declined')
             -- every exception whose original start is in the window or up to
-            -- eight days before it
-            OR (e.recurring_event_id IS NOT NULL
-                AND ((e.original_start_at < $4 AND e.original_start_at > $3 - '8 days'::pg_catalog.interval)
-                     OR (e.original_start_date < ($4 AT TIME ZONE 'UTC')::pg_catalog.date + 2
-                         AND e.original_start_date > ($3 AT TIME ZONE 'UTC')::pg_catalog.date - 10)))
+            -- eight days before it: timed (event_exception_start_at_idx),
+            -- all-day (event_exception_start_date_idx)
+            OR (e.recurring_event_id IS NOT NULL AND e.original_start_at IS NOT NULL
+                AND e.original_start_at < $4 AND e.original_start_at > $3 - '192 hours'::pg_catalog.interval)
+            OR (e.recurring_event_id IS NOT NULL AND e.original_start_date IS NOT NULL
+                AND e.original_start_date < ($4 AT TIME ZONE 'UTC')::pg_catalog.date + 2
+                AND e.original_start_date > ($3 AT TIME ZONE 'UTC')::pg_catalog.date - 10)
             -- busy recurring masters starting before the window's end
             OR (e.recurrence IS NOT NULL
                 AND (e.start_at < $4 OR e.start_date < ($4 AT TIME ZONE 'UTC')::pg_catalog.date + 2)

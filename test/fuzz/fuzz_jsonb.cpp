@@ -7,7 +7,9 @@
 // without leading or trailing zero digits — and its value must be what
 // jansson parses from the same text (of duplicate keys the last one wins in
 // both). Text jansson refuses is only accepted when it holds an integer
-// beyond jansson's 64 bits.
+// beyond jansson's 64 bits. Under small JsonbLimits (the limits of jsonb_in's
+// sizes, lowered) the same text is refused or gives the same bytes, within
+// those limits.
 #include "core/jsonb.hpp"
 #include "fuzz_check.hpp"
 
@@ -25,6 +27,7 @@ class Reader {
 public:
     explicit Reader(const std::string &b) : b_(b) {}
     bool big = false;  // an integer jansson cannot hold was read
+    std::size_t most_elements = 0, most_pairs = 0;  // of any array, of any object
 
     json_t *root()
     {
@@ -68,6 +71,9 @@ private:
         fuzz::require(kind == 0x20000000u || kind == 0x40000000u, "container is an object or an array, no scalar");
         bool object = kind == 0x20000000u;
         std::size_t count = header & kLenMask, entries = object ? 2 * count : count;
+        std::size_t &most = object ? most_pairs : most_elements;
+        if (count > most)
+            most = count;
         std::size_t data = at + 4 + 4 * entries;
         fuzz::require(data <= end, "JEntries inside the container");
         json_t *out = object ? json_object() : json_array();
@@ -174,13 +180,28 @@ private:
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     std::string out = "junk";
+    // The same text under limits small enough to be reached (JsonbLimits):
+    // refused, or the same bytes, within them.
+    gcal::core::JsonbLimits small;
+    small.max_elements = 4;
+    small.max_pairs = 3;
+    small.max_offlen = 96;
+    std::string limited = "junk";
+    const bool limited_ok = gcal::core::encode_jsonb(fuzz::as_text(data, size), &limited, small);
+    fuzz::require(limited_ok || limited.empty(), "no bytes when refused under small limits");
     if (!gcal::core::encode_jsonb(fuzz::as_text(data, size), &out)) {
         fuzz::require(out.empty(), "no bytes when refused");
+        fuzz::require(!limited_ok, "lower limits accept nothing more");
         return 0;
     }
     fuzz::require(out.size() <= kLenMask, "a datum jsonb can hold");
+    fuzz::require(!limited_ok || limited == out, "lower limits change no byte");
     Reader reader(out);
     json_t *got = reader.root();
+    if (limited_ok)
+        fuzz::require(out.size() <= small.max_offlen && reader.most_elements <= small.max_elements &&
+                          reader.most_pairs <= small.max_pairs,
+                      "bytes under small limits are within them");
     json_error_t err;
     json_t *want = json_loadb(reinterpret_cast<const char *>(data), size, 0, &err);
     if (!want) {

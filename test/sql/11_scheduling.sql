@@ -168,6 +168,25 @@ SELECT start_date, end_date, start_at, end_at
   FROM gcal_instances('fay', '2026-03-02 12:00Z', '2026-03-04 00:00Z') ORDER BY event_id, start_at;
 SELECT owner, busy FROM gcal_busy(ARRAY['fay'], '2026-03-02 12:00Z', '2026-03-05 00:00Z');
 
+-- The bounds of the reads before the window are in hours, whatever the
+-- session's time zone: in New York, 2026-03-09 00:30 minus '1 day' is 23
+-- hours earlier (DST began on 03-08) and minus '8 days' 191 hours earlier.
+-- gus: an event of 23 h 36 min that started 23.5 hours before the window
+-- (busy for its first 6 minutes), and a series of occurrences of 191 h 45 min
+-- whose first one, 191.5 hours before the window, is cancelled (it would be
+-- busy for its first 15 minutes).
+INSERT INTO gcalsync.owner (owner, refresh_token, state) VALUES ('gus', '\x00', 'active');
+INSERT INTO gcalsync.calendar_list (owner, calendar_id, time_zone, is_primary, deleted, data) VALUES
+    ('gus', 'gus@example.com', 'UTC', true, false, '{}');
+SELECT pg_temp.ev('gus', 'gus@example.com', '{"id":"almostaday","start":{"dateTime":"2026-03-08T05:00:00Z"},"end":{"dateTime":"2026-03-09T04:36:00Z"}}');
+SELECT pg_temp.ev('gus', 'gus@example.com', '{"id":"almosteight","start":{"dateTime":"2026-03-01T05:00:00Z","timeZone":"UTC"},"end":{"dateTime":"2026-03-09T04:45:00Z","timeZone":"UTC"},"recurrence":["RRULE:FREQ=DAILY;INTERVAL=30;COUNT=2"]}');
+SELECT pg_temp.ev('gus', 'gus@example.com', '{"id":"almosteight_20260301T050000Z","status":"cancelled","recurringEventId":"almosteight","originalStartTime":{"dateTime":"2026-03-01T05:00:00Z","timeZone":"UTC"}}');
+SET TimeZone = 'America/New_York';
+SELECT owner, busy FROM gcal_busy(ARRAY['gus'], '2026-03-09 00:30', '2026-03-09 01:30');
+SELECT event_id, start_at, end_at FROM gcal_instances('gus', '2026-03-09 00:30', '2026-03-09 01:30') ORDER BY event_id;
+SET TimeZone = 'UTC';
+SELECT owner, busy FROM gcal_busy(ARRAY['gus'], '2026-03-09 04:30Z', '2026-03-09 05:30Z');
+
 -- Refused input: each message names what is wrong.
 SELECT * FROM gcal_free_slots(NULL, '2026-03-03', '2026-03-04', '1 hour');
 SELECT * FROM gcal_free_slots(ARRAY[]::text[], '2026-03-03', '2026-03-04', '1 hour');
@@ -235,6 +254,6 @@ SELECT gcalsync.busy_agg(e.calendar_id, e.event_id, e.status, e.start_at, e.end_
                          e.transparency, e.event_type, e.self_response, NULL, e.owner, '2026-03-14', '2026-03-02', NULL)
   FROM gcalsync.event e WHERE e.owner = 'ann';
 
-DELETE FROM gcalsync.event WHERE owner IN ('ann', 'ben', 'cat', 'dan', 'eve', 'fay');
-DELETE FROM gcalsync.calendar_list WHERE owner IN ('ann', 'ben', 'cat', 'dan', 'eve', 'fay');
-DELETE FROM gcalsync.owner WHERE owner IN ('ann', 'ben', 'cat', 'dan', 'eve', 'fay');
+DELETE FROM gcalsync.event WHERE owner IN ('ann', 'ben', 'cat', 'dan', 'eve', 'fay', 'gus');
+DELETE FROM gcalsync.calendar_list WHERE owner IN ('ann', 'ben', 'cat', 'dan', 'eve', 'fay', 'gus');
+DELETE FROM gcalsync.owner WHERE owner IN ('ann', 'ben', 'cat', 'dan', 'eve', 'fay', 'gus');

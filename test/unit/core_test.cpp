@@ -257,3 +257,14 @@ TEST(Notify, LongestOwnerAlwaysFits)
     EXPECT_LE(p.size(), kMaxNotifyPayload);
     EXPECT_THROW(notify_payload(n, 100), std::length_error);
 }
+
+TEST(Pure, HexValue)
+{
+    static_assert(hex_value('0') == 0 && hex_value('9') == 9 && hex_value('a') == 10 && hex_value('F') == 15);
+    for (char c : std::string("gG/:@`\x01 \xff"))
+        EXPECT_EQ(hex_value(c), -1) << static_cast<int>(c);
+    for (int i = 0; i < 16; i++) {
+        EXPECT_EQ(hex_value("0123456789abcdef"[i]), i);
+        EXPECT_EQ(hex_value("0123456789ABCDEF"[i]), i);
+    }
+}

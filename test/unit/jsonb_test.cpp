@@ -146,3 +146,120 @@ TEST(Jsonb, LeftToJsonbIn)
     ok += std::string(kMaxJsonbDepth, ']');
     EXPECT_FALSE(encoded(ok).empty());
 }
+
+// ---- What jsonb_in refuses for its size (JsonbLimits) ----------------------
+//
+// PostgreSQL's own limits need hundreds of megabytes of text to reach; the
+// tests lower them (JsonbLimits) and check each one at the limit and one past
+// it.
+
+namespace {
+
+bool refused_with(const std::string &json, const JsonbLimits &limits)
+{
+    std::string out = "x";
+    bool ok = encode_jsonb(json, &out, limits);
+    return !ok && out.empty();
+}
+
+std::string encoded_with(const std::string &json, const JsonbLimits &limits)
+{
+    std::string out;
+    EXPECT_TRUE(encode_jsonb(json, &out, limits)) << json;
+    return out;
+}
+
+}  // namespace
+
+TEST(JsonbLimits, PostgreSQLs)
+{
+    // jsonb_util.c: the parse state's array doubles from 4 JsonbValues (32
+    // bytes) or JsonbPairs (72 bytes); the next doubling after 2^24 values
+    // (2^30 bytes) or 2^23 pairs (1,207,959,552 bytes) is above MaxAllocSize,
+    // below JSONB_MAX_ELEMS (33,554,431) and JSONB_MAX_PAIRS (14,913,080).
+    EXPECT_EQ(kJsonbMaxElements, 16777216u);
+    EXPECT_EQ(kJsonbMaxPairs, 8388608u);
+    EXPECT_EQ(kJsonbMaxOffLen, 0x0FFFFFFFu);
+    EXPECT_EQ(jsonb_max_children(1), 0x0FFFFFFFu);  // JB_CMASK is the bound for items that small
+    const JsonbLimits d;
+    EXPECT_EQ(d.max_elements, kJsonbMaxElements);
+    EXPECT_EQ(d.max_pairs, kJsonbMaxPairs);
+    EXPECT_EQ(d.max_offlen, kJsonbMaxOffLen);
+    EXPECT_EQ(d.max_text, kPgMaxAllocSize - 1);
+}
+
+TEST(JsonbLimits, ElementsOfAnArray)
+{
+    JsonbLimits l;
+    l.max_elements = 3;
+    EXPECT_EQ(encoded_with("[1,2,3]", l), encoded("[1,2,3]"));
+    EXPECT_TRUE(refused_with("[1,2,3,4]", l));
+    EXPECT_EQ(encoded_with("[[1,2,3],[4,5,6],{\"a\":[7,8,9]}]", l), encoded("[[1,2,3],[4,5,6],{\"a\":[7,8,9]}]"));
+    EXPECT_TRUE(refused_with("[[1,2,3,4]]", l));                // nested
+    EXPECT_TRUE(refused_with("{\"a\":[null,null,null,null]}", l));  // an object's value
+    EXPECT_TRUE(refused_with("[[],[],[],[]]", l));
+    // An object's pairs are not elements.
+    EXPECT_FALSE(encoded_with("{\"a\":1,\"b\":2,\"c\":3,\"d\":4}", l).empty());
+    l.max_elements = 0;
+    EXPECT_FALSE(encoded_with("[]", l).empty());
+    EXPECT_TRUE(refused_with("[1]", l));
+}
+
+TEST(JsonbLimits, PairsOfAnObjectAsWritten)
+{
+    JsonbLimits l;
+    l.max_pairs = 2;
+    EXPECT_EQ(encoded_with("{\"a\":1,\"b\":2}", l), encoded("{\"a\":1,\"b\":2}"));
+    EXPECT_TRUE(refused_with("{\"a\":1,\"b\":2,\"c\":3}", l));
+    // jsonb_in counts the pairs before it removes duplicate keys (at the
+    // object's end): three pairs of one key are three.
+    EXPECT_EQ(encoded_with("{\"a\":1,\"a\":2}", l), encoded("{\"a\":2}"));
+    EXPECT_TRUE(refused_with("{\"a\":1,\"a\":2,\"a\":3}", l));
+    EXPECT_TRUE(refused_with("[{\"x\":{\"a\":1,\"b\":2,\"c\":3}}]", l));  // nested
+    // An array's elements are not pairs.
+    EXPECT_FALSE(encoded_with("[1,2,3,4]", l).empty());
+}
+
+TEST(JsonbLimits, SizeOfAContainer)
+{
+    JsonbLimits l;
+    // ["xxxx"]: header 4, one JEntry 4, 4 bytes of data.
+    l.max_offlen = 12;
+    EXPECT_EQ(encoded_with("[\"xxxx\"]", l), encoded("[\"xxxx\"]"));
+    l.max_offlen = 11;
+    EXPECT_TRUE(refused_with("[\"xxxx\"]", l));
+    // ["x",1]: header 4, two JEntries 8, "x" at 12, padding to 16, numeric 8:
+    // the padding counts.
+    l.max_offlen = 24;
+    EXPECT_EQ(encoded_with("[\"x\",1]", l), encoded("[\"x\",1]"));
+    l.max_offlen = 23;
+    EXPECT_TRUE(refused_with("[\"x\",1]", l));
+    // {"k":["v"]}: the object's header and JEntries (12), "k" (13), the inner
+    // array padded from 13 to 16 (4 + 4 + "v" 1, 12 with its padding): 25.
+    // Each container's own check: the root's size, not the total of its
+    // children's data (13) nor the inner array's (12), is past 24.
+    EXPECT_EQ(encoded("{\"k\":[\"v\"]}").size(), 25u);
+    l.max_offlen = 25;
+    EXPECT_FALSE(encoded_with("{\"k\":[\"v\"]}", l).empty());
+    l.max_offlen = 24;
+    EXPECT_TRUE(refused_with("{\"k\":[\"v\"]}", l));
+    // A string longer than the limit, as a value or a key.
+    l.max_offlen = 4;
+    EXPECT_TRUE(refused_with("[\"xxxxx\"]", l));
+    EXPECT_TRUE(refused_with("{\"xxxxx\":1}", l));
+}
+
+TEST(JsonbLimits, Text)
+{
+    JsonbLimits l;
+    l.max_text = 7;
+    EXPECT_EQ(encoded_with("[1,2,3]", l), encoded("[1,2,3]"));
+    EXPECT_TRUE(refused_with("[1,2,3] ", l));
+}
+
+TEST(JsonbLimits, HigherThanPostgreSQLsCountAsPostgreSQLs)
+{
+    JsonbLimits l;
+    l.max_elements = l.max_pairs = l.max_offlen = l.max_text = SIZE_MAX;
+    EXPECT_EQ(encoded_with("{\"a\":[1,\"b\"]}", l), encoded("{\"a\":[1,\"b\"]}"));
+}

@@ -207,6 +207,31 @@ for my $w ([ '2025-03-01T00:00:00Z', '2025-04-15T00:00:00Z' ], [ '2024-06-01T00:
 	unlike($one, qr/alice\|\["2025-02-10 00:00:00\+00","2025-02-11 10:00:00\+00"\)/, 'alice: its occurrence cancelled');
 }
 
+# The bounds before the window are in hours in busy.agg as in busy.rows, in a
+# session in New York too, where 2031-03-10 00:30 minus '1 day' is 23 hours
+# earlier (DST began on 03-09) and minus '8 days' 191 hours: an event of
+# 23 h 36 min that started 23.5 hours before the window is busy for its
+# first 6 minutes; an occurrence of 191 h 45 min that started 191.5 hours
+# before it is cancelled (it would be busy for 15 minutes).
+{
+	my $sql = q{SET TIME ZONE 'America/New_York'; BEGIN;
+		INSERT INTO gcalsync.event (owner, calendar_id, event_id, status, start_at, end_at, time_zone, recurrence,
+		                            transparency, event_type, data)
+		VALUES ('alice', 'alice@example.com', 'almostaday01', 'confirmed', '2031-03-09 05:00+00', '2031-03-10 04:36+00',
+		        'UTC', NULL, 'opaque', 'default', '{}'),
+		       ('alice', 'alice@example.com', 'almosteight01', 'confirmed', '2031-03-02 05:00+00', '2031-03-10 04:45+00',
+		        'UTC', ARRAY['RRULE:FREQ=DAILY;INTERVAL=30;COUNT=2'], 'opaque', 'default', '{}');
+		INSERT INTO gcalsync.event (owner, calendar_id, event_id, status, recurring_event_id, original_start_at, data)
+		VALUES ('alice', 'alice@example.com', 'almosteight01_20310302T050000Z', 'cancelled', 'almosteight01',
+		        '2031-03-02 05:00+00', '{}');
+		SELECT owner, busy FROM gcal_busy(ARRAY['alice', 'bob'], '2031-03-10 00:30', '2031-03-10 01:30');
+		ROLLBACK};
+	my $one = on($single, $sql);
+	is(on($coord, $sql), $one, 'gcal_busy across a DST change in the session\'s zone: the same ranges');
+	like($one, qr/alice\|\["2031-03-10 00:30:00-04","2031-03-10 00:36:00-04"\)/,
+		'alice: busy by the event that started 23.5 hours before the window, not by the cancelled occurrence');
+}
+
 # The application role of README: Privileges, on the cluster: gcal_busy runs
 # on the worker nodes with its rights. The mirror tables' grants reach the
 # shards; USAGE on the extension's schema is granted on every node (Citus
