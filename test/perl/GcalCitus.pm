@@ -28,8 +28,8 @@ max_prepared_transactions = 20
 # from postgresql.conf, so a multi-shard statement of the worker fails its
 # round, and the message stays in the log (worker_routed_only checks it). The
 # tests' own sessions read whole tables across owners: they turn it off
-# (PGOPTIONS, set once the nodes run, so it reaches libpq clients only, not the
-# servers' own connections).
+# (PGOPTIONS, set once the nodes run; it reaches libpq clients, which
+# gcalsync's worker is not).
 my $router_only_conf = q{
 citus.multi_task_query_log_level = 'error'
 };
