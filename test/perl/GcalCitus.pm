@@ -21,6 +21,20 @@ max_connections = 60
 max_prepared_transactions = 20
 };
 
+# Every statement gcalsync's worker runs for an owner is a single-shard
+# (router) statement (README: Scaling out with Citus). The coordinator's
+# server-wide setting makes Citus refuse any statement it would split into
+# several tasks (shards): the worker, a background worker, takes its settings
+# from postgresql.conf, so a multi-shard statement of the worker fails its
+# round, and the message stays in the log (worker_routed_only checks it). The
+# tests' own sessions read whole tables across owners: they turn it off
+# (PGOPTIONS, set once the nodes run; it reaches libpq clients, which
+# gcalsync's worker is not).
+my $router_only_conf = q{
+citus.multi_task_query_log_level = 'error'
+};
+my $multi_task = qr/multi-task query about to be executed/;
+
 # cluster(emu, name, workers, extra_conf) starts a coordinator and `workers`
 # (default 2) worker nodes, adds them to the coordinator, creates citus and
 # gcalsync (Citus propagates the extension to the workers) and stores the
@@ -31,8 +45,9 @@ sub cluster
 	my ($emu, $name, $n, $extra) = @_;
 	$n //= 2;
 	my $conf = $citus_conf . ($extra // '');
-	my $coord = GcalTest::server($emu, "${name}_coordinator", $conf);
+	my $coord = GcalTest::server($emu, "${name}_coordinator", $conf . $router_only_conf);
 	my @workers = map { GcalTest::server($emu, "${name}_worker$_", $conf) } 1 .. $n;
+	$ENV{PGOPTIONS} = '-c citus.multi_task_query_log_level=off';
 	$_->safe_psql('postgres', 'CREATE EXTENSION citus') for $coord, @workers;
 	$coord->safe_psql('postgres', "SELECT citus_set_coordinator_host('127.0.0.1', " . $coord->port . ')');
 	$coord->safe_psql('postgres', "SELECT citus_add_node('127.0.0.1', " . $_->port . ')') for @workers;
@@ -80,6 +95,24 @@ sub same_mirror
 {
 	my ($a, $b, $what) = @_;
 	same_rows($a, $b, $mirror_sql{$_}, "$what: $_") for qw(calendar_list calendar event);
+}
+
+# worker_routed_only(coord): the coordinator's log has no multi-task
+# message, so the worker ran no multi-shard statement (see $router_only_conf);
+# and, as a control, a session with the server's settings is refused one.
+# (Citus checks plans it runs as tasks on the nodes; an INSERT ... SELECT it
+# runs on the coordinator, then copies to the shards, is not checked: the
+# worker's are of one owner, CONTRIBUTING: SQL that Citus must be able to route.)
+sub worker_routed_only
+{
+	my ($coord) = @_;
+	my @hits = grep { /$multi_task/ } split /\n/, slurp_file($coord->logfile);
+	is(scalar(@hits), 0, 'the worker ran no multi-shard statement (citus.multi_task_query_log_level = error)')
+	  or diag(join("\n", @hits[0 .. ($#hits < 9 ? $#hits : 9)]));
+	local $ENV{PGOPTIONS};
+	delete $ENV{PGOPTIONS};
+	my ($ret, $out, $err) = $coord->psql('postgres', 'SELECT count(*) FROM gcalsync.event');
+	like($err, qr/ERROR:  $multi_task/, 'control: with the server\'s settings a multi-shard query is refused');
 }
 
 # placement(coord, owner) is the worker node (host:port) holding the owner's shard group.

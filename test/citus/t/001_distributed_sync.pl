@@ -73,6 +73,13 @@ ok(GcalTest::mirror_matches($coord, $emu, $_, $refresh{$_}), "cluster: $_ mirror
 GcalCitus::same_mirror($single, $coord, 'full sync');
 is(on($coord, 'SELECT owner, calendars, events FROM gcalsync.status ORDER BY owner'),
 	on($single, 'SELECT owner, calendars, events FROM gcalsync.status ORDER BY owner'), 'gcalsync.status: the same counts');
+# (README, limits: the view costs two routed queries per owner it shows.)
+{
+	my ($rc, $o, $log) = $coord->psql('postgres', q{SET citus.log_remote_commands = on; SET client_min_messages = log;
+		SELECT calendars, events FROM gcalsync.status WHERE owner = 'alice'});
+	my @sent = $log =~ /\bissuing (.*)$/mg;
+	is(scalar(@sent), 2, 'gcalsync.status of one owner: two queries sent to the nodes') or diag($log);
+}
 
 # ---- incremental sync, NOTIFY, change feed -----------------------------------------------
 my %cursor = map { $_->name => on($_, 'SELECT gcal_changes_cursor()') } @both;
@@ -92,9 +99,25 @@ for my $node (@both)
 		SELECT 1;
 	});
 }
-like($notified{ $coord->name }, qr/"owner":"alice","table":"event","calendar_id":"alice\@example.com","op":"upsert","ids":\[[^\]]*"citusnew000000000000000aaa"/,
-	'cluster: NOTIFY from the coordinator');
-like($notified{ $coord->name }, qr/"owner":"bob","table":"event".*"citusbob00000000000000000a"/, 'cluster: NOTIFY for bob');
+# The payloads each server sent, per owner in the order they came (each
+# owner's changes are in one calendar: its pages commit one after another).
+my %payloads;
+for my $node (@both)
+{
+	for my $p ($notified{ $node->name } =~ /^Asynchronous notification "gcalsync" with payload "(.*)" received from server process with PID \d+\.$/mg)
+	{
+		my ($owner) = $p =~ /"owner":"([^"]*)"/;
+		push @{ $payloads{ $node->name }{ $owner // '' } }, $p;
+	}
+}
+my $by_owner = sub { my ($name) = @_; join "\n", map { "$_: " . join("\n  ", @{ $payloads{$name}{$_} }) } sort keys %{ $payloads{$name} } };
+like($by_owner->($single->name), qr/"owner":"alice","table":"event","calendar_id":"alice\@example.com","op":"upsert","ids":\[[^\]]*"citusnew000000000000000aaa"/,
+	'single node: NOTIFY of alice\'s new event');
+like($by_owner->($single->name), qr/"owner":"bob","table":"event".*"citusbob00000000000000000a"/, 'single node: NOTIFY for bob');
+my $n_payloads = 0;
+$n_payloads += @$_ for values %{ $payloads{ $single->name } };
+is($by_owner->($coord->name), $by_owner->($single->name),
+	"cluster: NOTIFY from the coordinator, the same $n_payloads payloads as the single node, in the same order per owner");
 GcalCitus::same_mirror($single, $coord, 'incremental sync');
 # The feed: the same entries (their numbers are each server's own).
 my $feed = sub {
@@ -142,7 +165,9 @@ for my $w ([ '2025-03-01T00:00:00Z', '2025-04-15T00:00:00Z' ], [ '2024-06-01T00:
 {
 	for my $owner (sort keys %refresh)
 	{
-		GcalCitus::same_rows($single, $coord, qq{SET TIME ZONE 'UTC';
+		# (One owner's gcal_instances reads one shard: a multi-shard statement would be
+		# refused. On the single node the setting is a placeholder.)
+		GcalCitus::same_rows($single, $coord, qq{SET TIME ZONE 'UTC'; SET citus.multi_task_query_log_level = 'error';
 			SELECT calendar_id, event_id, status, start_at, end_at, start_date, end_date, self_response, data
 			  FROM gcal_instances('$owner', '$w->[0]', '$w->[1]') ORDER BY 1, 2, 4, 6},
 			"gcal_instances $owner [$w->[0], $w->[1])");
@@ -258,7 +283,8 @@ GcalCitus::same_rows($single, $coord, q{SET TIME ZONE 'UTC';
 # ---- unlink ------------------------------------------------------------------------------
 for my $node (@both)
 {
-	on($node, q{SELECT gcal_unlink('rita')});
+	# (its deletes are single-shard statements: a multi-shard one would be refused)
+	on($node, q{SET citus.multi_task_query_log_level = 'error'; SELECT gcal_unlink('rita')});
 	is(on($node, q{SELECT (SELECT count(*) FROM gcalsync.event WHERE owner = 'rita')
 		+ (SELECT count(*) FROM gcalsync.calendar_list WHERE owner = 'rita')
 		+ (SELECT count(*) FROM gcalsync.calendar WHERE owner = 'rita')}), '0', $node->name . ': rita\'s rows are gone');
@@ -280,5 +306,15 @@ is(scalar(split /\n/, $copied // ''), on($coord, 'SELECT count(*) FROM gcalsync.
 is(on($coord, q{SELECT pg_relation_size('gcalsync.event') + pg_relation_size('gcalsync.calendar_list')
 	+ pg_relation_size('gcalsync.calendar')}), '0', 'no rows in the coordinator\'s local tables');
 is(on($_, q{SELECT count(*) FROM gcalsync.owner}), '0', $_->name . ': no owner on a worker node') for @$workers;
+GcalCitus::worker_routed_only($coord);
+# ... and the check sees one: a trigger on the (local) change feed that reads
+# every shard makes the worker's next page write a multi-shard statement.
+on($coord, q{CREATE FUNCTION public.read_all_shards() RETURNS trigger LANGUAGE plpgsql
+	AS $$BEGIN PERFORM count(*) FROM gcalsync.event; RETURN NEW; END$$;
+	CREATE TRIGGER read_all_shards AFTER INSERT ON gcalsync.change FOR EACH ROW EXECUTE FUNCTION public.read_all_shards()});
+$emu->control('PATCH', '/calendars/bob%40example.com/events/citusbob00000000000000000a', { summary => 'Bob\'s (renamed)' });
+on($coord, q{SELECT gcal_sync_now('bob')});
+ok(GcalTest::wait_until(sub { slurp_file($coord->logfile) =~ /gcalsync: owner "bob": .*multi-task query about to be executed/ },
+	60, 'the worker\'s multi-shard statement in the log'), 'control: a multi-shard statement of the worker fails its round and is logged');
 
 done_testing();
