@@ -543,9 +543,9 @@ END $$;
 #   `upsert` a live row;
 # - entries' seq grow in commit order across all transactions.
 # A page announces every row it writes (README), so a full listing's page
-# announces rows it rewrote unchanged: counted (announced_unchanged), and
-# outside a full listing they would be a duplicate the audit cannot tell from
-# it.
+# announces rows it rewrote unchanged: counted (announced_unchanged). A
+# duplicate announcement of a row its transaction rewrote unchanged looks the
+# same, so the audit cannot tell the two apart.
 $node->safe_psql('postgres', q{SELECT pg_create_logical_replication_slot('chaos_audit', 'test_decoding')});
 my %audit_row;      # "tbl\towner\tcalendar\tid" => { column => value }: the row now, as decoded
 my ($audit_lsn, $audit_seq) = (0, 0);
