@@ -205,7 +205,8 @@ def run_steady(args):
     users = int(args.steady)
     data = "generate:%d,1,5,1" % users
     for workers in [int(w) for w in args.workers.split(",")]:
-        with EmulatorProcess(data=data, args=["--workers", str(workers)], startup_timeout=300) as emu:
+        with EmulatorProcess(data=data, args=["--workers", str(workers)] if workers > 1 else [],
+                             startup_timeout=300) as emu:
             requests = poll_requests(emu.port, ["user%04d" % (i + 1) for i in range(users)])
             measure_steady(emu.port, emu.proc.pid, requests, args, "%d worker process%s" % (
                 workers, "es" if workers > 1 else ""))
