@@ -258,15 +258,23 @@ class Replicas:
     def __init__(self, index, host, ports, lock):
         self.index, self.host, self.lock, self.workers = index, host, lock, len(ports)
         self.peers = [p for i, p in enumerate(ports) if i != index]
+        self.conns = threading.local()   # keep-alive connections to the peers, per thread
 
     def _request(self, port, method, path, body, headers):
-        conn = http.client.HTTPConnection(self.host, port, timeout=300)
-        try:
-            conn.request(method, path, body=body, headers=headers)
-            resp = conn.getresponse()
-            return resp.status, resp.read()
-        finally:
-            conn.close()
+        conns = self.conns.__dict__
+        for attempt in (1, 2):
+            conn = conns.get(port)
+            if conn is None:
+                conn = conns[port] = http.client.HTTPConnection(self.host, port, timeout=300)
+            try:
+                conn.request(method, path, body=body, headers=headers)
+                resp = conn.getresponse()
+                return resp.status, resp.read()
+            except (http.client.HTTPException, ConnectionError):
+                conn.close()
+                del conns[port]
+                if attempt == 2:
+                    raise
 
     def forward(self, method, path, body, headers, now, seed, status):
         """Have every other process make the same change (same time, same seed)."""
