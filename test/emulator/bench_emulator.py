@@ -207,7 +207,10 @@ def run_steady(args):
     for workers in [int(w) for w in args.workers.split(",")]:
         with EmulatorProcess(data=data, args=["--workers", str(workers)] if workers > 1 else [],
                              startup_timeout=300) as emu:
+            t0 = time.monotonic()
             requests = poll_requests(emu.port, ["user%04d" % (i + 1) for i in range(users)])
+            print("%d users' token grant and first listings (one connection): %.0f µs per user"
+                  % (users, 1e6 * (time.monotonic() - t0) / users), flush=True)
             measure_steady(emu.port, emu.proc.pid, requests, args, "%d worker process%s" % (
                 workers, "es" if workers > 1 else ""))
     if args.profile:
