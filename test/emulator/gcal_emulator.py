@@ -5,17 +5,23 @@ uses, plus a JSON control interface under /_emulator/ (see README.md in this dir
     python3 test/emulator/gcal_emulator.py [--host 127.0.0.1] [--port 0] [--port-file PATH]
         [--data demo|empty|generate:USERS,CALENDARS,EVENTS[,SEED]|FILE.json]
         [--token-lifetime SECONDS] [--channel-lifetime SECONDS]
-        [--client-id ID --client-secret SECRET] [--tls-cert FILE --tls-key FILE]
+        [--client-id ID --client-secret SECRET] [--tls-cert FILE --tls-key FILE] [--workers N]
 
 Token endpoint: http://HOST:PORT/token; API base: http://HOST:PORT/calendar/v3 (https://
 with --tls-cert/--tls-key: the same server, every connection TLS).
-Python 3 standard library only; all state lives in the process.
+Python 3 standard library only; all state lives in the process (with --workers N, in
+each of N processes serving the same port, which apply every change alike).
 """
 
 import argparse
 import base64
+import contextlib
+import ctypes
+import email.utils
+import http.client
 import ipaddress
 import json
+import multiprocessing
 import os
 import re
 import signal
@@ -99,11 +105,13 @@ def basic_credentials(authorization):
 # --- the application --------------------------------------------------------------------------
 
 class Emulator:
-    """Store + log + faults + push thread + HTTP server, started and stopped together."""
+    """Store + log + faults + push thread + HTTP server, started and stopped together.
 
-    def __init__(self, host="127.0.0.1", port=0, settings=None, tls_cert=None, tls_key=None):
+    listen=False: no server yet (--workers: each worker process makes its own)."""
+
+    def __init__(self, host="127.0.0.1", port=0, settings=None, tls_cert=None, tls_key=None, listen=True):
         check_loopback(host)
-        tls = tls_context(tls_cert, tls_key)
+        self.tls = tls_context(tls_cert, tls_key)
         self.log = RequestLog()
         self.faults = FaultTable()
         self.store = Store(settings)
@@ -111,12 +119,19 @@ class Emulator:
         self.store.push = self.push
         self.gzip_cache = ByteCache(128 << 20)
         self.control = Control(self)
-        self.server = EmulatorHTTPServer((host, port), Handler, self, tls)
-        self.host, self.port = host, self.server.server_address[1]
-        self.base_url = "%s://%s:%d" % ("https" if tls else "http",
+        self.replicas = None            # --workers: the other processes (Replicas)
+        self.server = None
+        if listen:
+            self.server = EmulatorHTTPServer((host, port), Handler, self, self.tls)
+            port = self.server.server_address[1]
+        self.set_address(host, port)
+        self.thread = None
+
+    def set_address(self, host, port):
+        self.host, self.port = host, port
+        self.base_url = "%s://%s:%d" % ("https" if self.tls else "http",
                                         host if ":" not in host else "[%s]" % host, self.port)
         self.store.api_base = self.base_url + "/calendar/v3"
-        self.thread = None
 
     def start(self):
         """Serve in a background thread (returns at once)."""
@@ -150,12 +165,19 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address, handler, app, tls=None):
+    def __init__(self, address, handler, app, tls=None, sock=None, internal=False):
         self.app = app
         self.tls = tls
+        self.internal = internal        # --workers: the private port the other processes call
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
-        super().__init__(address, handler)
+        if sock is None:
+            super().__init__(address, handler)
+        else:                           # an already listening socket (--workers)
+            super().__init__(address, handler, bind_and_activate=False)
+            self.socket.close()
+            self.socket = sock
+            self.server_address = sock.getsockname()
 
     def finish_request(self, request, client_address):
         """Serve one connection; with TLS, the handshake runs here, in the connection's own
@@ -208,7 +230,220 @@ def check_loopback(host):
         raise SystemExit("gcal_emulator: --host must be a loopback address, not %r" % host)
 
 
+# --- several processes (--workers N) ------------------------------------------------------------
+#
+# N worker processes, forked after the data is loaded, each with a replica of the state,
+# accept connections on the same port (SO_REUSEPORT: the kernel spreads connections over
+# them). A change (a control-interface change, a token grant, events.insert/patch/delete)
+# is made by the process that received it, under one lock for all processes, with a fixed
+# time and random seed (Store.replaying), then sent to every other process's private port
+# with that time and seed in REPLAY_HEADER, and answered only when all have made it: ids,
+# tokens, sync-token counters and timestamps are the same everywhere, so any process can
+# answer the next request. Request-log entries are numbered from one shared counter and
+# GET /_emulator/log merges all processes' logs. Faults and watch channels are refused
+# (each process would apply them on its own).
+
+REPLAY_HEADER = "X-Emulator-Replay"
+REPLICATED_APIS = ("token", "events.insert", "events.patch", "events.delete")
+
+
+def parse_replay(value):
+    """(now, seed) of a REPLAY_HEADER value."""
+    now, seed = value.split()
+    return float(now), int(seed)
+
+
+class Replicas:
+    """The other worker processes, seen from one of them."""
+
+    def __init__(self, index, host, ports, lock):
+        self.index, self.host, self.lock, self.workers = index, host, lock, len(ports)
+        self.peers = [p for i, p in enumerate(ports) if i != index]
+        self.conns = threading.local()   # keep-alive connections to the peers, per thread
+
+    def _request(self, port, method, path, body, headers):
+        conns = self.conns.__dict__
+        for attempt in (1, 2):
+            conn = conns.get(port)
+            if conn is None:
+                conn = conns[port] = http.client.HTTPConnection(self.host, port, timeout=300)
+            try:
+                conn.request(method, path, body=body, headers=headers)
+                resp = conn.getresponse()
+                return resp.status, resp.read()
+            except (http.client.HTTPException, ConnectionError):
+                conn.close()
+                del conns[port]
+                if attempt == 2:
+                    raise
+
+    def forward(self, method, path, body, headers, now, seed, status):
+        """Have every other process make the same change (same time, same seed)."""
+        headers = dict(headers, **{REPLAY_HEADER: "%r %d" % (now, seed)})
+        for port in self.peers:
+            other, answer = self._request(port, method, path, body or None, headers)
+            if other != status:
+                print("gcal_emulator: worker %d: %s %s answered %s here and %s on port %d (%r): the "
+                      "replicas may differ" % (self.index, method, path, status, other, port, answer[:200]),
+                      file=sys.stderr, flush=True)
+
+    def ask(self, method, path):
+        """The same request to every other process (private port: answered from its own state)."""
+        return [self._request(port, method, path, None, {}) for port in self.peers]
+
+
+def reuseport_socket(family, host, port, listen):
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    if listen:
+        sock.listen(EmulatorHTTPServer.request_queue_size)
+    return sock
+
+
+def serve_workers(args, doc):
+    """--workers N: load the data once, fork N serving processes, wait for a signal."""
+    n = args.workers
+    check_loopback(args.host)
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    reserve = reuseport_socket(family, args.host, args.port, listen=False)   # holds the port meanwhile
+    port = reserve.getsockname()[1]
+    private = []
+    for _ in range(n):
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.bind((args.host, 0))
+        sock.listen(EmulatorHTTPServer.request_queue_size)
+        private.append(sock)
+    mp = multiprocessing.get_context("fork")
+    lock, counter = mp.Lock(), mp.Value("q", 0)
+    app = Emulator(args.host, port, settings_from_args(args), args.tls_cert, args.tls_key, listen=False)
+    app.store.portable_pages = True
+    app.replicas_lock = lock
+    app.store.load(doc)
+    app.log.shared = counter
+    app.push.stop()                     # no thread survives fork: each worker starts its own
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    ready_r, ready_w = os.pipe()
+    children = []
+    for i in range(n):
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.close(ready_r)
+                reserve.close()
+                code = worker_main(app, i, family, port, private, ready_w)
+            except BaseException:       # noqa: B036 - whatever it was, this process ends here
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        children.append(pid)
+    os.close(ready_w)
+    for sock in private:
+        sock.close()
+    ready = 0
+    while ready < n and not stop.is_set():
+        chunk = os.read(ready_r, n - ready)
+        if not chunk:
+            break
+        ready += len(chunk)
+    os.close(ready_r)
+    reserve.close()
+    code = 0
+    if ready == n:
+        if args.port_file:
+            write_port_file(args.port_file, port)
+        print("gcal_emulator: %d worker processes" % n, file=sys.stderr, flush=True)
+        print("gcal_emulator listening on %s" % app.base_url, flush=True)
+        while not stop.wait(0.5):
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid:
+                print("gcal_emulator: worker process %d ended (status %d); stopping" % (pid, status),
+                      file=sys.stderr, flush=True)
+                children.remove(pid)
+                code = 1
+                break
+    else:
+        print("gcal_emulator: a worker process did not start", file=sys.stderr, flush=True)
+        code = 1
+    for pid in children:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 10
+    for pid in children:
+        while True:
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    break
+            except ChildProcessError:
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                break
+            time.sleep(0.05)
+    return code
+
+
+def worker_main(app, index, family, port, private, ready_w):
+    """One worker process: the shared port and its private one, until SIGTERM."""
+    try:   # end with the parent, whatever ends it
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    ports = [s.getsockname()[1] for s in private]
+    for i, sock in enumerate(private):
+        if i != index:
+            sock.close()
+    app.push = PushDeliverer(app.log, lambda: float(app.store.settings["push_timeout"]))
+    app.store.push = app.push
+    app.replicas = Replicas(index, app.host, ports, app.replicas_lock)
+    public = EmulatorHTTPServer((app.host, port), Handler, app, app.tls,
+                                sock=reuseport_socket(family, app.host, port, listen=True))
+    internal = EmulatorHTTPServer((app.host, 0), Handler, app, None, sock=private[index], internal=True)
+    app.server = public
+    threads = [threading.Thread(target=srv.serve_forever, name="gcal-http", kwargs={"poll_interval": 0.2},
+                                daemon=True) for srv in (public, internal)]
+    for t in threads:
+        t.start()
+    os.write(ready_w, b"+")
+    os.close(ready_w)
+    if os.getppid() == 1:
+        return 1
+    while not stop.wait(1.0):
+        pass
+    for srv in (public, internal):
+        srv.shutdown()
+        srv.server_close()
+    app.push.stop()
+    return 0
+
+
 # --- HTTP handler -------------------------------------------------------------------------------
+
+class RequestHeaders(dict):
+    """Request headers by lower-case name (the first of repeated ones), answering get, [] and
+    `in` like http.client's HTTPMessage; read by Handler.parse_request without the email
+    package's parser, which was the largest cost of a small request."""
+    __slots__ = ()
+
+    def get(self, name, default=None):
+        return dict.get(self, name.lower(), default)
+
+    def __getitem__(self, name):
+        return dict.get(self, name.lower())
+
+    def __contains__(self, name):
+        return dict.__contains__(self, name.lower())
+
 
 class Handler(BaseHTTPRequestHandler):
     """One connection; keep-alive (HTTP/1.1) with exact Content-Length on every answer."""
@@ -217,9 +452,60 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = 300
     disable_nagle_algorithm = True
+    _date = (None, "")
 
     def log_message(self, fmt, *args):
         """Quiet: the emulator's own request log is the record."""
+
+    def parse_request(self):
+        """An ordinary HTTP/1.1 request line and its headers, read here (same limits and
+        answers as BaseHTTPRequestHandler: 431 for a header line over 64 kB or more than 100
+        headers); anything else goes to BaseHTTPRequestHandler.parse_request."""
+        words = self.raw_requestline.split()
+        if len(words) != 3 or words[2] != b"HTTP/1.1" or words[1].startswith(b"//"):
+            return super().parse_request()
+        self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        self.command, self.path = str(words[0], "iso-8859-1"), str(words[1], "iso-8859-1")
+        self.request_version = "HTTP/1.1"
+        self.close_connection = False
+        headers, name, count = RequestHeaders(), None, 0
+        while True:
+            raw = self.rfile.readline(65537)
+            if len(raw) > 65536:
+                self.send_error(431, "Line too long", "header line")
+                return False
+            if raw in (b"\r\n", b"\n", b""):
+                break
+            count += 1
+            if count > 100:
+                self.send_error(431, "Too many headers", "got more than 100 headers")
+                return False
+            text = str(raw, "iso-8859-1").rstrip("\r\n")
+            if text[:1] in (" ", "\t"):          # a folded continuation line
+                if name is not None and dict.__contains__(headers, name):
+                    dict.__setitem__(headers, name, dict.get(headers, name) + " " + text.strip())
+                continue
+            key, sep, value = text.partition(":")
+            if sep:
+                name = key.strip().lower()
+                if not dict.__contains__(headers, name):
+                    dict.__setitem__(headers, name, value.lstrip(" \t"))
+        self.headers = headers
+        if headers.get("connection", "").lower() == "close":
+            self.close_connection = True
+        if headers.get("expect", "").lower() == "100-continue" and not self.handle_expect_100():
+            return False
+        return True
+
+    def date_time_string(self, timestamp=None):
+        """The Date header, formatted once a second."""
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        now = int(time.time())
+        cached = Handler._date
+        if cached[0] != now:
+            cached = Handler._date = (now, email.utils.formatdate(now, usegmt=True))
+        return cached[1]
 
     def do_GET(self):
         self.dispatch("GET")
@@ -323,6 +609,13 @@ class Handler(BaseHTTPRequestHandler):
         if api == "token":
             form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"),
                                                  keep_blank_values=True).items()}
+        if self.server.internal and self.headers.get(REPLAY_HEADER):
+            # --workers: another process took this change and has every replica make it.
+            with self.app.store.replaying(*parse_replay(self.headers[REPLAY_HEADER])):
+                status, payload, ctype, headers = self.call(method, api, expected, cal_ref, query, body,
+                                                            auth, form)[:4]
+            self.send_bytes(status, payload, ctype, headers)
+            return
         user = self.app.store.peek_user(auth, form.get("refresh_token"))
         entry = self.log_entry(method, raw_path, query, api, auth, user, form, body)
         fault = self.app.faults.take(method, unquote(raw_path), user)
@@ -331,10 +624,10 @@ class Handler(BaseHTTPRequestHandler):
             if fault.delay > 0:
                 time.sleep(fault.delay)
             if fault.action != "pass":
-                self.apply_fault(fault, entry, started, lambda: self.call(
+                self.apply_fault(fault, entry, started, lambda: self.replicated_call(
                     method, api, expected, cal_ref, query, body, auth, form))
                 return
-        status, payload, ctype, headers, gzip_key, items = self.call(
+        status, payload, ctype, headers, gzip_key, items = self.replicated_call(
             method, api, expected, cal_ref, query, body, auth, form)
         entry["status"] = status
         if items is not None:
@@ -367,6 +660,26 @@ class Handler(BaseHTTPRequestHandler):
         entry["duration_ms"] = round((time.monotonic() - started) * 1000, 3)
         self.app.log.append(entry)
 
+    def replicated_call(self, method, api, expected, cal_ref, query, body, auth, form):
+        """self.call(); with --workers, a call that changes state (a token grant, a write) is
+        made under the replicas' lock, then made alike by every other process."""
+        replicas = self.app.replicas
+        if replicas is None or api not in REPLICATED_APIS:
+            return self.call(method, api, expected, cal_ref, query, body, auth, form)
+        # A token grant only adds its own access token: grants run in parallel, without
+        # the lock (on a busy machine each round trip to the other processes waits for
+        # them to be scheduled; serialised, 10,000 grants took minutes). The one order
+        # this gives up: a grant racing a control call that revokes or expires the same
+        # user's tokens may end active in one process and not in another.
+        with (replicas.lock if api != "token" else contextlib.nullcontext()):
+            now, seed = time.time(), int.from_bytes(os.urandom(8), "big")
+            with self.app.store.replaying(now, seed):
+                result = self.call(method, api, expected, cal_ref, query, body, auth, form)
+            headers = {h: self.headers[h] for h in ("Authorization", "Content-Type", "If-Match")
+                       if self.headers.get(h) is not None}
+            replicas.forward(method, self.path, body, headers, now, seed, result[0])
+        return result
+
     def call(self, method, api, expected, cal_ref, query, body, auth, form):
         """Run one Google call → (status, body, content type, headers, gzip key, item count)."""
         store = self.app.store
@@ -375,6 +688,11 @@ class Handler(BaseHTTPRequestHandler):
                 raise E.not_found()
             if method != expected:
                 raise ApiError(405, E.google_error(405, "httpMethodNotAllowed", "Method Not Allowed"))
+            if self.app.replicas is not None and api in ("events.watch", "calendarList.watch",
+                                                         "channels.stop"):
+                # N processes would each deliver every notification.
+                raise ApiError(501, E.google_error(501, "notImplemented", "gcal_emulator --workers: "
+                                                   "watch channels need a single process"))
             if api == "token":
                 status, payload = store.token_grant(form, basic_credentials(auth))
                 return (status, dumps(payload), "application/json; charset=utf-8",
@@ -501,12 +819,49 @@ class Handler(BaseHTTPRequestHandler):
 
     # ---- control side ----
 
+    def control_call(self, method, raw_path, query, data, body):
+        """Control.handle(); with --workers: changes are made under the replicas' lock and
+        then alike by every other process before the answer leaves, the request log is
+        merged from all processes, reads are answered from this process's replica."""
+        control, replicas = self.app.control, self.app.replicas
+        if replicas is None:
+            return control.handle(method, raw_path, query, data)
+        if self.server.internal:
+            replay = self.headers.get(REPLAY_HEADER)
+            if not replay:
+                return control.handle(method, raw_path, query, data)   # this process only
+            with self.app.store.replaying(*parse_replay(replay)):
+                return control.handle(method, raw_path, query, data)
+        if method == "GET" and raw_path == CONTROL_PREFIX + "/log":
+            status, entries = control.handle(method, raw_path, query, data)
+            for _, other in replicas.ask("GET", self.path):
+                entries += json.loads(other)
+            entries.sort(key=lambda e: e["seq"])
+            return status, entries
+        if method == "POST" and raw_path == CONTROL_PREFIX + "/faults":
+            raise ControlError(501, "faults need a single process: start the emulator without --workers")
+        if method == "GET" or raw_path == CONTROL_PREFIX + "/push/wait":
+            return control.handle(method, raw_path, query, data)
+        with replicas.lock:
+            now, seed = time.time(), int.from_bytes(os.urandom(8), "big")
+            status = 500
+            try:
+                with self.app.store.replaying(now, seed):
+                    status, result = control.handle(method, raw_path, query, data)
+            except ControlError as err:
+                status = err.status
+                raise
+            finally:
+                replicas.forward(method, self.path, body, {"Content-Type": "application/json"}, now, seed,
+                                 status)
+            return status, result
+
     def handle_control(self, method, raw_path, raw_query, body):
         """JSON control interface: errors come back as {"error": message} with a status."""
         try:
             data = json.loads(body) if body.strip() else {}
             query = {k: v[-1] for k, v in parse_qs(raw_query, keep_blank_values=True).items()}
-            status, result = self.app.control.handle(method, raw_path, query, data)
+            status, result = self.control_call(method, raw_path, query, data, body)
         except ControlError as err:
             status, result = err.status, {"error": err.message}
         except (ValueError, TypeError, KeyError, re.error) as err:
@@ -594,7 +949,9 @@ class Control:
         return 200, {"ok": True, "base_url": self.app.base_url,
                      "token_url": self.app.base_url + "/token",
                      "api_url": self.app.base_url + "/calendar/v3",
-                     "instance": self.store.instance}
+                     "instance": self.store.instance,
+                     "workers": self.app.replicas.workers if self.app.replicas else 1,
+                     "worker": self.app.replicas.index if self.app.replicas else 0}
 
     def state(self, query, body):
         return 200, self.store.describe()
@@ -768,6 +1125,8 @@ def parse_args(argv):
     ap.add_argument("--client-secret", help="OAuth client secret accepted by /token")
     ap.add_argument("--tls-cert", help="serve HTTPS: certificate chain (PEM) of the server")
     ap.add_argument("--tls-key", help="serve HTTPS: private key (PEM) of --tls-cert")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="serve from N processes on the same port (default 1; see README.md)")
     ap.add_argument("--setting", action="append", default=[], metavar="KEY=JSON",
                     help="default of a setting (as PATCH /_emulator/settings; reset returns to it), "
                          "e.g. live_paging=true or page_token_lifetime=600; repeatable")
@@ -806,7 +1165,11 @@ def write_port_file(path, port):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.workers < 1:
+        raise SystemExit("gcal_emulator: --workers must be at least 1")
     doc = gcal_datasets.from_cli(args.data)
+    if args.workers > 1:
+        return serve_workers(args, doc)
     app = Emulator(args.host, args.port, settings_from_args(args), args.tls_cert, args.tls_key)
     app.store.load(doc)
     stop = threading.Event()

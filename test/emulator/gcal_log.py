@@ -15,11 +15,17 @@ class RequestLog:
         self.lock = threading.Lock()
         self.entries = deque(maxlen=limit)
         self.counter = 0
+        self.shared = None      # --workers: a multiprocessing.Value numbering all processes' entries
 
     def append(self, entry):
         """Stamp and store an entry (a dict); returns its seq."""
         with self.lock:
-            self.counter += 1
+            if self.shared is not None:
+                with self.shared.get_lock():
+                    self.shared.value += 1
+                    self.counter = self.shared.value
+            else:
+                self.counter += 1
             entry["seq"] = self.counter
             entry.setdefault("time", time.time())
             self.entries.append(entry)

@@ -22,12 +22,14 @@ import base64
 import hashlib
 import itertools
 import json
+import random
 import re
 import secrets
 import threading
 import time
 import zoneinfo
 from collections import OrderedDict
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from urllib.parse import quote
 
@@ -487,7 +489,42 @@ class Store:
         self.push = push                 # gcal_push.PushDeliverer (or None in unit use)
         self.api_base = "http://127.0.0.1/calendar/v3"
         self.page_cache = ByteCache(256 << 20)
+        self.portable_pages = False      # --workers: page tokens any process can serve
+        self._replay = threading.local()
         self._clear_data()
+
+    # ---- time and randomness of changes ----
+    #
+    # With --workers N every process holds a replica of the state and applies every change
+    # itself; the process that takes a change runs it under replaying(now, seed) and has
+    # the others run it the same way, so ids, tokens and timestamps come out identical.
+
+    @contextmanager
+    def replaying(self, now, seed):
+        """Changes made in this block use `now` as the time and a Random(seed) for ids."""
+        self._replay.ctx = (now, random.Random(seed))
+        try:
+            yield
+        finally:
+            self._replay.ctx = None
+
+    def now(self):
+        ctx = getattr(self._replay, "ctx", None)
+        return ctx[0] if ctx else time.time()
+
+    def _rng(self):
+        ctx = getattr(self._replay, "ctx", None)
+        return ctx[1] if ctx else None
+
+    def _token_hex(self, nbytes):
+        rng = self._rng()
+        return rng.randbytes(nbytes).hex() if rng else secrets.token_hex(nbytes)
+
+    def _token_urlsafe(self, nbytes):
+        rng = self._rng()
+        if rng is None:
+            return secrets.token_urlsafe(nbytes)
+        return base64.urlsafe_b64encode(rng.randbytes(nbytes)).rstrip(b"=").decode("ascii")
 
     # ---- lifecycle ----
 
@@ -499,8 +536,8 @@ class Store:
         """
         for ch in getattr(self, "channels", {}).values():
             ch.state = "stopped"            # queued notifications of old channels are dropped
-        self.instance = secrets.token_hex(4)
-        self.etag_base = int(time.time()) % 10_000_000
+        self.instance = self._token_hex(4)
+        self.etag_base = int(self.now()) % 10_000_000
         self.seq = 0
         self.generation = 0
         self.users, self.calendars = {}, {}
@@ -652,7 +689,7 @@ class Store:
         """Give a user another refresh token (generated when not given)."""
         with self.lock:
             self._user(uid)
-            token = token or "1//emu-" + secrets.token_urlsafe(24)
+            token = token or "1//emu-" + self._token_urlsafe(24)
             self._add_refresh_token(uid, token)
             return {"token": token, "user": uid}
 
@@ -681,7 +718,7 @@ class Store:
                 if action == "revoke":
                     rec.state = "revoked"
                 else:
-                    rec.expires_at = min(rec.expires_at, time.time() - 1)
+                    rec.expires_at = min(rec.expires_at, self.now() - 1)
             return {"count": len(hits)}
 
     def list_access_tokens(self, user=None):
@@ -716,8 +753,8 @@ class Store:
             if rec.state != "active":
                 return 400, E.INVALID_GRANT_REVOKED
             lifetime = self.settings["token_lifetime"]
-            access = AccessToken("ya29.emu-" + secrets.token_urlsafe(36), rec.user, token,
-                                 time.time() + lifetime)
+            access = AccessToken("ya29.emu-" + self._token_urlsafe(36), rec.user, token,
+                                 self.now() + lifetime)
             self.access_tokens[access.token] = access
             read_only = self.users[rec.user].read_only if rec.user in self.users else True
             return 200, {"access_token": access.token, "expires_in": int(lifetime),
@@ -755,7 +792,7 @@ class Store:
         if not isinstance(spec, dict):
             raise ControlError(400, "a calendar is a JSON object")
         with self.lock:
-            cal_id = spec.get("id") or "c_%s@group.calendar.google.com" % secrets.token_hex(16)
+            cal_id = spec.get("id") or "c_%s@group.calendar.google.com" % self._token_hex(16)
             cal = self.calendars.get(cal_id)
             created = cal is None
             if created:
@@ -1044,7 +1081,7 @@ class Store:
     def _store_event(self, cal, ev, old, explicit, options):
         """Complete an event like Google (ids, etag, timestamps…), store it as a change."""
         seq = self._next_seq()
-        now = rfc3339(time.time())
+        now = rfc3339(self.now())
         full = self._complete_event(cal, ev, old, explicit, seq, now)
         rec = old if old is not None else EventRec(full["id"])
         rec.resource, rec.seq, rec.master_id = full, seq, full.get("recurringEventId")
@@ -1061,7 +1098,7 @@ class Store:
     def _complete_event(self, cal, ev, old, explicit, seq, now):
         """Fill what Google assigns: id, etag, created/updated, iCalUID, sequence, htmlLink…"""
         prev = old.resource if old is not None else {}
-        ev["id"] = ev.get("id") or new_event_id()
+        ev["id"] = ev.get("id") or new_event_id(self._rng())
         ev["kind"] = "calendar#event"
         ev["etag"] = self._etag(seq)
         ev.setdefault("status", "confirmed")
@@ -1161,7 +1198,13 @@ class Store:
         """Cache a new snapshot (bounded by total item references, least recently used out)."""
         snap = Snapshot()
         self.snapshot_counter += 1
-        snap.id = "%s.%d" % (self.instance, self.snapshot_counter)
+        if self.portable_pages:
+            # Named by what it holds (the key: resource, its mutation counter, parameters,
+            # since), so any process with the same state can build it again (--workers).
+            snap.id = "%s.%s.%s" % (self.instance, hashlib.sha1(repr(key).encode()).hexdigest()[:20],
+                                    "-" if key[-1] is None else key[-1])
+        else:
+            snap.id = "%s.%d" % (self.instance, self.snapshot_counter)
         snap.resource, snap.filter_key, snap.items = resource, filter_key, items
         snap.seq, snap.updated = self.seq, updated
         self.snapshots[key] = snap
@@ -1179,14 +1222,20 @@ class Store:
             self.snapshots.move_to_end(key)
         return snap
 
-    def _page_position(self, token, resource, filter_key):
+    def _page_position(self, token, resource, filter_key, rebuild=None):
         """(snapshot, offset, page index, since) of a page token; 400 if foreign, unknown or expired.
 
         `since` is the sync token's seq the listing started from (None: a full listing).
+        With portable pages (--workers), a snapshot this process does not hold is built
+        again by `rebuild(since)` when the data are still those it was taken from.
         """
         try:
             snap_id, offset, index, issued = unb64(token).rsplit(":", 3)
-            key = self.snapshot_ids[snap_id]
+            key = self.snapshot_ids.get(snap_id)
+            if key is None and self.portable_pages and rebuild is not None:
+                since = snap_id.rsplit(".", 1)[1]
+                snap = rebuild(None if since == "-" else int(since))
+                key = self.snapshot_ids[snap.id] if snap.id == snap_id else None
             snap = self.snapshots[key]
             offset, index, issued = int(offset), int(index), float(issued)
         except (ValueError, KeyError, UnicodeError):
@@ -1226,8 +1275,9 @@ class Store:
         with self.lock:
             user = self.users[uid]
             if p.page_token:
-                snap, offset, index, since = self._page_position(p.page_token, (CALENDAR_LIST, uid),
-                                                                 p.filter_key)
+                snap, offset, index, since = self._page_position(
+                    p.page_token, (CALENDAR_LIST, uid), p.filter_key,
+                    lambda since: self._list_snapshot(user, p, since))
             else:
                 since = self._check_sync_token(p.sync_token, uid, CALENDAR_LIST) if p.sync_token else None
                 snap, offset, index = self._list_snapshot(user, p, since), 0, 0
@@ -1404,8 +1454,9 @@ class Store:
         with self.lock:
             cal, entry = self._accessible(self.users[uid], cal_ref)
             if p.page_token:
-                snap, offset, index, since = self._page_position(p.page_token, ("events", cal.id),
-                                                                 p.filter_key)
+                snap, offset, index, since = self._page_position(
+                    p.page_token, ("events", cal.id), p.filter_key,
+                    lambda since: self._events_snapshot(cal, p, since))
             else:
                 since = self._check_sync_token(p.sync_token, uid, cal.id) if p.sync_token else None
                 snap, offset, index = self._events_snapshot(cal, p, since), 0, 0
@@ -1662,7 +1713,7 @@ class Store:
 
     def _new_channel(self, uid, kind, key, uri, body):
         """Channel record: expiration = min(requested, now + channel_lifetime)."""
-        now_ms = int(time.time() * 1000)
+        now_ms = int(self.now() * 1000)
         limit = now_ms + int(self.settings["channel_lifetime"] * 1000)
         requested = body.get("expiration")
         try:
@@ -1705,7 +1756,7 @@ class Store:
             ch = self.channels.get(cid)
             if ch is None:
                 raise ControlError(404, "no channel %r" % cid)
-            ch.expiration_ms = int(time.time() * 1000) - 1
+            ch.expiration_ms = int(self.now() * 1000) - 1
             return ch.describe()
 
     def notify_channel(self, cid, state="exists"):

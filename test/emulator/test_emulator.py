@@ -1605,5 +1605,140 @@ class CommandLineTest(unittest.TestCase):
             self.assertEqual(emu.proc.wait(15), 0)
 
 
+class WorkersTest(unittest.TestCase):
+    """--workers 2: two processes on one port, each with a replica of the state. Every
+    request below goes over a new connection, so the kernel spreads them over both."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.emu = EmulatorProcess(data="demo", args=["--workers", "2"]).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.emu.stop()
+
+    def call(self, method, path, body=None, headers=None):
+        """One request on a fresh connection → (status, decoded JSON or None)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.emu.port, timeout=30)
+        try:
+            data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
+            conn.request(method, path, body=data, headers=headers or {})
+            resp = conn.getresponse()
+            payload = resp.read()
+            return resp.status, (json.loads(payload) if payload else None)
+        finally:
+            conn.close()
+
+    def spread(self, method, path, n=24, **kwargs):
+        """The same request n times; asserts both processes answered; the answers."""
+        seen, answers = set(), []
+        for _ in range(n):
+            answers.append(self.call(method, path, **kwargs))
+            seen.add(self.call("GET", "/_emulator/health")[1]["worker"])
+        self.assertEqual(seen, {0, 1})
+        return answers
+
+    def bearer(self, refresh="demo-refresh-alice"):
+        status, body = self.call("POST", "/token", urlencode({
+            "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "grant_type": "refresh_token",
+            "refresh_token": refresh}).encode(), {"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(status, 200, body)
+        return {"Authorization": "Bearer " + body["access_token"]}
+
+    def test_health_names_the_workers(self):
+        self.assertEqual(self.call("GET", "/_emulator/health")[1]["workers"], 2)
+
+    def test_a_token_from_one_process_works_on_every_process(self):
+        auth = self.bearer()
+        for status, body in self.spread("GET", "/calendar/v3/users/me/calendarList", headers=auth):
+            self.assertEqual(status, 200, body)
+            self.assertIn(ALICE, [e["id"] for e in body["items"]])
+        tokens = [t["token"] for t in self.emu.client.access_tokens(user="alice")]
+        self.assertIn(auth["Authorization"][7:], tokens)
+
+    def test_changes_reach_every_process_before_the_answer(self):
+        auth = self.bearer()
+        path = "/calendar/v3/calendars/%s/events" % quote(ALICE, safe="")
+        status, full = self.call("GET", path + "?" + urlencode({"showDeleted": "true", "maxResults": 2500}),
+                                 headers=auth)
+        self.assertEqual(status, 200)
+        incremental = path + "?" + urlencode({"syncToken": full["nextSyncToken"]})
+        for status, body in self.spread("GET", incremental, headers=auth):
+            self.assertEqual((status, body["items"]), (200, []))      # "no changes" everywhere
+        live = next(i for i in full["items"] if i.get("status") != "cancelled" and "recurrence" not in i)
+        self.emu.client.patch_event(ALICE, live["id"], summary="changed through one process")
+        answers = self.spread("GET", incremental, headers=auth)
+        for status, body in answers:
+            self.assertEqual(status, 200)
+            self.assertEqual([(i["id"], i["summary"]) for i in body["items"]],
+                             [(live["id"], "changed through one process")])
+        # the same item, etag and timestamps everywhere: the change was made alike
+        self.assertEqual(len({json.dumps(b["items"], sort_keys=True) for _, b in answers}), 1)
+        self.assertEqual(len({b["nextSyncToken"] for _, b in answers}), 1)
+
+    def test_writes_through_the_api_are_replicated(self):
+        auth = dict(self.bearer("demo-refresh-bob"), **{"Content-Type": "application/json"})
+        path = "/calendar/v3/calendars/%s/events" % quote(BOB, safe="")
+        status, made = self.call("POST", path, {"summary": "made on one process",
+                                               "start": {"dateTime": "2030-01-01T10:00:00Z"},
+                                               "end": {"dateTime": "2030-01-01T11:00:00Z"}}, auth)
+        self.assertEqual(status, 200, made)
+        for status, got in self.spread("GET", path + "/" + made["id"], headers=auth):
+            self.assertEqual((status, got["etag"], got["updated"]), (200, made["etag"], made["updated"]))
+
+    def test_page_tokens_work_on_every_process(self):
+        auth = self.bearer()
+        path = "/calendar/v3/calendars/%s/events?" % quote(ALICE, safe="")
+        status, whole = self.call("GET", path + urlencode({"showDeleted": "true", "maxResults": 2500}),
+                                  headers=auth)
+        self.assertEqual(status, 200)
+        items, page_token, pages = [], None, 0
+        while True:
+            query = {"showDeleted": "true", "maxResults": 2}
+            if page_token:
+                query["pageToken"] = page_token
+            status, page = self.call("GET", path + urlencode(query), headers=auth)
+            self.assertEqual(status, 200, page)
+            items += page["items"]
+            pages += 1
+            page_token = page.get("nextPageToken")
+            if not page_token:
+                break
+        self.assertGreater(pages, 3)
+        self.assertEqual([i["id"] for i in items], [i["id"] for i in whole["items"]])
+
+    def test_the_request_log_holds_every_process_in_order(self):
+        marker = "/calendar/v3/workers-marker-%d" % time.monotonic_ns()
+        self.assertEqual(self.call("GET", marker)[0], 404)
+        since = self.emu.client.log(path=re.escape(marker))[-1]["seq"]
+        self.spread("GET", "/calendar/v3/users/me/calendarList", n=10)   # 401 each: no token
+        entries = self.emu.client.log(since=since, kind="request")
+        self.assertEqual(len(entries), 10)
+        seqs = [e["seq"] for e in entries]
+        self.assertEqual(seqs, sorted(set(seqs)))
+        self.assertTrue(all(e["status"] == 401 for e in entries))
+
+    def test_faults_and_watch_channels_are_refused(self):
+        with self.assertRaises(EmulatorError) as ctx:
+            self.emu.client.add_fault(path="/token", preset="rate_limit")
+        self.assertEqual(ctx.exception.status, 501)
+        auth = dict(self.bearer(), **{"Content-Type": "application/json"})
+        status, body = self.call("POST", "/calendar/v3/calendars/%s/events/watch" % quote(ALICE, safe=""),
+                                 {"id": "ch1", "type": "web_hook", "address": "http://127.0.0.1:9/hook"}, auth)
+        self.assertEqual(status, 501, body)
+
+    def test_sigterm_ends_every_process(self):
+        emu = EmulatorProcess(data="empty", args=["--workers", "3"]).start()
+        with open("/proc/%d/task/%d/children" % (emu.proc.pid, emu.proc.pid)) as f:
+            children = [int(p) for p in f.read().split()]
+        self.assertEqual(len(children), 3)
+        emu.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(emu.proc.wait(15), 0)
+        emu.stop()
+        for pid in children:
+            self.assertFalse(os.path.exists("/proc/%d/stat" % pid) and
+                             open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0] != "Z", pid)
+
+
 if __name__ == "__main__":
     unittest.main()
