@@ -214,6 +214,27 @@ bool patch_applied(std::string_view patch, std::string_view event)
     return shows(p.get(), ev.get(), {});
 }
 
+WriteVerdict judge_resent(WriteVerdict v)
+{
+    if (v.state != WriteState::Failed)
+        return v;
+    v.fetch = true;
+    v.check_applied = true;
+    v.earlier_copy = true;
+    return v;
+}
+
+bool write_shown(const OutboxWrite &w, std::string_view event)
+{
+    if (w.op != WriteOp::Delete)
+        return patch_applied(w.payload, event);
+    Json ev = parse_json(event);
+    if (!ev || !json_is_object(ev.get()))
+        return false;
+    json_t *status = json_object_get(ev.get(), "status");
+    return json_is_string(status) && std::strcmp(json_string_value(status), "cancelled") == 0;
+}
+
 std::optional<EventsPage> single_event_page(std::string_view event, std::string *error)
 {
     // The answer must be one JSON object: pasted into a listing as it is, a body

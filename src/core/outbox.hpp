@@ -10,7 +10,10 @@
 //          --429, 403 rate/quota, 5xx, timeout, network ----> queued (attempts+1,
 //                     retried after the same backoff as reads)
 //          --403 insufficientPermissions, forbiddenForNonOrganizer,
-//            requiredAccessLevel, 400, 404, other 4xx ------> failed (last_error)
+//            requiredAccessLevel, 400, 404, other 4xx ------> failed (last_error);
+//                     but if an earlier copy was sent and its answer lost
+//                     (judge_resent): fetch; done if the event shows the
+//                     write, else failed
 //          --owner revoked, in error or unlinked -----------> failed (the reason),
 //                     if the write was never sent (sent_at NULL); a write
 //                     sent (Google may have applied it: answer lost, crash,
@@ -73,12 +76,27 @@ struct WriteVerdict {
     bool check_applied = false; // (412) after the fetch: done if the event already shows the patch
     bool verify = false;        // a 2xx answer whose body was not the event: done only if
                                 // events.get shows the write, else sent again (issue 20)
+    bool earlier_copy = false;  // failed, but an earlier copy was sent and its answer lost:
+                                // after the fetch, done if the event shows the write (judge_resent)
     std::string error;          // last_error (failed, or queued for a retry)
 };
 // judge_write: status 0 is a transport failure (`transport_error` says why);
 // `e` is the parsed error of a non-2xx answer.
 WriteVerdict judge_write(const OutboxWrite &w, long status, const ApiError *e,
                          const std::string &transport_error = {});
+
+// judge_resent: the verdict of a write an earlier copy of which was sent and
+// its answer lost (sent in an earlier round, or sent again by libcurl), from
+// judge_write's verdict of this copy's answer. A permanent error to this copy
+// says nothing about the earlier one (a 403 after the grant lost write scope,
+// a fault of a proxy): a write so refused is read back (fetch) and is done if
+// the event shows it (write_shown), failed otherwise (issue 20, seed 301).
+// Other verdicts are returned as they are.
+WriteVerdict judge_resent(WriteVerdict v);
+
+// write_shown: Google's event (events.get's answer) shows the write: for a
+// delete, the event is cancelled; otherwise patch_applied of its payload.
+bool write_shown(const OutboxWrite &w, std::string_view event);
 
 // patch_applied: every member of the merge patch `patch` already has that
 // value in `event` (a null member: absent), as Google stores it: dateTime
