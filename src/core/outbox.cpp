@@ -80,8 +80,13 @@ WriteVerdict judge_write(const OutboxWrite &w, long status, const ApiError *e, c
     }
     if (status >= 200 && status < 300) {
         v.state = WriteState::Done;
-        if (w.op == WriteOp::Delete)
-            v.fetch = true;  // 204 has no body: the mirror gets Google's cancelled event
+        if (w.op == WriteOp::Delete) {
+            // 204 has no body: the mirror gets Google's cancelled event. A 2xx
+            // from something else (a proxy's page, a broken answer) proves
+            // nothing: done only once events.get shows the event cancelled.
+            v.fetch = true;
+            v.verify = true;
+        }
         else
             v.store_answer = true;
         return v;

@@ -1,7 +1,8 @@
 // outbox.hpp — the life cycle of a write to Google (gcalsync.outbox), in one
 // place: what each write sends, and what each answer makes of it.
 //
-//   queued --2xx--------------------------------------------> done
+//   queued --2xx--------------------------------------------> done (a delete's:
+//                     fetch; done if the event is cancelled, else sent again)
 //          --409 on insert (our client id exists: a retry) --> fetch, done
 //          --410 on delete (already deleted) ---------------> fetch, done
 //          --412 (If-Match: someone changed the event) -----> fetch; done if the
@@ -74,8 +75,9 @@ struct WriteVerdict {
     bool store_answer = false;  // the answer's body is the event: store it
     bool fetch = false;         // events.get the event, store it, then `state`
     bool check_applied = false; // (412) after the fetch: done if the event already shows the patch
-    bool verify = false;        // a 2xx answer whose body was not the event: done only if
-                                // events.get shows the write, else sent again (issue 20)
+    bool verify = false;        // a 2xx answer whose body was not the event, or any 2xx to a
+                                // delete: done only if events.get shows the write, else sent
+                                // again (issue 20)
     bool earlier_copy = false;  // failed, but an earlier copy was sent and its answer lost:
                                 // after the fetch, done if the event shows the write (judge_resent)
     std::string error;          // last_error (failed, or queued for a retry)

@@ -1222,10 +1222,14 @@ void SyncEngine::fetch_for_write(const RoundPtr &r, const OutboxWrite &w, const 
         if (is_2xx(resp.status)) {
             std::string why;
             if (auto page = single_event_page(resp.body, &why)) {
-                if (v.verify && !patch_applied(w.payload, resp.body)) {
+                if (v.verify && !write_shown(w, resp.body)) {
                     // sent again: an insert that got through answers 409, an
-                    // update that did is recognised behind its 412
-                    retry_write(w, "Google's answer was not the event, and events.get does not show the write",
+                    // update that did is recognised behind its 412, a delete
+                    // that did gets 410
+                    retry_write(w,
+                                w.op == WriteOp::Delete
+                                    ? "Google answered the delete, but events.get shows the event not cancelled"
+                                    : "Google's answer was not the event, and events.get does not show the write",
                                 std::nullopt);
                     return;
                 }
@@ -1243,7 +1247,7 @@ void SyncEngine::fetch_for_write(const RoundPtr &r, const OutboxWrite &w, const 
             retry_write(w, "malformed answer of events.get: " + why, std::nullopt);
             return;
         }
-        if (resp.status == 404 && v.verify) {
+        if (resp.status == 404 && v.verify && w.op != WriteOp::Delete) {  // a deleted event gone: done
             retry_write(w, "Google's answer was not the event, and events.get does not find it", std::nullopt);
             return;
         }

@@ -131,6 +131,19 @@ like(sql(qq{SELECT last_error FROM gcalsync.outbox WHERE id = $w}), qr/insuffici
 is($emu->control('GET', '/calendars/alice%40example.com/events/chaosregress0002')->{event}{summary}, 'Applied, answer lost',
 	'Google does not have it');
 
+# 6. A delete answered 2xx by something that was not Google (here a fault's
+# 200 with a malformed body; the event was not deleted) was done, and the
+# mirror kept the live event events.get returned (seed 302). A delete is now
+# done only once events.get shows the event cancelled; else it is sent again.
+my $fake = $emu->control('POST', '/faults', { method => 'DELETE', path => $patch, user => 'alice', action => 'malformed', count => 1 });
+$w = sql(q{SELECT gcal_delete_event('alice', 'primary', 'chaosregress0002')});
+is(sql(qq{SELECT gcal_wait_write($w, '90s')}), 'done', 'a delete whose first answer was not Google\'s: done');
+ok(GcalTest::wait_fault_hit($emu, $fake), 'the first answer was the fault\'s 200');
+is($emu->control('GET', '/calendars/alice%40example.com/events/chaosregress0002')->{api}{status}, 'cancelled',
+	'Google has deleted the event');
+is(sql(q{SELECT status FROM gcalsync.event WHERE owner = 'alice' AND event_id = 'chaosregress0002'}), 'cancelled',
+	'and the mirror shows it deleted');
+
 $node->stop;
 $emu->stop;
 done_testing();

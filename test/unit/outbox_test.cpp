@@ -65,6 +65,7 @@ TEST(Outbox, Verdicts)
     v = judge_write(del, 204, nullptr);
     EXPECT_EQ(v.state, WriteState::Done);
     EXPECT_TRUE(v.fetch);
+    EXPECT_TRUE(v.verify);  // done only once events.get shows it cancelled (seed 302)
     // 409 to an insert: our client id, an earlier attempt got through.
     ApiError dup = error_of(409, google_error(409, "duplicate"));
     v = judge_write(ins, 409, &dup);
