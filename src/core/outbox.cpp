@@ -80,8 +80,13 @@ WriteVerdict judge_write(const OutboxWrite &w, long status, const ApiError *e, c
     }
     if (status >= 200 && status < 300) {
         v.state = WriteState::Done;
-        if (w.op == WriteOp::Delete)
-            v.fetch = true;  // 204 has no body: the mirror gets Google's cancelled event
+        if (w.op == WriteOp::Delete) {
+            // 204 has no body: the mirror gets Google's cancelled event. A 2xx
+            // from something else (a proxy's page, a broken answer) proves
+            // nothing: done only once events.get shows the event cancelled.
+            v.fetch = true;
+            v.verify = true;
+        }
         else
             v.store_answer = true;
         return v;
@@ -212,6 +217,27 @@ bool patch_applied(std::string_view patch, std::string_view event)
     if (!p || !ev || !json_is_object(p.get()) || !json_is_object(ev.get()))
         return false;
     return shows(p.get(), ev.get(), {});
+}
+
+WriteVerdict judge_resent(WriteVerdict v)
+{
+    if (v.state != WriteState::Failed)
+        return v;
+    v.fetch = true;
+    v.check_applied = true;
+    v.earlier_copy = true;
+    return v;
+}
+
+bool write_shown(const OutboxWrite &w, std::string_view event)
+{
+    if (w.op != WriteOp::Delete)
+        return patch_applied(w.payload, event);
+    Json ev = parse_json(event);
+    if (!ev || !json_is_object(ev.get()))
+        return false;
+    json_t *status = json_object_get(ev.get(), "status");
+    return json_is_string(status) && std::strcmp(json_string_value(status), "cancelled") == 0;
 }
 
 std::optional<EventsPage> single_event_page(std::string_view event, std::string *error)

@@ -1,7 +1,8 @@
 // outbox.hpp — the life cycle of a write to Google (gcalsync.outbox), in one
 // place: what each write sends, and what each answer makes of it.
 //
-//   queued --2xx--------------------------------------------> done
+//   queued --2xx--------------------------------------------> done (a delete's:
+//                     fetch; done if the event is cancelled, else sent again)
 //          --409 on insert (our client id exists: a retry) --> fetch, done
 //          --410 on delete (already deleted) ---------------> fetch, done
 //          --412 (If-Match: someone changed the event) -----> fetch; done if the
@@ -10,7 +11,10 @@
 //          --429, 403 rate/quota, 5xx, timeout, network ----> queued (attempts+1,
 //                     retried after the same backoff as reads)
 //          --403 insufficientPermissions, forbiddenForNonOrganizer,
-//            requiredAccessLevel, 400, 404, other 4xx ------> failed (last_error)
+//            requiredAccessLevel, 400, 404, other 4xx ------> failed (last_error);
+//                     but if an earlier copy was sent and its answer lost
+//                     (judge_resent): fetch; done if the event shows the
+//                     write, else failed
 //          --owner revoked, in error or unlinked -----------> failed (the reason),
 //                     if the write was never sent (sent_at NULL); a write
 //                     sent (Google may have applied it: answer lost, crash,
@@ -71,14 +75,30 @@ struct WriteVerdict {
     bool store_answer = false;  // the answer's body is the event: store it
     bool fetch = false;         // events.get the event, store it, then `state`
     bool check_applied = false; // (412) after the fetch: done if the event already shows the patch
-    bool verify = false;        // a 2xx answer whose body was not the event: done only if
-                                // events.get shows the write, else sent again (issue 20)
+    bool verify = false;        // a 2xx answer whose body was not the event, or any 2xx to a
+                                // delete: done only if events.get shows the write, else sent
+                                // again (issue 20)
+    bool earlier_copy = false;  // failed, but an earlier copy was sent and its answer lost:
+                                // after the fetch, done if the event shows the write (judge_resent)
     std::string error;          // last_error (failed, or queued for a retry)
 };
 // judge_write: status 0 is a transport failure (`transport_error` says why);
 // `e` is the parsed error of a non-2xx answer.
 WriteVerdict judge_write(const OutboxWrite &w, long status, const ApiError *e,
                          const std::string &transport_error = {});
+
+// judge_resent: the verdict of a write an earlier copy of which was sent and
+// its answer lost (sent in an earlier round, or sent again by libcurl), from
+// judge_write's verdict of this copy's answer. A permanent error to this copy
+// says nothing about the earlier one (a 403 after the grant lost write scope,
+// a fault of a proxy): a write so refused is read back (fetch) and is done if
+// the event shows it (write_shown), failed otherwise (issue 20, seed 301).
+// Other verdicts are returned as they are.
+WriteVerdict judge_resent(WriteVerdict v);
+
+// write_shown: Google's event (events.get's answer) shows the write: for a
+// delete, the event is cancelled; otherwise patch_applied of its payload.
+bool write_shown(const OutboxWrite &w, std::string_view event);
 
 // patch_applied: every member of the merge patch `patch` already has that
 // value in `event` (a null member: absent), as Google stores it: dateTime

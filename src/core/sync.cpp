@@ -1178,8 +1178,10 @@ void SyncEngine::send_write(const RoundPtr &r, const OutboxWrite &w, bool retrie
                 return;
             }
             WriteVerdict v = judge_write(w, resp.status, error ? &*error : nullptr, resp.error);
-            if (v.state == WriteState::Failed && (w.sent || resp.sends > 1))
-                v.error += " (an earlier copy of the write was sent and its answer lost: Google may have applied it)";
+            // A permanent error to a copy sent after one whose answer was lost:
+            // events.get tells whether that one was applied (done) or not (failed).
+            if (w.sent || resp.sends > 1)
+                v = judge_resent(std::move(v));
             if (v.state == WriteState::Queued) {
                 retry_write(w, v.error, parse_retry_after(resp.retry_after, now() / kSecond));
                 return;
@@ -1220,18 +1222,24 @@ void SyncEngine::fetch_for_write(const RoundPtr &r, const OutboxWrite &w, const 
         if (is_2xx(resp.status)) {
             std::string why;
             if (auto page = single_event_page(resp.body, &why)) {
-                if (v.verify && !patch_applied(w.payload, resp.body)) {
+                if (v.verify && !write_shown(w, resp.body)) {
                     // sent again: an insert that got through answers 409, an
-                    // update that did is recognised behind its 412
-                    retry_write(w, "Google's answer was not the event, and events.get does not show the write",
+                    // update that did is recognised behind its 412, a delete
+                    // that did gets 410
+                    retry_write(w,
+                                w.op == WriteOp::Delete
+                                    ? "Google answered the delete, but events.get shows the event not cancelled"
+                                    : "Google's answer was not the event, and events.get does not show the write",
                                 std::nullopt);
                     return;
                 }
                 WriteState state = v.state;
                 std::string error = v.error;
-                if (v.check_applied && patch_applied(w.payload, resp.body)) {
-                    state = WriteState::Done;  // our own earlier attempt (a crash before its commit)
+                if (v.check_applied && write_shown(w, resp.body)) {
+                    state = WriteState::Done;  // our own earlier attempt (a crash before its commit, a lost answer)
                     error.clear();
+                } else if (v.earlier_copy) {
+                    error += " (an earlier copy of the write was sent and its answer lost; events.get does not show it)";
                 }
                 finish_write(r, w, state, error, &*page);
                 return;
@@ -1239,17 +1247,25 @@ void SyncEngine::fetch_for_write(const RoundPtr &r, const OutboxWrite &w, const 
             retry_write(w, "malformed answer of events.get: " + why, std::nullopt);
             return;
         }
-        if (resp.status == 404 && v.verify) {
+        if (resp.status == 404 && v.verify && w.op != WriteOp::Delete) {  // a deleted event gone: done
             retry_write(w, "Google's answer was not the event, and events.get does not find it", std::nullopt);
             return;
         }
+        const std::string maybe = " (an earlier copy of the write was sent and its answer lost: Google may have applied it)";
         if (resp.status == 404) {
-            finish_write(r, w, v.state, v.error, nullptr);
+            finish_write(r, w, v.state, v.earlier_copy ? v.error + maybe : v.error, nullptr);
             return;
         }
         std::optional<ApiError> error;
         if (resp.status != 0)
             error = parse_api_error(resp.status, resp.body);
+        // A failed write whose event cannot be read for good (the same
+        // permanent error, say): failed, saying Google may have applied it.
+        if (v.earlier_copy && error && !error->retryable && !error->rate_limited && !error->unauthorized &&
+            !error->daily_limit) {
+            finish_write(r, w, v.state, v.error + maybe, nullptr);
+            return;
+        }
         retry_write(w, "could not read the event back: " + (error ? describe(*error) : resp.error),
                     parse_retry_after(resp.retry_after, now() / kSecond));
     });

@@ -931,13 +931,15 @@ for my $w (@{ rows(q{SELECT id || '|' || owner || '|' || event_id || '|' || op |
 	if ($state eq 'done' && $op =~ /insert|update/ && $writes{$id})
 	{
 		$final{$eid}{summary} = $writes{$id}{summary};
-		$final{$eid}{maybe} = {};
 	}
-	# A permanent error answered to a later copy of a write whose earlier copy's
-	# answer was lost: last_error says Google may have applied it (README,
-	# Writing to Google), so Google may hold its summary as well (seed 303).
+	$final{$eid}{maybe} = {} if $state eq 'done';
+	# A write that did not end done saying Google may have applied it may or may
+	# not be at Google (README, Writing to Google): a permanent error answered to
+	# a later copy of a write whose earlier copy's answer was lost (seed 303 of
+	# the stricter check), or gcal_unlink of a sent write (seeds 302, 303 of the
+	# second long round). After the last done write, Google may show its summary.
 	$final{$eid}{maybe}{ $writes{$id}{summary} } = 1
-	  if $state ne 'done' && $op =~ /insert|update/ && $err =~ /Google may have applied it/ && $writes{$id};
+	  if $state ne 'done' && $op =~ /insert|update/ && $err =~ /may have applied it/ && $writes{$id};
 	$final{$eid}{deleted} = 1 if $state eq 'done' && $op eq 'delete';
 	# "not sent" must be true: Google must not have an insert that failed so (seed 208)
 	$final{$eid}{unsent} = 1 if $state eq 'failed' && $op eq 'insert' && $err =~ /was not sent/;

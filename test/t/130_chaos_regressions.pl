@@ -101,6 +101,49 @@ is(scalar(grep { ($_->{api}{id} // '') eq 'chaosregress0004' }
 is(sql(q{SELECT summary FROM gcalsync.event WHERE owner = 'alice' AND event_id = 'chaosregress0004'}), 'Answer lost',
 	'and the mirror shows it');
 
+# 5. An update Google applied whose answer was lost, then the copy sent again
+# refused with a permanent error (here 403 insufficientPermissions, as a fault):
+# it ended `failed`, "Google may have applied it", and Google had it (seed
+# 301). A permanent error to a later copy says nothing of the earlier one:
+# the event is read back (events.get), and the write is done if it shows it,
+# failed (saying so) if it does not.
+my $patch = '/events/chaosregress0002$';
+$lost = $emu->control('POST', '/faults', { method => 'PATCH', path => $patch, user => 'alice', action => 'apply_drop', count => 1 });
+$refused = $emu->control('POST', '/faults', { method => 'PATCH', path => $patch, user => 'alice',
+	preset => 'insufficientPermissions', count => 1 });
+$w = sql(q{SELECT gcal_update_event('alice', 'primary', 'chaosregress0002', '{"summary": "Applied, answer lost"}')});
+is(sql(qq{SELECT gcal_wait_write($w, '90s')}), 'done', 'an update applied, its answer lost, the copy sent again refused: done');
+ok(GcalTest::wait_fault_hit($emu, $lost) && GcalTest::wait_fault_hit($emu, $refused), 'the answer was lost, the next copy refused (403)');
+is(sql(qq{SELECT coalesce(last_error, 'none') FROM gcalsync.outbox WHERE id = $w}), 'none', 'without an error');
+is($emu->control('GET', '/calendars/alice%40example.com/events/chaosregress0002')->{event}{summary}, 'Applied, answer lost',
+	'Google has the update');
+is(sql(q{SELECT summary FROM gcalsync.event WHERE owner = 'alice' AND event_id = 'chaosregress0002'}), 'Applied, answer lost',
+	'and the mirror shows it');
+# The same, but the first copy never reached Google (the connection dropped before it).
+my $dropped = $emu->control('POST', '/faults', { method => 'PATCH', path => $patch, user => 'alice', action => 'drop', count => 1 });
+$refused = $emu->control('POST', '/faults', { method => 'PATCH', path => $patch, user => 'alice',
+	preset => 'insufficientPermissions', count => 1 });
+$w = sql(q{SELECT gcal_update_event('alice', 'primary', 'chaosregress0002', '{"summary": "Never applied"}')});
+is(sql(qq{SELECT gcal_wait_write($w, '90s')}), 'failed', 'an update dropped, the copy sent again refused: failed');
+ok(GcalTest::wait_fault_hit($emu, $dropped) && GcalTest::wait_fault_hit($emu, $refused), 'dropped, then refused (403)');
+like(sql(qq{SELECT last_error FROM gcalsync.outbox WHERE id = $w}), qr/insufficientPermissions.*events\.get does not show it/,
+	'last_error gives the refusal and that Google does not show the write');
+is($emu->control('GET', '/calendars/alice%40example.com/events/chaosregress0002')->{event}{summary}, 'Applied, answer lost',
+	'Google does not have it');
+
+# 6. A delete answered 2xx by something that was not Google (here a fault's
+# 200 with a malformed body; the event was not deleted) was done, and the
+# mirror kept the live event events.get returned (seed 302). A delete is now
+# done only once events.get shows the event cancelled; else it is sent again.
+my $fake = $emu->control('POST', '/faults', { method => 'DELETE', path => $patch, user => 'alice', action => 'malformed', count => 1 });
+$w = sql(q{SELECT gcal_delete_event('alice', 'primary', 'chaosregress0002')});
+is(sql(qq{SELECT gcal_wait_write($w, '90s')}), 'done', 'a delete whose first answer was not Google\'s: done');
+ok(GcalTest::wait_fault_hit($emu, $fake), 'the first answer was the fault\'s 200');
+is($emu->control('GET', '/calendars/alice%40example.com/events/chaosregress0002')->{api}{status}, 'cancelled',
+	'Google has deleted the event');
+is(sql(q{SELECT status FROM gcalsync.event WHERE owner = 'alice' AND event_id = 'chaosregress0002'}), 'cancelled',
+	'and the mirror shows it deleted');
+
 $node->stop;
 $emu->stop;
 done_testing();

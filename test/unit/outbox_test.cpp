@@ -65,6 +65,7 @@ TEST(Outbox, Verdicts)
     v = judge_write(del, 204, nullptr);
     EXPECT_EQ(v.state, WriteState::Done);
     EXPECT_TRUE(v.fetch);
+    EXPECT_TRUE(v.verify);  // done only once events.get shows it cancelled (seed 302)
     // 409 to an insert: our client id, an earlier attempt got through.
     ApiError dup = error_of(409, google_error(409, "duplicate"));
     v = judge_write(ins, 409, &dup);
@@ -94,6 +95,40 @@ TEST(Outbox, Verdicts)
         EXPECT_EQ(v.state, WriteState::Failed) << reason;
         EXPECT_NE(v.error.find(reason), std::string::npos) << v.error;
     }
+}
+
+// A permanent error to a copy sent after one whose answer was lost says
+// nothing about that one: the event is read back, done if it shows the write
+// (seed 301: an update applied, its answer dropped, the resend refused 403).
+TEST(Outbox, ResentWriteRefused)
+{
+    auto ins = write_of(WriteOp::Insert), upd = write_of(WriteOp::Update), del = write_of(WriteOp::Delete);
+    ApiError scope = error_of(403, google_error(403, "insufficientPermissions"));
+    for (const auto &w : {ins, upd, del}) {
+        WriteVerdict v = judge_resent(judge_write(w, 403, &scope));
+        EXPECT_EQ(v.state, WriteState::Failed);
+        EXPECT_TRUE(v.fetch);
+        EXPECT_TRUE(v.check_applied);
+        EXPECT_TRUE(v.earlier_copy);
+        EXPECT_NE(v.error.find("insufficientPermissions"), std::string::npos) << v.error;
+    }
+    // Other verdicts are left as they are.
+    ApiError busy = error_of(503, google_error(503, "backendError"));
+    WriteVerdict q = judge_resent(judge_write(upd, 503, &busy));
+    EXPECT_EQ(q.state, WriteState::Queued);
+    EXPECT_FALSE(q.fetch || q.earlier_copy);
+    ApiError pre = error_of(412, google_error(412, "conditionNotMet"));
+    WriteVerdict c = judge_resent(judge_write(del, 412, &pre));
+    EXPECT_EQ(c.state, WriteState::Conflict);
+    EXPECT_FALSE(c.check_applied || c.earlier_copy);
+    EXPECT_FALSE(judge_resent(judge_write(upd, 200, nullptr)).earlier_copy);
+    // What the fetch then decides with.
+    EXPECT_TRUE(write_shown(upd, R"({"id":"abc0123456","status":"confirmed","summary":"x"})"));
+    EXPECT_FALSE(write_shown(upd, R"({"id":"abc0123456","status":"confirmed","summary":"y"})"));
+    EXPECT_TRUE(write_shown(del, R"({"id":"abc0123456","status":"cancelled"})"));
+    EXPECT_FALSE(write_shown(del, R"({"id":"abc0123456","status":"confirmed"})"));
+    EXPECT_FALSE(write_shown(del, R"({"id":"abc0123456"})"));
+    EXPECT_FALSE(write_shown(del, "not json"));
 }
 
 TEST(Outbox, PatchApplied)
