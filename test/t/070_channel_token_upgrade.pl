@@ -17,25 +17,34 @@ my $node = GcalTest::server($emu, 'chtoken',
 	"gcalsync.poll_interval = '1h'\ngcalsync.webhook_url = 'http://127.0.0.1:9/gcal'\n");
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 
+# A channel as 1.0 recorded it (the token in clear), on alice's primary
+# calendar, committed with her link: the worker's first round sees it and
+# opens channels on her other calendars only. (Inserted after the link's
+# commit, it raced that round: when the worker was first, it had opened a
+# channel on the primary calendar too; when not, the test waited for one in
+# vain.)
+my $token = 'a1b2c3d4' x 8;
 sql(q{
 	CREATE EXTENSION gcalsync VERSION '1.0';
 	SELECT gcal_set_client('gcalsync-demo.apps.googleusercontent.com', 'demo-client-secret');
-	SELECT gcal_link('alice', 'demo-refresh-alice');
 });
-# A channel as 1.0 recorded it: the token in clear.
-my $token = 'a1b2c3d4' x 8;
-sql(qq{INSERT INTO gcalsync.channel (channel_id, owner, kind, calendar_id, resource_id, token, expires_at)
-	VALUES ('gcalsync-old-channel', 'alice', 'events', 'alice\@example.com', 'res-old', '$token', now() + interval '1 day')});
+sql(qq{BEGIN;
+	SELECT gcal_link('alice', 'demo-refresh-alice');
+	INSERT INTO gcalsync.channel (channel_id, owner, kind, calendar_id, resource_id, token, expires_at)
+	VALUES ('gcalsync-old-channel', 'alice', 'events', 'alice\@example.com', 'res-old', '$token', now() + interval '1 day');
+	COMMIT});
 
 # Issue 12, item 1: the 1.1 library syncing the 1.0 schema opens channels
 # too. It must store their tokens as 1.0 did (in clear: the update hashes
 # every stored token once), and gcal_push must recognise them before the
 # update and after it.
 ok($node->poll_query_until('postgres',
-	q{SELECT count(*) > 0 FROM gcalsync.channel WHERE owner = 'alice' AND kind = 'events' AND calendar_id = 'alice@example.com' AND channel_id <> 'gcalsync-old-channel'}),
+	q{SELECT count(*) > 0 FROM gcalsync.channel WHERE owner = 'alice' AND kind = 'events' AND channel_id <> 'gcalsync-old-channel'}),
 	'the worker opened a channel on the 1.0 schema');
+is(sql(q{SELECT count(*) FROM gcalsync.channel WHERE owner = 'alice' AND kind = 'events' AND calendar_id = 'alice@example.com'}),
+	'1', 'none beside the one 1.0 recorded on the primary calendar');
 my ($new_id, $new_res) = split /\|/, sql(q{SELECT channel_id, resource_id FROM gcalsync.channel
-	WHERE owner = 'alice' AND kind = 'events' AND calendar_id = 'alice@example.com' AND channel_id <> 'gcalsync-old-channel'});
+	WHERE owner = 'alice' AND kind = 'events' AND channel_id <> 'gcalsync-old-channel' ORDER BY channel_id LIMIT 1});
 my ($watched) = grep { ($_->{body}{id} // '') eq $new_id } @{ $emu->log(api => 'events.watch') };
 my $new_token = $watched->{body}{token} // '';
 like($new_token, qr/^[0-9a-f]{64}$/, 'the token Google was given');
